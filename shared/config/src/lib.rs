@@ -1,0 +1,136 @@
+//! The configuration file, in Prometheus's YAML schema. Unknown fields are errors that
+//! name `file:line:column`; cross-field checks follow Prometheus's messages.
+
+mod http;
+mod scrape;
+mod units;
+
+pub use http::{Authorization, BasicAuth, Credentials, HttpClientConfig, TlsConfig};
+pub use scrape::{AlertingConfig, AlertmanagerConfig, DnsSdConfig, FileSdConfig, ScrapeConfig, StaticConfig};
+pub use units::{ByteSize, Dur};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub global: GlobalConfig,
+    #[serde(default)]
+    pub scrape_configs: Vec<ScrapeConfig>,
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    #[serde(default)]
+    pub alerting: AlertingConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalConfig {
+    pub scrape_interval: Dur,
+    pub scrape_timeout: Dur,
+    pub evaluation_interval: Dur,
+    pub external_labels: BTreeMap<String, String>,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            scrape_interval: Dur(Duration::from_secs(60)),
+            scrape_timeout: Dur(Duration::from_secs(10)),
+            evaluation_interval: Dur(Duration::from_secs(60)),
+            external_labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// A config error, already formatted `file:line:col: message` where the position is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates a file; relative paths inside it (rule files, SD files,
+    /// credentials) are resolved against its directory, as Prometheus does.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        let mut cfg = Config::parse(&text, &path.display().to_string())?;
+        cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(cfg)
+    }
+
+    /// Parses and validates config text; `name` is used in error messages.
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let mut cfg: Config = parse_yaml(text, name)?;
+        cfg.finish().map_err(|e| ConfigError(format!("{name}: {e}")))?;
+        Ok(cfg)
+    }
+
+    /// Fills defaults from `global` and checks what spans several fields.
+    fn finish(&mut self) -> Result<(), String> {
+        let g = &self.global;
+        if g.scrape_timeout.0 > g.scrape_interval.0 {
+            return Err("global scrape timeout greater than scrape interval".into());
+        }
+        for name in g.external_labels.keys() {
+            if !cardinal_model::labels::is_valid_label_name(name) {
+                return Err(format!("{name:?} is not a valid label name"));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for sc in &mut self.scrape_configs {
+            if !seen.insert(sc.job_name.clone()) {
+                return Err(format!("found multiple scrape configs with job name {:?}", sc.job_name));
+            }
+            sc.finish(&self.global)?;
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, dir: &Path) {
+        let join = |p: &mut String| {
+            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+                *p = dir.join(&*p).display().to_string();
+            }
+        };
+        self.rule_files.iter_mut().for_each(join);
+        for sc in &mut self.scrape_configs {
+            sc.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()).for_each(join);
+            sc.http.resolve_paths(&join);
+        }
+        for am in &mut self.alerting.alertmanagers {
+            am.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()).for_each(join);
+            am.http.resolve_paths(&join);
+        }
+    }
+}
+
+/// Deserializes YAML, turning serde-saphyr's errors into `name:line:col: message`.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Result<T, ConfigError> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        let plain = e.without_snippet().to_string();
+        match e.location() {
+            Some(loc) => {
+                let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
+                let msg = plain.strip_suffix(&suffix).unwrap_or(&plain);
+                ConfigError(format!("{name}:{}:{}: {msg}", loc.line(), loc.column()))
+            }
+            None => ConfigError(format!("{name}: {plain}")),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+use super::*;
+
+const FULL: &str = r#"
+global:
+  scrape_interval: 15s
+  evaluation_interval: 10s
+  external_labels: {collector: c1, region: eu}
+rule_files: [rules/*.yml]
+alerting:
+  alertmanagers:
+    - static_configs: [{targets: ['127.0.0.1:9093']}]
+scrape_configs:
+  - job_name: envoy
+    scrape_interval: 5s
+    honor_labels: true
+    params:
+      'match[]': ['{__name__=~"federate:.+"}']
+    static_configs:
+      - targets: ['127.0.0.1:9100']
+        labels: {team: core, port: 8080}
+    file_sd_configs: [{files: ['targets/*.json'], refresh_interval: 1m}]
+    dns_sd_configs: [{names: [envoy], type: A, port: 15090}]
+    metric_relabel_configs:
+      - {source_labels: [__name__], regex: 'federate:(.+)', target_label: __name__}
+    sample_limit: 1000
+    body_size_limit: 10MB
+    basic_auth: {username: u, password_file: secret}
+  - job_name: other
+"#;
+
+#[test]
+fn parses_a_full_prometheus_config() {
+    let c = Config::parse(FULL, "c.yml").unwrap();
+    assert_eq!(c.global.external_labels["region"], "eu");
+    let envoy = &c.scrape_configs[0];
+    assert_eq!(envoy.interval(), Duration::from_secs(5));
+    assert_eq!(envoy.timeout(), Duration::from_secs(5), "timeout defaults to the interval when that is shorter");
+    assert!(envoy.honor_labels && envoy.honor_timestamps);
+    assert_eq!(envoy.params["match[]"], vec!["{__name__=~\"federate:.+\"}".to_string()]);
+    assert_eq!(envoy.static_configs[0].labels["port"], "8080");
+    assert_eq!(envoy.body_size_limit.0, 10 << 20);
+    assert_eq!(envoy.metric_relabel_configs.len(), 1);
+    let other = &c.scrape_configs[1];
+    assert_eq!(other.interval(), Duration::from_secs(15));
+    assert_eq!(other.timeout(), Duration::from_secs(10));
+    assert_eq!(other.metrics_path, "/metrics");
+    assert_eq!(c.alerting.alertmanagers[0].api_version, "v2");
+}
+
+#[test]
+fn unknown_field_names_file_line_and_column() {
+    let e = Config::parse("global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n", "c.yml")
+        .unwrap_err();
+    assert!(e.0.starts_with("c.yml:4:") || e.0.starts_with("c.yml:5:"), "{e}");
+    assert!(e.0.contains("unknown field `scrape_intervall`"), "{e}");
+}
+
+#[test]
+fn bad_duration_names_the_line() {
+    let e = Config::parse("global:\n  scrape_interval: 1.5h\n", "c.yml").unwrap_err();
+    assert!(e.0.starts_with("c.yml:2:"), "{e}");
+    assert!(e.0.contains("not a valid duration string"), "{e}");
+}
+
+#[test]
+fn relabel_errors_name_the_line() {
+    let e = Config::parse("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        target_label: x\n", "c.yml")
+        .unwrap_err();
+    assert!(e.0.starts_with("c.yml:4:"), "{e}");
+    assert!(e.0.contains("non-zero modulus"), "{e}");
+}
+
+#[test]
+fn cross_field_errors() {
+    let cases = [
+        ("scrape_configs: [{job_name: a}, {job_name: a}]", "found multiple scrape configs with job name \"a\""),
+        ("scrape_configs: [{job_name: a, scrape_interval: 5s, scrape_timeout: 10s}]", "scrape timeout greater than scrape interval"),
+        ("global: {scrape_interval: 5s, scrape_timeout: 10s}", "global scrape timeout greater than scrape interval"),
+        ("scrape_configs: [{job_name: a, dns_sd_configs: [{names: [x]}]}]", "\"SRV\" is not supported"),
+        ("scrape_configs: [{job_name: a, dns_sd_configs: [{names: [x], type: A}]}]", "a port is required"),
+        ("scrape_configs: [{job_name: a, bearer_token: x, basic_auth: {username: u}}]", "at most one of basic_auth"),
+        ("scrape_configs: [{job_name: a, scheme: ftp}]", "invalid scheme"),
+        ("global: {external_labels: {1x: y}}", "is not a valid label name"),
+    ];
+    for (yaml, want) in cases {
+        let e = Config::parse(yaml, "c.yml").unwrap_err();
+        assert!(e.0.contains(want), "{yaml}: got {e}");
+    }
+}
+
+#[test]
+fn load_resolves_relative_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yml");
+    std::fs::write(&path, FULL).unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.rule_files[0], dir.path().join("rules/*.yml").display().to_string());
+    assert_eq!(c.scrape_configs[0].file_sd_configs[0].files[0], dir.path().join("targets/*.json").display().to_string());
+    let pw = c.scrape_configs[0].http.basic_auth.as_ref().unwrap().password_file.as_deref().unwrap();
+    assert_eq!(pw, dir.path().join("secret").display().to_string());
+}
+
+#[test]
+fn empty_file_is_a_valid_config() {
+    let c = Config::parse("", "c.yml").unwrap();
+    assert!(c.scrape_configs.is_empty());
+    assert_eq!(c.global.scrape_interval.0, Duration::from_secs(60));
+}

@@ -1,0 +1,13 @@
+//! The exposition formats: what targets expose and what `/federate` serves.
+//!
+//! [`parser`] reads Prometheus text 0.0.4 and OpenMetrics 1.0 without allocating per sample;
+//! [`text`] and [`proto`] write the text and protobuf-delimited formats.
+
+pub mod parser;
+pub mod proto;
+pub mod text;
+
+pub use parser::{Entry, Format, MetricType, ParseError, Parser, SampleRef, parse_labels};
+
+/// The Accept header Prometheus 2.42 sends when scraping.
+pub const SCRAPE_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";

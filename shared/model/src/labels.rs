@@ -1,0 +1,207 @@
+//! Label sets: sorted by name, unique names, no empty values — the invariant Prometheus
+//! keeps for every stored series.
+
+use std::fmt;
+
+pub const METRIC_NAME: &str = "__name__";
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct Label {
+    pub name: String,
+    pub value: String,
+}
+
+impl Label {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Label { name: name.into(), value: value.into() }
+    }
+}
+
+/// A sorted label set. Construct through [`Labels::from_pairs`] or [`LabelsBuilder`], which
+/// keep the invariant.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    pub fn empty() -> Self {
+        Labels(Vec::new())
+    }
+
+    /// Builds a set from pairs; later duplicates win, empty values are dropped.
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+        let mut b = LabelsBuilder::new(Labels::empty());
+        for (n, v) in pairs {
+            b.set(n.into(), v.into());
+        }
+        b.build()
+    }
+
+    /// Wraps labels that are already sorted and unique (e.g. read back from storage).
+    pub fn from_sorted(labels: Vec<Label>) -> Self {
+        debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
+        Labels(labels)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].value.as_str())
+    }
+
+    /// The metric name, `""` when absent.
+    pub fn metric_name(&self) -> &str {
+        self.get(METRIC_NAME).unwrap_or("")
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_slice(&self) -> &[Label] {
+        &self.0
+    }
+
+    pub fn into_vec(self) -> Vec<Label> {
+        self.0
+    }
+
+    /// A copy without the metric name, as PromQL functions and aggregations produce.
+    pub fn without_name(&self) -> Labels {
+        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+    }
+
+    /// Stable hash of the whole set, used to find a series by its labels.
+    pub fn stable_hash(&self) -> u64 {
+        let mut buf = Vec::with_capacity(256);
+        for l in &self.0 {
+            buf.extend_from_slice(l.name.as_bytes());
+            buf.push(0xff);
+            buf.extend_from_slice(l.value.as_bytes());
+            buf.push(0xff);
+        }
+        crate::stable_hash(&buf)
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Prints as PromQL does: `name{a="1", b="2"}`.
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.metric_name())?;
+        f.write_str("{")?;
+        let mut first = true;
+        for l in self.0.iter().filter(|l| l.name != METRIC_NAME) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{}={:?}", l.name, l.value)?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// Edits a label set: set and delete by name, then `build` sorts and drops empty values.
+#[derive(Clone, Debug)]
+pub struct LabelsBuilder {
+    labels: Vec<Label>,
+}
+
+impl LabelsBuilder {
+    pub fn new(base: Labels) -> Self {
+        LabelsBuilder { labels: base.0 }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str())
+    }
+
+    /// Sets `name` to `value`; an empty value deletes it, as in Prometheus.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        let (name, value) = (name.into(), value.into());
+        match self.labels.iter_mut().find(|l| l.name == name) {
+            Some(l) => l.value = value,
+            None => self.labels.push(Label { name, value }),
+        }
+        self
+    }
+
+    pub fn del(&mut self, name: &str) -> &mut Self {
+        self.labels.retain(|l| l.name != name);
+        self
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&Label) -> bool) -> &mut Self {
+        self.labels.retain(|l| keep(l));
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Label> {
+        self.labels.iter()
+    }
+
+    pub fn build(mut self) -> Labels {
+        self.labels.retain(|l| !l.value.is_empty());
+        self.labels.sort_by(|a, b| a.name.cmp(&b.name));
+        Labels(self.labels)
+    }
+}
+
+/// Prometheus's legacy metric-name rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_valid_metric_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+}
+
+/// Prometheus's legacy label-name rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_valid_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_sorts_and_drops_empty() {
+        let mut b = LabelsBuilder::new(Labels::from_pairs([("z", "1"), ("a", "2")]));
+        b.set("m", "3").set("a", "").del("z");
+        let l = b.build();
+        assert_eq!(l.as_slice(), &[Label::new("m", "3")]);
+    }
+
+    #[test]
+    fn display_is_promql_style() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
+        assert_eq!(l.to_string(), r#"up{job="a\"b"}"#);
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(is_valid_metric_name("federate:x:rate1m"));
+        assert!(!is_valid_metric_name("1x"));
+        assert!(is_valid_label_name("_a1"));
+        assert!(!is_valid_label_name("a:b"));
+    }
+}
