@@ -1,0 +1,390 @@
+//! The head: every series in memory, appended to by many scrapers at once while queries
+//! read. A series keeps sealed XOR chunks plus one open chunk; retention drops whole
+//! chunks and, once a series has nothing left in the window, the series itself.
+
+use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
+use crate::index::{Postings, SeriesId};
+use crate::symbols::Symbols;
+use cardinal_model::{Label, Labels, Matcher, Timestamp};
+use dashmap::DashMap;
+use parking_lot::{Mutex, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+/// A handle on one series; scrape loops cache these so that appending a known series
+/// needs no lookup.
+pub type SeriesRef = Arc<MemSeries>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendError {
+    /// Older than the newest sample of the series.
+    OutOfOrder,
+    /// Same timestamp as the newest sample, different value.
+    Duplicate,
+    /// The series was removed by retention; look it up again.
+    Removed,
+}
+
+impl std::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AppendError::OutOfOrder => "out of order sample",
+            AppendError::Duplicate => "duplicate sample for timestamp",
+            AppendError::Removed => "series removed from the head",
+        })
+    }
+}
+
+struct Sealed {
+    min_t: Timestamp,
+    max_t: Timestamp,
+    data: Box<[u8]>,
+}
+
+struct SeriesData {
+    sealed: Vec<Sealed>,
+    open: XorAppender,
+    open_min_t: Timestamp,
+    last_t: Timestamp,
+    last_v: f64,
+}
+
+pub struct MemSeries {
+    pub id: SeriesId,
+    hash: u64,
+    /// (name, value) symbol pairs, sorted by name.
+    labels: Box<[(u32, u32)]>,
+    data: Mutex<SeriesData>,
+    removed: AtomicBool,
+}
+
+impl MemSeries {
+    /// Appends one sample. Same timestamp and same bits is accepted as a no-op, as in
+    /// Prometheus.
+    pub fn append(&self, t: Timestamp, v: f64) -> Result<(), AppendError> {
+        if self.removed.load(Relaxed) {
+            return Err(AppendError::Removed);
+        }
+        let mut d = self.data.lock();
+        if d.open.count() > 0 || !d.sealed.is_empty() {
+            if t < d.last_t {
+                return Err(AppendError::OutOfOrder);
+            }
+            if t == d.last_t {
+                return if v.to_bits() == d.last_v.to_bits() { Ok(()) } else { Err(AppendError::Duplicate) };
+            }
+        }
+        if d.open.count() >= SAMPLES_PER_CHUNK {
+            let full = std::mem::replace(&mut d.open, XorAppender::new());
+            let (min_t, max_t) = (d.open_min_t, d.last_t);
+            d.sealed.push(Sealed { min_t, max_t, data: full.bytes().into_boxed_slice() });
+        }
+        if d.open.count() == 0 {
+            d.open_min_t = t;
+        }
+        d.open.append(t, v);
+        d.last_t = t;
+        d.last_v = v;
+        Ok(())
+    }
+
+    /// The newest sample at or before `maxt`.
+    pub fn last_at_or_before(&self, maxt: Timestamp) -> Option<(Timestamp, f64)> {
+        let d = self.data.lock();
+        if d.open.count() == 0 && d.sealed.is_empty() {
+            return None;
+        }
+        if d.last_t <= maxt {
+            return Some((d.last_t, d.last_v));
+        }
+        let mut best = None;
+        d.for_each_chunk(i64::MIN, maxt, |t, v| {
+            if t <= maxt {
+                best = Some((t, v));
+            }
+        });
+        best
+    }
+
+    /// Appends every sample in `[mint, maxt]` to `out`, oldest first.
+    pub fn samples(&self, mint: Timestamp, maxt: Timestamp, out: &mut Vec<(Timestamp, f64)>) {
+        self.data.lock().for_each_chunk(mint, maxt, |t, v| {
+            if t >= mint && t <= maxt {
+                out.push((t, v));
+            }
+        });
+    }
+
+    /// The newest timestamp, if any sample exists.
+    pub fn last_timestamp(&self) -> Option<Timestamp> {
+        let d = self.data.lock();
+        (d.open.count() > 0 || !d.sealed.is_empty()).then_some(d.last_t)
+    }
+
+    fn chunk_count(&self) -> usize {
+        let d = self.data.lock();
+        d.sealed.len() + usize::from(d.open.count() > 0)
+    }
+
+    fn bytes(&self) -> usize {
+        let d = self.data.lock();
+        d.sealed.iter().map(|c| c.data.len()).sum::<usize>() + d.open.len_bytes()
+    }
+}
+
+impl SeriesData {
+    /// Calls `f` for each sample of the chunks overlapping `[mint, maxt]`.
+    fn for_each_chunk(&self, mint: Timestamp, maxt: Timestamp, mut f: impl FnMut(Timestamp, f64)) {
+        for c in self.sealed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
+            XorIter::new(&c.data).for_each(|(t, v)| f(t, v));
+        }
+        if self.open.count() > 0 && self.last_t >= mint && self.open_min_t <= maxt {
+            self.open.iter().for_each(|(t, v)| f(t, v));
+        }
+    }
+}
+
+/// Counters the head keeps about itself (exported on `/metrics`).
+#[derive(Default)]
+pub struct HeadStats {
+    pub samples_appended: AtomicU64,
+    pub out_of_order: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub series_created: AtomicU64,
+    pub series_removed: AtomicU64,
+}
+
+#[derive(Default)]
+struct Index {
+    symbols: Symbols,
+    postings: Postings,
+}
+
+pub struct Head {
+    index: RwLock<Index>,
+    series: DashMap<SeriesId, SeriesRef>,
+    by_hash: DashMap<u64, Vec<SeriesRef>>,
+    next_id: AtomicU64,
+    pub stats: HeadStats,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Head::new()
+    }
+}
+
+impl Head {
+    pub fn new() -> Self {
+        Head {
+            index: RwLock::default(),
+            series: DashMap::new(),
+            by_hash: DashMap::new(),
+            next_id: AtomicU64::new(1),
+            stats: HeadStats::default(),
+        }
+    }
+
+    /// The series with exactly these labels, created if new. The bool says whether it was.
+    pub fn get_or_create(&self, labels: &Labels) -> (SeriesRef, bool) {
+        let hash = labels.stable_hash();
+        let mut bucket = self.by_hash.entry(hash).or_default();
+        {
+            let index = self.index.read();
+            if let Some(s) = bucket.iter().find(|s| same_labels(&index.symbols, &s.labels, labels)) {
+                return (s.clone(), false);
+            }
+        }
+        let mut index = self.index.write();
+        let pairs: Box<[(u32, u32)]> =
+            labels.iter().map(|l| (index.symbols.intern(&l.name), index.symbols.intern(&l.value))).collect();
+        let id = self.next_id.fetch_add(1, Relaxed);
+        index.postings.add(id, &pairs);
+        let series = Arc::new(MemSeries {
+            id,
+            hash,
+            labels: pairs,
+            data: Mutex::new(SeriesData {
+                sealed: Vec::new(),
+                open: XorAppender::new(),
+                open_min_t: 0,
+                last_t: i64::MIN,
+                last_v: 0.0,
+            }),
+            removed: AtomicBool::new(false),
+        });
+        self.series.insert(id, series.clone());
+        bucket.push(series.clone());
+        self.stats.series_created.fetch_add(1, Relaxed);
+        (series, true)
+    }
+
+    /// Appends through a series handle, keeping the head's counters.
+    pub fn append(&self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
+        let r = series.append(t, v);
+        match r {
+            Ok(()) => &self.stats.samples_appended,
+            Err(AppendError::OutOfOrder) => &self.stats.out_of_order,
+            Err(AppendError::Duplicate) => &self.stats.duplicates,
+            Err(AppendError::Removed) => return r,
+        }
+        .fetch_add(1, Relaxed);
+        r
+    }
+
+    /// Series matching all matchers, in id order.
+    pub fn select(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
+        let ids = {
+            let index = self.index.read();
+            index.postings.select(matchers, &index.symbols)
+        };
+        ids.iter().filter_map(|id| self.series.get(id).map(|s| s.clone())).collect()
+    }
+
+    /// The labels of a series.
+    pub fn labels(&self, series: &MemSeries) -> Labels {
+        let index = self.index.read();
+        Labels::from_sorted(
+            series
+                .labels
+                .iter()
+                .map(|(n, v)| Label::new(index.symbols.get(*n), index.symbols.get(*v)))
+                .collect(),
+        )
+    }
+
+    /// Runs `f` over each series' labels as borrowed strings, holding the symbol table
+    /// once for the whole batch: what `/federate` streams from without building `Labels`.
+    pub fn with_labels<R>(&self, series: &[SeriesRef], mut f: impl FnMut(&MemSeries, &mut dyn Iterator<Item = (&str, &str)>) -> R) -> Vec<R> {
+        let index = self.index.read();
+        let sym = &index.symbols;
+        series
+            .iter()
+            .map(|s| f(s, &mut s.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v)))))
+            .collect()
+    }
+
+    /// Sorts series by metric name, then by their other labels, as `/federate` emits them.
+    pub fn sort_by_labels(&self, series: &mut [SeriesRef]) {
+        let index = self.index.read();
+        let sym = &index.symbols;
+        let name_sym = sym.lookup(cardinal_model::labels::METRIC_NAME);
+        let name_of = |s: &MemSeries| {
+            s.labels.iter().find(|(n, _)| Some(*n) == name_sym).map(|(_, v)| sym.get(*v)).unwrap_or("")
+        };
+        series.sort_by(|a, b| {
+            name_of(a).cmp(name_of(b)).then_with(|| {
+                let la = a.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v)));
+                let lb = b.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v)));
+                la.cmp(lb)
+            })
+        });
+    }
+
+    pub fn num_series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Drops chunks that end before `mint`, and series with no sample at or after it.
+    /// Returns the number of series removed.
+    pub fn truncate(&self, mint: Timestamp) -> usize {
+        let mut dead = Vec::new();
+        for entry in self.series.iter() {
+            let s = entry.value();
+            let mut d = s.data.lock();
+            d.sealed.retain(|c| c.max_t >= mint);
+            let empty = d.open.count() == 0 && d.sealed.is_empty();
+            if empty || d.last_t < mint {
+                dead.push(s.clone());
+            }
+        }
+        dead.sort_by_key(|s| s.id);
+        self.remove_series(&dead);
+        dead.len()
+    }
+
+    fn remove_series(&self, dead: &[SeriesRef]) {
+        if dead.is_empty() {
+            return;
+        }
+        for s in dead {
+            s.removed.store(true, Relaxed);
+            self.series.remove(&s.id);
+            if let dashmap::mapref::entry::Entry::Occupied(mut e) = self.by_hash.entry(s.hash) {
+                e.get_mut().retain(|x| x.id != s.id);
+                if e.get().is_empty() {
+                    e.remove();
+                }
+            }
+        }
+        let ids: Vec<SeriesId> = dead.iter().map(|s| s.id).collect();
+        let mut index = self.index.write();
+        index.postings.remove(&ids, dead.iter().flat_map(|s| s.labels.iter().copied()));
+        for (n, v) in dead.iter().flat_map(|s| s.labels.iter()) {
+            index.symbols.release(*n);
+            index.symbols.release(*v);
+        }
+        self.stats.series_removed.fetch_add(dead.len() as u64, Relaxed);
+    }
+
+    /// Cardinality figures for `/api/v1/status/tsdb`.
+    pub fn cardinality(&self, top: usize) -> Cardinality {
+        let index = self.index.read();
+        let sym = &index.symbols;
+        let mut by_metric: Vec<(String, usize)> = sym
+            .lookup(cardinal_model::labels::METRIC_NAME)
+            .map(|n| index.postings.values_of(n).map(|(v, c)| (sym.get(v).to_string(), c)).collect())
+            .unwrap_or_default();
+        let mut by_label: Vec<(String, usize)> =
+            index.postings.names().map(|(n, c)| (sym.get(n).to_string(), c)).collect();
+        for list in [&mut by_metric, &mut by_label] {
+            list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(top);
+        }
+        let (mut chunks, mut bytes, mut min_t, mut max_t) = (0, 0, i64::MAX, i64::MIN);
+        for s in self.series.iter() {
+            chunks += s.chunk_count();
+            bytes += s.bytes();
+            let d = s.data.lock();
+            if let Some(c) = d.sealed.first() {
+                min_t = min_t.min(c.min_t);
+            } else if d.open.count() > 0 {
+                min_t = min_t.min(d.open_min_t);
+            }
+            if d.open.count() > 0 {
+                max_t = max_t.max(d.last_t);
+            }
+        }
+        Cardinality {
+            num_series: self.series.len(),
+            num_label_pairs: index.postings.label_pairs(),
+            chunk_count: chunks,
+            chunk_bytes: bytes,
+            min_time: min_t,
+            max_time: max_t,
+            series_by_metric: by_metric,
+            values_by_label: by_label,
+        }
+    }
+}
+
+fn same_labels(sym: &Symbols, pairs: &[(u32, u32)], labels: &Labels) -> bool {
+    pairs.len() == labels.len()
+        && pairs.iter().zip(labels.iter()).all(|((n, v), l)| sym.get(*n) == l.name && sym.get(*v) == l.value)
+}
+
+/// What the cardinality explorer shows.
+#[derive(Debug, Clone)]
+pub struct Cardinality {
+    pub num_series: usize,
+    pub num_label_pairs: usize,
+    pub chunk_count: usize,
+    pub chunk_bytes: usize,
+    pub min_time: Timestamp,
+    pub max_time: Timestamp,
+    pub series_by_metric: Vec<(String, usize)>,
+    pub values_by_label: Vec<(String, usize)>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,127 @@
+use super::*;
+use cardinal_model::{MatchOp, stale_nan};
+
+fn ls(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied())
+}
+
+#[test]
+fn get_or_create_finds_the_same_series() {
+    let h = Head::new();
+    let (a, created) = h.get_or_create(&ls(&[("__name__", "up"), ("job", "x")]));
+    assert!(created);
+    let (b, created) = h.get_or_create(&ls(&[("job", "x"), ("__name__", "up")]));
+    assert!(!created);
+    assert_eq!(a.id, b.id);
+    assert_eq!(h.num_series(), 1);
+    assert_eq!(h.labels(&a), ls(&[("__name__", "up"), ("job", "x")]));
+}
+
+#[test]
+fn out_of_order_and_duplicates_are_rejected_and_counted() {
+    let h = Head::new();
+    let (s, _) = h.get_or_create(&ls(&[("__name__", "x")]));
+    h.append(&s, 1000, 1.0).unwrap();
+    assert_eq!(h.append(&s, 999, 2.0), Err(AppendError::OutOfOrder));
+    assert_eq!(h.append(&s, 1000, 2.0), Err(AppendError::Duplicate));
+    assert_eq!(h.append(&s, 1000, 1.0), Ok(()), "an identical resend is a no-op");
+    assert_eq!(h.stats.out_of_order.load(Relaxed), 1);
+    assert_eq!(h.stats.duplicates.load(Relaxed), 1);
+}
+
+#[test]
+fn samples_across_chunks_and_stale_markers() {
+    let h = Head::new();
+    let (s, _) = h.get_or_create(&ls(&[("__name__", "x")]));
+    for i in 0..500 {
+        h.append(&s, i * 15_000, i as f64).unwrap();
+    }
+    h.append(&s, 500 * 15_000, stale_nan()).unwrap();
+    let mut out = Vec::new();
+    s.samples(0, i64::MAX, &mut out);
+    assert_eq!(out.len(), 501);
+    assert!(cardinal_model::is_stale_nan(out[500].1));
+    assert_eq!(out[123], (123 * 15_000, 123.0));
+    out.clear();
+    s.samples(15_000 * 100, 15_000 * 102, &mut out);
+    assert_eq!(out, vec![(1_500_000, 100.0), (1_515_000, 101.0), (1_530_000, 102.0)]);
+    assert_eq!(s.last_at_or_before(15_000 * 250 + 1), Some((15_000 * 250, 250.0)));
+    assert!(cardinal_model::is_stale_nan(s.last_at_or_before(i64::MAX).unwrap().1));
+    assert_eq!(s.last_at_or_before(-1), None);
+}
+
+#[test]
+fn select_with_matchers() {
+    let h = Head::new();
+    for job in ["a", "b", "c"] {
+        h.get_or_create(&ls(&[("__name__", "up"), ("job", job)]));
+    }
+    let m = [Matcher::equal("__name__", "up"), Matcher::new(MatchOp::Regex, "job", "a|c").unwrap()];
+    let got: Vec<_> = h.select(&m).iter().map(|s| h.labels(s).get("job").unwrap().to_string()).collect();
+    assert_eq!(got, ["a", "c"]);
+}
+
+#[test]
+fn truncate_drops_old_chunks_and_idle_series_and_frees_symbols() {
+    let h = Head::new();
+    let (old, _) = h.get_or_create(&ls(&[("__name__", "x"), ("pod", "gone")]));
+    let (live, _) = h.get_or_create(&ls(&[("__name__", "x"), ("pod", "live")]));
+    for i in 0..300 {
+        h.append(&live, i * 1000, 1.0).unwrap();
+    }
+    h.append(&old, 10, 1.0).unwrap();
+    assert_eq!(h.truncate(200_000), 1);
+    assert_eq!(h.num_series(), 1);
+    assert_eq!(old.append(400_000, 1.0), Err(AppendError::Removed));
+    assert!(h.index.read().symbols.lookup("gone").is_none(), "the churned pod name is freed");
+    let mut out = Vec::new();
+    live.samples(0, i64::MAX, &mut out);
+    assert!(out[0].0 >= 120_000 && out.len() < 300, "whole chunks before the cut are gone");
+    // The removed series can be created again, as a fresh series.
+    let (again, created) = h.get_or_create(&ls(&[("__name__", "x"), ("pod", "gone")]));
+    assert!(created && again.id != old.id);
+}
+
+#[test]
+fn concurrent_appenders_and_readers() {
+    let h = Arc::new(Head::new());
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let h = h.clone();
+            std::thread::spawn(move || {
+                for t in 0..200 {
+                    for i in 0..50 {
+                        let (s, _) = h.get_or_create(&ls(&[("__name__", "m"), ("i", &i.to_string()), ("w", &w.to_string())]));
+                        h.append(&s, t, t as f64).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let h = h.clone();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                let sel = h.select(&[Matcher::equal("__name__", "m")]);
+                assert!(sel.len() <= 200);
+            }
+        })
+    };
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    reader.join().unwrap();
+    assert_eq!(h.num_series(), 200);
+    assert_eq!(h.stats.samples_appended.load(Relaxed), 200 * 200);
+}
+
+#[test]
+fn cardinality_report() {
+    let h = Head::new();
+    for i in 0..5 {
+        h.get_or_create(&ls(&[("__name__", "big"), ("pod", &i.to_string())]));
+    }
+    h.get_or_create(&ls(&[("__name__", "small")]));
+    let c = h.cardinality(10);
+    assert_eq!(c.num_series, 6);
+    assert_eq!(c.series_by_metric[0], ("big".to_string(), 5));
+    assert_eq!(c.values_by_label[0], ("pod".to_string(), 5));
+}

@@ -1,0 +1,180 @@
+//! The postings index: for every label name and value, the sorted ids of the series
+//! carrying it. Selecting by matchers is intersecting and subtracting these lists.
+
+use crate::symbols::Symbols;
+use cardinal_model::Matcher;
+use std::collections::HashMap;
+
+/// Series ids are never reused, so every list stays sorted by appending.
+pub type SeriesId = u64;
+
+#[derive(Default)]
+pub struct Postings {
+    by_label: HashMap<u32, HashMap<u32, Vec<SeriesId>>>,
+    all: Vec<SeriesId>,
+}
+
+impl Postings {
+    /// Adds a series with the given (name, value) symbol pairs. `id` must exceed every id
+    /// added before.
+    pub fn add(&mut self, id: SeriesId, labels: &[(u32, u32)]) {
+        self.all.push(id);
+        for (n, v) in labels {
+            self.by_label.entry(*n).or_default().entry(*v).or_default().push(id);
+        }
+    }
+
+    /// Removes a batch of series (sorted ids) with their label pairs.
+    pub fn remove(&mut self, ids: &[SeriesId], labels: impl Iterator<Item = (u32, u32)>) {
+        let gone = |id: &SeriesId| ids.binary_search(id).is_ok();
+        self.all.retain(|id| !gone(id));
+        for (n, v) in labels {
+            let Some(values) = self.by_label.get_mut(&n) else { continue };
+            if let Some(list) = values.get_mut(&v) {
+                list.retain(|id| !gone(id));
+                if list.is_empty() {
+                    values.remove(&v);
+                }
+            }
+            if values.is_empty() {
+                self.by_label.remove(&n);
+            }
+        }
+    }
+
+    /// Ids of the series matching every matcher, sorted. A matcher that accepts the empty
+    /// string also accepts series without the label, as in Prometheus.
+    pub fn select(&self, matchers: &[Matcher], symbols: &Symbols) -> Vec<SeriesId> {
+        let (positive, negative): (Vec<_>, Vec<_>) = matchers.iter().partition(|m| !m.matches_empty());
+        let mut result: Option<Vec<SeriesId>> = None;
+        for m in &positive {
+            let list = self.union_matching(m, symbols, true);
+            result = Some(match result {
+                None => list,
+                Some(r) => intersect(&r, &list),
+            });
+            if result.as_ref().is_some_and(Vec::is_empty) {
+                return Vec::new();
+            }
+        }
+        let mut result = result.unwrap_or_else(|| self.all.clone());
+        for m in &negative {
+            // Accepts "": drop the series whose value for the label is set and rejected.
+            let rejected = self.union_matching(m, symbols, false);
+            result = subtract(&result, &rejected);
+        }
+        result
+    }
+
+    /// Union of the lists for values of `m.name` that the matcher accepts (`want`) or rejects.
+    fn union_matching(&self, m: &Matcher, symbols: &Symbols, want: bool) -> Vec<SeriesId> {
+        let Some(name) = symbols.lookup(&m.name) else { return Vec::new() };
+        let Some(values) = self.by_label.get(&name) else { return Vec::new() };
+        if want && m.op == cardinal_model::MatchOp::Equal {
+            return symbols.lookup(&m.value).and_then(|v| values.get(&v)).cloned().unwrap_or_default();
+        }
+        let lists: Vec<&Vec<SeriesId>> =
+            values.iter().filter(|(v, _)| m.matches(symbols.get(**v)) == want).map(|(_, l)| l).collect();
+        merge(&lists)
+    }
+
+    /// Every value of a label name with its series count.
+    pub fn values_of(&self, name: u32) -> impl Iterator<Item = (u32, usize)> + '_ {
+        self.by_label.get(&name).into_iter().flat_map(|m| m.iter().map(|(v, l)| (*v, l.len())))
+    }
+
+    /// Every label name with its number of distinct values.
+    pub fn names(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
+        self.by_label.iter().map(|(n, v)| (*n, v.len()))
+    }
+
+    /// Number of distinct (name, value) pairs.
+    pub fn label_pairs(&self) -> usize {
+        self.by_label.values().map(HashMap::len).sum()
+    }
+}
+
+fn intersect(a: &[SeriesId], b: &[SeriesId]) -> Vec<SeriesId> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+fn subtract(a: &[SeriesId], b: &[SeriesId]) -> Vec<SeriesId> {
+    if b.is_empty() {
+        return a.to_vec();
+    }
+    a.iter().copied().filter(|id| b.binary_search(id).is_err()).collect()
+}
+
+/// Sorted union of sorted lists.
+fn merge(lists: &[&Vec<SeriesId>]) -> Vec<SeriesId> {
+    match lists {
+        [] => Vec::new(),
+        [one] => (*one).clone(),
+        _ => {
+            let mut out: Vec<SeriesId> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+            out.sort_unstable();
+            out.dedup();
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cardinal_model::MatchOp;
+
+    fn setup() -> (Postings, Symbols) {
+        let mut s = Symbols::default();
+        let mut p = Postings::default();
+        let series: [&[(&str, &str)]; 4] = [
+            &[("__name__", "up"), ("job", "a")],
+            &[("__name__", "up"), ("job", "b")],
+            &[("__name__", "up")],
+            &[("__name__", "down"), ("job", "a")],
+        ];
+        for (id, labels) in series.iter().enumerate() {
+            let pairs: Vec<_> = labels.iter().map(|(n, v)| (s.intern(n), s.intern(v))).collect();
+            p.add(id as u64, &pairs);
+        }
+        (p, s)
+    }
+
+    fn sel(p: &Postings, s: &Symbols, ms: &[(&str, MatchOp, &str)]) -> Vec<u64> {
+        let ms: Vec<_> = ms.iter().map(|(n, op, v)| Matcher::new(*op, *n, *v).unwrap()).collect();
+        p.select(&ms, s)
+    }
+
+    #[test]
+    fn the_four_matcher_kinds() {
+        let (p, s) = setup();
+        assert_eq!(sel(&p, &s, &[("__name__", MatchOp::Equal, "up")]), [0, 1, 2]);
+        assert_eq!(sel(&p, &s, &[("__name__", MatchOp::Equal, "up"), ("job", MatchOp::NotEqual, "a")]), [1, 2]);
+        assert_eq!(sel(&p, &s, &[("job", MatchOp::Regex, "a|b")]), [0, 1, 3]);
+        assert_eq!(sel(&p, &s, &[("__name__", MatchOp::Equal, "up"), ("job", MatchOp::NotRegex, "a|b")]), [2]);
+        assert_eq!(sel(&p, &s, &[("job", MatchOp::Regex, ".*")]), [0, 1, 2, 3]);
+        assert_eq!(sel(&p, &s, &[("job", MatchOp::Equal, "")]), [2]);
+        assert_eq!(sel(&p, &s, &[("__name__", MatchOp::Equal, "nope")]), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn removal_cleans_up() {
+        let (mut p, mut s) = setup();
+        let pairs = [(s.intern("__name__"), s.intern("down")), (s.intern("job"), s.intern("a"))];
+        p.remove(&[3], pairs.into_iter());
+        assert_eq!(sel(&p, &s, &[("job", MatchOp::Equal, "a")]), [0]);
+        assert_eq!(sel(&p, &s, &[("__name__", MatchOp::Equal, "down")]), Vec::<u64>::new());
+    }
+}
