@@ -1,1 +1,69 @@
+//! The HTTP surface. [`router`] wires the handlers over an [`ApiState`]; each module is
+//! one group of endpoints.
 
+pub mod federate;
+pub mod ops;
+pub mod self_metrics;
+pub mod status;
+
+use axum::Router;
+use axum::routing::{get, post};
+use cardinal_model::Labels;
+use cardinal_scrape::ScrapeManager;
+use cardinal_tsdb::Head;
+use parking_lot::RwLock;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::sync::{mpsc, oneshot};
+
+/// A reload request: the daemon re-reads its config and answers with the outcome.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+pub struct ApiState {
+    pub head: Arc<Head>,
+    pub scrape: Arc<ScrapeManager>,
+    pub external_labels: RwLock<Labels>,
+    pub ready: AtomicBool,
+    pub reload: mpsc::Sender<ReloadRequest>,
+    pub federate_stats: federate::FederateStats,
+    pub started: std::time::SystemTime,
+    pub retention: std::time::Duration,
+}
+
+impl ApiState {
+    pub fn new(head: Arc<Head>, scrape: Arc<ScrapeManager>, reload: mpsc::Sender<ReloadRequest>) -> Self {
+        ApiState {
+            head,
+            scrape,
+            external_labels: RwLock::new(Labels::empty()),
+            ready: AtomicBool::new(false),
+            reload,
+            federate_stats: federate::FederateStats::default(),
+            started: std::time::SystemTime::now(),
+            retention: std::time::Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+/// Every route, with gzip where the client asks for it.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/federate", get(federate::handler))
+        .route("/metrics", get(self_metrics::handler))
+        .route("/-/healthy", get(ops::healthy))
+        .route("/-/ready", get(ops::ready))
+        .route("/-/reload", post(ops::reload).put(ops::reload))
+        .route("/api/v1/targets", get(status::targets))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
+        .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .layer(tower_http::compression::CompressionLayer::new())
+        .with_state(state)
+}
+
+/// Values of a repeated query parameter (`match[]=a&match[]=b`).
+pub fn query_values(query: Option<&str>, name: &str) -> Vec<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}

@@ -32,16 +32,23 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct GlobalConfig {
     pub scrape_interval: Dur,
-    pub scrape_timeout: Dur,
+    /// When unset, 10s or the scrape interval if that is shorter (filled by `finish`).
+    pub scrape_timeout: Option<Dur>,
     pub evaluation_interval: Dur,
     pub external_labels: BTreeMap<String, String>,
+}
+
+impl GlobalConfig {
+    pub fn scrape_timeout(&self) -> Duration {
+        self.scrape_timeout.map(|d| d.0).unwrap_or(Duration::from_secs(10))
+    }
 }
 
 impl Default for GlobalConfig {
     fn default() -> Self {
         GlobalConfig {
             scrape_interval: Dur(Duration::from_secs(60)),
-            scrape_timeout: Dur(Duration::from_secs(10)),
+            scrape_timeout: None,
             evaluation_interval: Dur(Duration::from_secs(60)),
             external_labels: BTreeMap::new(),
         }
@@ -80,8 +87,9 @@ impl Config {
 
     /// Fills defaults from `global` and checks what spans several fields.
     fn finish(&mut self) -> Result<(), String> {
-        let g = &self.global;
-        if g.scrape_timeout.0 > g.scrape_interval.0 {
+        let g = &mut self.global;
+        let default_timeout = Dur(Duration::from_secs(10)).min(g.scrape_interval);
+        if g.scrape_timeout.get_or_insert(default_timeout).0 > g.scrape_interval.0 {
             return Err("global scrape timeout greater than scrape interval".into());
         }
         for name in g.external_labels.keys() {

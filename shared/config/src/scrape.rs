@@ -85,7 +85,7 @@ impl ScrapeConfig {
         let interval = *self.scrape_interval.get_or_insert(global.scrape_interval);
         if self.scrape_timeout.is_none() {
             // Prometheus: the global timeout, unless that exceeds this job's interval.
-            self.scrape_timeout = Some(global.scrape_timeout.min(interval));
+            self.scrape_timeout = Some(Dur(global.scrape_timeout()).min(interval));
         }
         if self.timeout() > self.interval() {
             return Err(format!("scrape timeout greater than scrape interval for scrape config with job name {job:?}"));

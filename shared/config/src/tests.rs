@@ -101,6 +101,13 @@ fn load_resolves_relative_paths() {
 }
 
 #[test]
+fn global_timeout_defaults_to_a_short_interval() {
+    let c = Config::parse("global: {scrape_interval: 1s}\nscrape_configs: [{job_name: a}]", "c.yml").unwrap();
+    assert_eq!(c.global.scrape_timeout(), Duration::from_secs(1));
+    assert_eq!(c.scrape_configs[0].timeout(), Duration::from_secs(1));
+}
+
+#[test]
 fn empty_file_is_a_valid_config() {
     let c = Config::parse("", "c.yml").unwrap();
     assert!(c.scrape_configs.is_empty());

@@ -298,8 +298,9 @@ fn scan_quoted(line: &[u8], mut pos: usize) -> Result<usize, String> {
     }
 }
 
-/// Decodes a sample's labels (the `labels` of a [`SampleRef`]) into `out`, with the
-/// metric name first as `__name__`. Rejects invalid UTF-8 and duplicate label names.
+/// Decodes a sample's labels (the `labels` of a [`SampleRef`]) into `out`, sorted, with
+/// the metric name as `__name__`. Rejects invalid UTF-8 and duplicate label names. Empty
+/// values are kept: with `honor_labels` an exposed `instance=""` still counts as present.
 pub fn parse_labels(name: &[u8], labels: &[u8], out: &mut Vec<Label>) -> Result<(), String> {
     out.clear();
     let name = std::str::from_utf8(name).map_err(|_| "invalid UTF-8 in metric name".to_string())?;
@@ -330,7 +331,6 @@ pub fn parse_labels(name: &[u8], labels: &[u8], out: &mut Vec<Label>) -> Result<
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    out.retain(|l| !l.value.is_empty());
     Ok(())
 }
 

@@ -6,4 +6,6 @@ pub mod head;
 pub mod index;
 pub mod symbols;
 
+pub use head::{AppendError, Cardinality, Head, HeadStats, MemSeries, SeriesRef};
+
 

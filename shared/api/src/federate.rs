@@ -1,0 +1,168 @@
+//! `GET /federate?match[]=…`: the newest sample of every matching series within the 5m
+//! lookback, with its own timestamp, as Prometheus serves it — but streamed: series are
+//! encoded a batch at a time, so a million matching series never exist twice in memory.
+
+use crate::{ApiState, query_values};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cardinal_exposition::{proto, text};
+use cardinal_model::{Labels, Matcher, Timestamp, is_stale_nan, now_ms, parse_selector};
+use cardinal_tsdb::{Head, SeriesRef};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Prometheus's default `--query.lookback-delta`.
+pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+
+/// Series encoded per chunk of the response body.
+const BATCH: usize = 1000;
+
+#[derive(Default)]
+pub struct FederateStats {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub series: AtomicU64,
+    pub bytes: AtomicU64,
+    pub duration_micros: AtomicU64,
+}
+
+pub async fn handler(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
+    st.federate_stats.requests.fetch_add(1, Relaxed);
+    let mut matcher_sets = Vec::new();
+    for m in query_values(q.as_deref(), "match[]") {
+        match parse_selector(&m) {
+            Ok(ms) => matcher_sets.push(ms),
+            Err(e) => {
+                st.federate_stats.errors.fetch_add(1, Relaxed);
+                return (StatusCode::BAD_REQUEST, e).into_response();
+            }
+        }
+    }
+    let proto = wants_protobuf(&headers);
+    let series = select_union(&st.head, &matcher_sets);
+    let externals = external_labels(&st.external_labels.read());
+    let content_type = if proto { proto::CONTENT_TYPE } else { text::CONTENT_TYPE };
+    let body = stream(st.clone(), series, externals, now_ms(), proto);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Prometheus negotiates only between the text format and delimited protobuf here.
+fn wants_protobuf(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    accept.split(',').any(|part| {
+        let p = part.replace(' ', "");
+        p.starts_with("application/vnd.google.protobuf")
+            && p.contains("proto=io.prometheus.client.MetricFamily")
+            && p.contains("encoding=delimited")
+    })
+}
+
+/// Series matching any of the selectors, each once, sorted as Prometheus emits them.
+pub fn select_union(head: &Head, sets: &[Vec<Matcher>]) -> Vec<SeriesRef> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for ms in sets {
+        for s in head.select(ms) {
+            if seen.insert(s.id) {
+                out.push(s);
+            }
+        }
+    }
+    head.sort_by_labels(&mut out);
+    out
+}
+
+/// External labels to append, sorted by name, with `instance=""` unless configured.
+fn external_labels(configured: &Labels) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = configured.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+    if configured.get("instance").is_none() {
+        out.push(("instance".into(), String::new()));
+    }
+    out.sort();
+    out
+}
+
+fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, externals: Vec<(String, String)>, now: Timestamp, proto: bool) -> Body {
+    let started = std::time::Instant::now();
+    let series = Arc::new(series);
+    let state = (0usize, String::new());
+    let chunks = futures_util::stream::unfold(state, move |(pos, last_name)| {
+        let st = st.clone();
+        let series = series.clone();
+        let externals = externals.clone();
+        async move {
+            if pos >= series.len() {
+                let us = started.elapsed().as_micros() as u64;
+                st.federate_stats.duration_micros.fetch_add(us, Relaxed);
+                return None;
+            }
+            let end = (pos + BATCH).min(series.len());
+            let mut last_name = last_name;
+            let (bytes, n) = encode_batch(&st.head, &series[pos..end], &externals, now, proto, &mut last_name);
+            st.federate_stats.series.fetch_add(n, Relaxed);
+            st.federate_stats.bytes.fetch_add(bytes.len() as u64, Relaxed);
+            Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(bytes)), (end, last_name)))
+        }
+    });
+    Body::from_stream(chunks)
+}
+
+/// Encodes one batch. `last_name` carries the current family across batches so that a
+/// family split by a batch boundary gets no second TYPE line.
+pub fn encode_batch(
+    head: &Head,
+    batch: &[SeriesRef],
+    externals: &[(String, String)],
+    now: Timestamp,
+    proto: bool,
+    last_name: &mut String,
+) -> (Vec<u8>, u64) {
+    let mint = now - LOOKBACK_MS;
+    let mut out = String::new();
+    let mut pb = Vec::new();
+    let mut family: Option<proto::MetricFamily> = None;
+    let mut count = 0;
+    head.with_labels(batch, |s, labels| {
+        let Some((t, v)) = s.last_at_or_before(now) else { return };
+        if t < mint || is_stale_nan(v) {
+            return;
+        }
+        count += 1;
+        let mut name = "";
+        let mut own: Vec<(&str, &str)> = Vec::with_capacity(16);
+        for (n, val) in labels {
+            if n == cardinal_model::labels::METRIC_NAME {
+                name = val;
+            } else {
+                own.push((n, val));
+            }
+        }
+        let missing = externals.iter().filter(|(n, _)| !own.iter().any(|(o, _)| o == n));
+        let all: Vec<(&str, &str)> = own.iter().copied().chain(missing.map(|(n, v)| (n.as_str(), v.as_str()))).collect();
+        if proto {
+            if family.as_ref().is_some_and(|f| f.name.as_deref() != Some(name)) {
+                proto::write_delimited(&mut pb, &family.take().expect("checked"));
+            }
+            let f = family.get_or_insert_with(|| proto::MetricFamily {
+                name: Some(name.to_string()),
+                help: None,
+                r#type: Some(proto::TYPE_UNTYPED),
+                metric: Vec::new(),
+            });
+            f.metric.push(proto::Metric::untyped(all, v, t));
+        } else {
+            if name != last_name.as_str() {
+                text::write_type(&mut out, name, "untyped");
+                *last_name = name.to_string();
+            }
+            text::write_sample(&mut out, name, all, v, Some(t));
+        }
+    });
+    if let Some(f) = family {
+        proto::write_delimited(&mut pb, &f);
+    }
+    (if proto { pb } else { out.into_bytes() }, count)
+}

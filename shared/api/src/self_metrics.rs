@@ -1,0 +1,48 @@
+//! `/metrics`: the daemon's own counters in the text format, written with the same
+//! writer `/federate` uses.
+
+use crate::ApiState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use cardinal_exposition::text;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+    text::write_help(out, name, help);
+    text::write_type(out, name, kind);
+    text::write_sample(out, name, std::iter::empty(), value, None);
+}
+
+fn counter(out: &mut String, name: &str, help: &str, c: &AtomicU64) {
+    metric(out, name, "counter", help, c.load(Relaxed) as f64);
+}
+
+pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
+    let mut out = String::new();
+    let h = &st.head.stats;
+    metric(&mut out, "cardinal_head_series", "gauge", "Series in the head.", st.head.num_series() as f64);
+    counter(&mut out, "cardinal_head_series_created_total", "Series created in the head.", &h.series_created);
+    counter(&mut out, "cardinal_head_series_removed_total", "Series removed from the head by retention.", &h.series_removed);
+    counter(&mut out, "cardinal_head_samples_appended_total", "Samples appended to the head.", &h.samples_appended);
+    counter(&mut out, "cardinal_head_out_of_order_samples_total", "Samples rejected as out of order.", &h.out_of_order);
+    counter(&mut out, "cardinal_head_duplicate_samples_total", "Samples rejected as duplicates.", &h.duplicates);
+    let s = &st.scrape.stats;
+    counter(&mut out, "cardinal_scrapes_total", "Scrapes attempted.", &s.scrapes);
+    counter(&mut out, "cardinal_scrape_failures_total", "Scrapes that failed (up == 0).", &s.failures);
+    counter(&mut out, "cardinal_scrape_samples_scraped_total", "Samples read from scraped bodies.", &s.samples_scraped);
+    counter(&mut out, "cardinal_scrape_sample_limit_exceeded_total", "Scrapes failed by sample_limit.", &s.sample_limit_exceeded);
+    let targets = st.scrape.active_targets().len();
+    metric(&mut out, "cardinal_scrape_targets", "gauge", "Active scrape targets.", targets as f64);
+    let f = &st.federate_stats;
+    counter(&mut out, "cardinal_federate_requests_total", "Requests to /federate.", &f.requests);
+    counter(&mut out, "cardinal_federate_errors_total", "Requests to /federate refused for bad input.", &f.errors);
+    counter(&mut out, "cardinal_federate_series_total", "Series written by /federate.", &f.series);
+    counter(&mut out, "cardinal_federate_bytes_total", "Uncompressed bytes written by /federate.", &f.bytes);
+    let secs = f.duration_micros.load(Relaxed) as f64 / 1e6;
+    metric(&mut out, "cardinal_federate_duration_seconds_total", "counter", "Time spent answering /federate.", secs);
+    let start = st.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    metric(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", start);
+    ([(header::CONTENT_TYPE, text::CONTENT_TYPE)], out)
+}

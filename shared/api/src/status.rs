@@ -1,0 +1,82 @@
+//! `/api/v1/targets`, `/api/v1/status/tsdb` (the cardinality explorer) and
+//! `/api/v1/status/buildinfo`, in Prometheus's JSON shapes.
+
+use crate::{ApiState, query_values};
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use cardinal_model::{Labels, format_duration};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+fn labels_json(l: &Labels) -> Value {
+    Value::Object(l.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect::<Map<_, _>>())
+}
+
+fn success(data: Value) -> Json<Value> {
+    Json(json!({"status": "success", "data": data}))
+}
+
+pub async fn targets(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Json<Value> {
+    let state = query_values(q.as_deref(), "state").pop().unwrap_or_else(|| "any".into());
+    let mut data = Map::new();
+    if state == "any" || state == "active" {
+        let active: Vec<Value> = st
+            .scrape
+            .active_targets()
+            .into_iter()
+            .map(|t| {
+                let h = &t.health;
+                json!({
+                    "discoveredLabels": labels_json(&t.target.discovered),
+                    "labels": labels_json(&t.target.labels),
+                    "scrapePool": t.job,
+                    "scrapeUrl": t.target.url,
+                    "globalUrl": t.target.url,
+                    "lastError": h.last_error,
+                    "lastScrape": h.last_scrape.map_or("0001-01-01T00:00:00Z".to_string(), |s| humantime::format_rfc3339_nanos(s).to_string()),
+                    "lastScrapeDuration": h.last_duration,
+                    "health": match h.up { Some(true) => "up", Some(false) => "down", None => "unknown" },
+                    "scrapeInterval": format_duration(t.interval),
+                    "scrapeTimeout": format_duration(t.timeout),
+                })
+            })
+            .collect();
+        data.insert("activeTargets".into(), Value::Array(active));
+    }
+    if state == "any" || state == "dropped" {
+        let dropped: Vec<Value> =
+            st.scrape.dropped_targets().iter().map(|l| json!({"discoveredLabels": labels_json(l)})).collect();
+        data.insert("droppedTargets".into(), Value::Array(dropped));
+    }
+    success(Value::Object(data))
+}
+
+pub async fn tsdb(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Json<Value> {
+    let limit = query_values(q.as_deref(), "limit").pop().and_then(|l| l.parse().ok()).unwrap_or(10);
+    let c = st.head.cardinality(limit);
+    let pairs = |v: &[(String, usize)]| -> Vec<Value> { v.iter().map(|(n, c)| json!({"name": n, "value": c})).collect() };
+    let (min_t, max_t) = if c.num_series == 0 || c.min_time > c.max_time { (0, 0) } else { (c.min_time, c.max_time) };
+    success(json!({
+        "headStats": {
+            "numSeries": c.num_series,
+            "numLabelPairs": c.num_label_pairs,
+            "chunkCount": c.chunk_count,
+            "minTime": min_t,
+            "maxTime": max_t,
+        },
+        "seriesCountByMetricName": pairs(&c.series_by_metric),
+        "labelValueCountByLabelName": pairs(&c.values_by_label),
+    }))
+}
+
+/// Without a `features` key: Grafana would otherwise take us for Mimir.
+pub async fn buildinfo() -> Json<Value> {
+    success(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}

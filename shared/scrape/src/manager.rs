@@ -1,0 +1,219 @@
+//! Runs a scrape loop per target for every job, following discovery, and applies
+//! reloaded configs: unchanged jobs keep running untouched; changed or removed jobs stop,
+//! and their vanished targets' series go stale.
+
+use crate::discovery::{self, TargetGroup};
+use crate::fetch::Fetcher;
+use crate::sample_labels::LabelLimits;
+use crate::scrape_loop::{Health, LoopConfig, ScrapeLoop, ScrapeStats};
+use crate::target::{Populated, Target, targets_from_groups};
+use cardinal_config::{Config, ScrapeConfig};
+use cardinal_model::Labels;
+use cardinal_tsdb::Head;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// One target as `/api/v1/targets` shows it.
+#[derive(Clone, Debug)]
+pub struct TargetStatus {
+    pub job: String,
+    pub target: Target,
+    pub health: Health,
+    pub interval: std::time::Duration,
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Default)]
+struct JobState {
+    active: Vec<(Target, Arc<Mutex<Health>>)>,
+    dropped: Vec<Labels>,
+}
+
+struct Job {
+    fingerprint: String,
+    cfg: ScrapeConfig,
+    state: Arc<RwLock<JobState>>,
+    stop: watch::Sender<bool>,
+}
+
+pub struct ScrapeManager {
+    head: Arc<Head>,
+    jobs: Mutex<HashMap<String, Job>>,
+    pub stats: Arc<ScrapeStats>,
+}
+
+impl ScrapeManager {
+    pub fn new(head: Arc<Head>) -> Self {
+        ScrapeManager { head, jobs: Mutex::default(), stats: Arc::default() }
+    }
+
+    /// Applies a config. Every job's HTTP client is built first, so a bad config changes
+    /// nothing and the running one keeps going.
+    pub fn apply(&self, cfg: &Config) -> Result<(), String> {
+        let mut fresh = Vec::new();
+        for sc in &cfg.scrape_configs {
+            let fetcher = Fetcher::new(&sc.http, sc.timeout(), sc.body_size_limit.0)
+                .map_err(|e| format!("job {:?}: {e}", sc.job_name))?;
+            fresh.push((sc.clone(), fetcher));
+        }
+        let mut jobs = self.jobs.lock();
+        let wanted: HashMap<&str, ()> = cfg.scrape_configs.iter().map(|s| (s.job_name.as_str(), ())).collect();
+        jobs.retain(|name, job| {
+            let keep = wanted.contains_key(name.as_str());
+            if !keep {
+                let _ = job.stop.send(true);
+            }
+            keep
+        });
+        for (sc, fetcher) in fresh {
+            let fingerprint = format!("{sc:?}");
+            if jobs.get(&sc.job_name).is_some_and(|j| j.fingerprint == fingerprint) {
+                continue;
+            }
+            if let Some(old) = jobs.remove(&sc.job_name) {
+                let _ = old.stop.send(true);
+            }
+            let (stop, stop_rx) = watch::channel(false);
+            let state = Arc::new(RwLock::new(JobState::default()));
+            tokio::spawn(run_job(self.head.clone(), sc.clone(), fetcher, state.clone(), self.stats.clone(), stop_rx));
+            jobs.insert(sc.job_name.clone(), Job { fingerprint, cfg: sc, state, stop });
+        }
+        Ok(())
+    }
+
+    /// Active targets, by job then URL.
+    pub fn active_targets(&self) -> Vec<TargetStatus> {
+        let jobs = self.jobs.lock();
+        let mut out: Vec<TargetStatus> = jobs
+            .values()
+            .flat_map(|j| {
+                j.state.read().active.iter().map(|(t, h)| TargetStatus {
+                    job: j.cfg.job_name.clone(),
+                    target: t.clone(),
+                    health: h.lock().clone(),
+                    interval: j.cfg.interval(),
+                    timeout: j.cfg.timeout(),
+                }).collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.job, &a.target.url).cmp(&(&b.job, &b.target.url)));
+        out
+    }
+
+    /// Targets dropped by relabeling, with their discovered labels.
+    pub fn dropped_targets(&self) -> Vec<Labels> {
+        self.jobs.lock().values().flat_map(|j| j.state.read().dropped.clone()).collect()
+    }
+
+    /// Stops every job (their targets' series go stale).
+    pub fn stop(&self) {
+        for (_, job) in self.jobs.lock().drain() {
+            let _ = job.stop.send(true);
+        }
+    }
+}
+
+struct RunningTarget {
+    stop: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+async fn run_job(
+    head: Arc<Head>,
+    sc: ScrapeConfig,
+    fetcher: Fetcher,
+    state: Arc<RwLock<JobState>>,
+    stats: Arc<ScrapeStats>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (mut groups_rx, sd_tasks) = discovery::spawn(&sc.static_configs, &sc.file_sd_configs, &sc.dns_sd_configs);
+    let loop_cfg = Arc::new(LoopConfig {
+        honor_labels: sc.honor_labels,
+        honor_timestamps: sc.honor_timestamps,
+        track_timestamps_staleness: sc.track_timestamps_staleness,
+        sample_limit: sc.sample_limit,
+        limits: LabelLimits {
+            label_limit: sc.label_limit,
+            name_length: sc.label_name_length_limit,
+            value_length: sc.label_value_length_limit,
+        },
+        metric_relabel: sc.metric_relabel_configs.clone(),
+        interval: sc.interval(),
+        fetcher,
+        forced_error: Mutex::new(None),
+    });
+    let mut running: HashMap<u64, RunningTarget> = HashMap::new();
+    loop {
+        let groups: Vec<TargetGroup> = groups_rx.borrow_and_update().clone();
+        sync_targets(&head, &sc, &groups, &loop_cfg, &stats, &state, &mut running);
+        tokio::select! {
+            changed = groups_rx.changed() => if changed.is_err() { break },
+            _ = stop.changed() => break,
+        }
+    }
+    sd_tasks.iter().for_each(|t| t.abort());
+    let stopping: Vec<_> = running.into_values().collect();
+    for r in &stopping {
+        let _ = r.stop.send(true);
+    }
+    for r in stopping {
+        let _ = r.handle.await;
+    }
+}
+
+/// Starts loops for new targets and stops those that vanished.
+fn sync_targets(
+    head: &Arc<Head>,
+    sc: &ScrapeConfig,
+    groups: &[TargetGroup],
+    loop_cfg: &Arc<LoopConfig>,
+    stats: &Arc<ScrapeStats>,
+    state: &RwLock<JobState>,
+    running: &mut HashMap<u64, RunningTarget>,
+) {
+    let (populated, errors) = targets_from_groups(sc, groups);
+    for e in errors {
+        tracing::warn!(job = %sc.job_name, error = %e, "invalid target");
+    }
+    let mut targets = Vec::new();
+    let mut dropped = Vec::new();
+    for p in populated {
+        match p {
+            Populated::Target(t) => {
+                if !targets.iter().any(|x: &Target| x.key() == t.key()) {
+                    targets.push(t);
+                }
+            }
+            Populated::Dropped(l) => dropped.push(l),
+        }
+    }
+    *loop_cfg.forced_error.lock() = (sc.target_limit > 0 && targets.len() as u64 > sc.target_limit).then(|| {
+        format!("target_limit exceeded (number of targets: {}, limit: {})", targets.len(), sc.target_limit)
+    });
+    let keys: std::collections::HashSet<u64> = targets.iter().map(Target::key).collect();
+    running.retain(|k, r| {
+        let keep = keys.contains(k);
+        if !keep {
+            let _ = r.stop.send(true);
+        }
+        keep
+    });
+    let mut active = Vec::new();
+    let old = std::mem::take(&mut state.write().active);
+    for t in targets {
+        let key = t.key();
+        if let Some((_, h)) = old.iter().find(|(o, _)| o.key() == key).filter(|_| running.contains_key(&key)) {
+            active.push((t, h.clone()));
+            continue;
+        }
+        let l = ScrapeLoop::new(head.clone(), t.clone(), loop_cfg.clone(), stats.clone());
+        active.push((t, l.health.clone()));
+        let (stop, stop_rx) = watch::channel(false);
+        running.insert(key, RunningTarget { stop, handle: tokio::spawn(l.run(stop_rx)) });
+    }
+    let mut st = state.write();
+    st.active = active;
+    st.dropped = dropped;
+}

@@ -1,0 +1,299 @@
+//! One target's scrape loop: fetch, parse, relabel, append, mark what vanished stale.
+//!
+//! A sample of a series seen before costs a hash lookup of its raw bytes in the loop's
+//! cache and an append: no label parsing and no allocation. A scrape is all-or-nothing:
+//! samples are collected first and appended only when every limit holds, as
+//! Prometheus's appender commits or rolls back.
+
+use crate::fetch::Fetcher;
+use crate::sample_labels::{LabelLimits, check_limits, sample_labels};
+use crate::target::Target;
+use cardinal_exposition::{Entry, Format, Parser, parse_labels};
+use cardinal_model::{Label, Labels, LabelsBuilder, Timestamp, now_ms, stale_nan};
+use cardinal_relabel::RelabelConfig;
+use cardinal_tsdb::{AppendError, Head, SeriesRef};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime};
+
+/// What every loop of a job shares.
+pub struct LoopConfig {
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub track_timestamps_staleness: bool,
+    pub sample_limit: u64,
+    pub limits: LabelLimits,
+    pub metric_relabel: Vec<RelabelConfig>,
+    pub interval: Duration,
+    pub fetcher: Fetcher,
+    /// Set when the job breaks `target_limit`: every scrape fails with it.
+    pub forced_error: Mutex<Option<String>>,
+}
+
+/// The state `/api/v1/targets` reports.
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    pub last_error: String,
+    pub last_scrape: Option<SystemTime>,
+    pub last_duration: f64,
+    pub up: Option<bool>,
+}
+
+/// Process-wide scrape counters for `/metrics`.
+#[derive(Default)]
+pub struct ScrapeStats {
+    pub scrapes: AtomicU64,
+    pub failures: AtomicU64,
+    pub samples_scraped: AtomicU64,
+    pub sample_limit_exceeded: AtomicU64,
+}
+
+struct CacheEntry {
+    /// `None` when metric relabeling drops the series.
+    series: Option<SeriesRef>,
+    last_iter: u64,
+}
+
+enum Slot {
+    Known(SeriesRef),
+    New(usize),
+}
+
+struct Pending {
+    slot: Slot,
+    t: Timestamp,
+    v: f64,
+    /// The sample carried its own timestamp (staleness may then be left untracked).
+    explicit_ts: bool,
+}
+
+struct NewSeries {
+    key: Box<[u8]>,
+    labels: Option<Labels>,
+}
+
+/// Unseen cache entries are forgotten after this many scrapes.
+const CACHE_KEEP_ITERATIONS: u64 = 10;
+
+pub struct ScrapeLoop {
+    head: Arc<Head>,
+    pub target: Target,
+    cfg: Arc<LoopConfig>,
+    stats: Arc<ScrapeStats>,
+    pub health: Arc<Mutex<Health>>,
+    cache: HashMap<Box<[u8]>, CacheEntry>,
+    report: Vec<SeriesRef>,
+    iter: u64,
+    /// Series appended by the last successful scrape, and by this one.
+    prev: HashMap<u64, SeriesRef>,
+    cur: HashMap<u64, SeriesRef>,
+    batch: Vec<Pending>,
+    new_series: Vec<NewSeries>,
+    label_buf: Vec<Label>,
+}
+
+/// Counts a scrape reports in its synthetic series.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    scraped: u64,
+    post_relabel: u64,
+    added: u64,
+}
+
+const REPORT_NAMES: [&str; 5] =
+    ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"];
+
+impl ScrapeLoop {
+    pub fn new(head: Arc<Head>, target: Target, cfg: Arc<LoopConfig>, stats: Arc<ScrapeStats>) -> Self {
+        let report = REPORT_NAMES
+            .iter()
+            .map(|name| {
+                let mut b = LabelsBuilder::new(target.labels.clone());
+                b.set(cardinal_model::labels::METRIC_NAME, *name);
+                head.get_or_create(&b.build()).0
+            })
+            .collect();
+        ScrapeLoop {
+            head,
+            target,
+            cfg,
+            stats,
+            health: Arc::default(),
+            cache: HashMap::new(),
+            report,
+            iter: 0,
+            prev: HashMap::new(),
+            cur: HashMap::new(),
+            batch: Vec::new(),
+            new_series: Vec::new(),
+            label_buf: Vec::new(),
+        }
+    }
+
+    /// Scrapes on the interval, at a stable per-target offset within it, until `stop`
+    /// fires; then marks every series of the target stale.
+    pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let interval = self.cfg.interval;
+        let period = interval.as_millis().max(1) as u64;
+        let offset = self.target.key() % period;
+        let now = now_ms() as u64;
+        let wait = (offset + period - now % period) % period;
+        let start = tokio::time::Instant::now() + Duration::from_millis(wait);
+        let mut ticker = tokio::time::interval_at(start, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.scrape_once().await,
+                _ = stop.changed() => break,
+            }
+        }
+        self.stale_all(now_ms(), true);
+    }
+
+    /// One scrape, stamped with its start time.
+    pub async fn scrape_once(&mut self) {
+        let t0 = now_ms();
+        let started = Instant::now();
+        self.iter += 1;
+        self.stats.scrapes.fetch_add(1, Relaxed);
+        let forced = self.cfg.forced_error.lock().clone();
+        let outcome = match forced {
+            Some(e) => Err((e, Counts::default())),
+            None => match self.cfg.fetcher.fetch(&self.target.url).await {
+                Ok(s) => self.ingest(&s.body, Format::from_content_type(&s.content_type), t0),
+                Err(e) => Err((e, Counts::default())),
+            },
+        };
+        let duration = started.elapsed().as_secs_f64();
+        let (up, counts, error) = match outcome {
+            Ok(c) => (true, c, String::new()),
+            Err((e, c)) => {
+                self.stats.failures.fetch_add(1, Relaxed);
+                self.stale_all(t0, false);
+                (false, c, e)
+            }
+        };
+        self.stats.samples_scraped.fetch_add(counts.scraped, Relaxed);
+        self.evict_cache();
+        self.write_report(t0, up, duration, counts);
+        let mut h = self.health.lock();
+        *h = Health { last_error: error, last_scrape: Some(SystemTime::now()), last_duration: duration, up: Some(up) };
+    }
+
+    fn ingest(&mut self, body: &[u8], format: Format, t0: Timestamp) -> Result<Counts, (String, Counts)> {
+        self.batch.clear();
+        self.new_series.clear();
+        let mut counts = Counts::default();
+        if let Err(e) = self.parse_body(body, format, t0, &mut counts) {
+            return Err((e, counts));
+        }
+        if self.cfg.sample_limit > 0 && counts.post_relabel > self.cfg.sample_limit {
+            self.stats.sample_limit_exceeded.fetch_add(1, Relaxed);
+            return Err(("sample limit exceeded".into(), counts));
+        }
+        counts.added = self.commit(t0);
+        Ok(counts)
+    }
+
+    fn parse_body(&mut self, body: &[u8], format: Format, t0: Timestamp, counts: &mut Counts) -> Result<(), String> {
+        let mut parser = Parser::new(body, format);
+        while let Some(entry) = parser.next().map_err(|e| e.to_string())? {
+            let Entry::Sample(s) = entry else { continue };
+            counts.scraped += 1;
+            let explicit_ts = self.cfg.honor_timestamps && s.timestamp.is_some();
+            let t = if explicit_ts { s.timestamp.unwrap_or(t0) } else { t0 };
+            if let Some(e) = self.cache.get_mut(s.series) {
+                e.last_iter = self.iter;
+                if let Some(series) = &e.series {
+                    counts.post_relabel += 1;
+                    self.batch.push(Pending { slot: Slot::Known(series.clone()), t, v: s.value, explicit_ts });
+                }
+                continue;
+            }
+            let mut buf = std::mem::take(&mut self.label_buf);
+            parse_labels(s.name, s.labels, &mut buf).map_err(|e| format!("{e} in series {:?}", String::from_utf8_lossy(s.series)))?;
+            let labels = sample_labels(buf.clone(), &self.target.labels, self.cfg.honor_labels, &self.cfg.metric_relabel);
+            self.label_buf = buf;
+            if let Some(l) = &labels {
+                if l.get(cardinal_model::labels::METRIC_NAME).is_none() {
+                    return Err("__name__ label is missing".into());
+                }
+                check_limits(l, &self.cfg.limits)?;
+                counts.post_relabel += 1;
+                self.batch.push(Pending { slot: Slot::New(self.new_series.len()), t, v: s.value, explicit_ts });
+            }
+            self.new_series.push(NewSeries { key: s.series.into(), labels });
+        }
+        Ok(())
+    }
+
+    /// Appends the batch, then marks stale what the previous scrape had and this one
+    /// lacks. Returns the number of series the head did not have before.
+    fn commit(&mut self, t0: Timestamp) -> u64 {
+        let mut added = 0;
+        let mut resolved: Vec<Option<SeriesRef>> = Vec::with_capacity(self.new_series.len());
+        for n in self.new_series.drain(..) {
+            let series = n.labels.as_ref().map(|l| {
+                let (s, created) = self.head.get_or_create(l);
+                added += u64::from(created);
+                s
+            });
+            self.cache.insert(n.key, CacheEntry { series: series.clone(), last_iter: self.iter });
+            resolved.push(series);
+        }
+        self.cur.clear();
+        let track_explicit = self.cfg.track_timestamps_staleness;
+        for p in self.batch.drain(..) {
+            let series = match p.slot {
+                Slot::Known(s) => s,
+                Slot::New(i) => match &resolved[i] {
+                    Some(s) => s.clone(),
+                    None => continue,
+                },
+            };
+            match self.head.append(&series, p.t, p.v) {
+                // Retention removed it; forget it so the next scrape creates it afresh.
+                Err(AppendError::Removed) => self.cache.retain(|_, e| e.series.as_ref().is_none_or(|s| s.id != series.id)),
+                _ if !p.explicit_ts || track_explicit => {
+                    self.cur.insert(series.id, series);
+                }
+                _ => {}
+            }
+        }
+        for (id, s) in &self.prev {
+            if !self.cur.contains_key(id) {
+                let _ = self.head.append(s, t0, stale_nan());
+            }
+        }
+        std::mem::swap(&mut self.prev, &mut self.cur);
+        added
+    }
+
+    /// Marks every series of the last successful scrape stale (a failed scrape counts as
+    /// an empty one); with `with_report`, the report series too (the target is gone).
+    fn stale_all(&mut self, t: Timestamp, with_report: bool) {
+        for s in self.prev.values() {
+            let _ = self.head.append(s, t, stale_nan());
+        }
+        self.prev.clear();
+        if with_report {
+            for s in &self.report {
+                let _ = self.head.append(s, t, stale_nan());
+            }
+        }
+    }
+
+    fn evict_cache(&mut self) {
+        let iter = self.iter;
+        self.cache.retain(|_, e| iter - e.last_iter <= CACHE_KEEP_ITERATIONS);
+    }
+
+    fn write_report(&self, t: Timestamp, up: bool, duration: f64, c: Counts) {
+        let values = [f64::from(u8::from(up)), duration, c.scraped as f64, c.post_relabel as f64, c.added as f64];
+        for (s, v) in self.report.iter().zip(values) {
+            let _ = self.head.append(s, t, v);
+        }
+    }
+}
