@@ -157,7 +157,8 @@ async fn sighup_reloads(tx: tokio::sync::mpsc::Sender<ReloadRequest>) {
 
 /// Drops what falls out of the retention window, once a minute.
 async fn retention_loop(head: Arc<Head>, retention: Duration) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let period = Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         tick.tick().await;
         let removed = head.truncate(now_ms() - retention.as_millis() as i64);

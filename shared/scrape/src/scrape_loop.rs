@@ -84,6 +84,7 @@ pub struct ScrapeLoop {
     stats: Arc<ScrapeStats>,
     pub health: Arc<Mutex<Health>>,
     cache: HashMap<Box<[u8]>, CacheEntry>,
+    report_labels: Vec<Labels>,
     report: Vec<SeriesRef>,
     iter: u64,
     /// Series appended by the last successful scrape, and by this one.
@@ -107,14 +108,15 @@ const REPORT_NAMES: [&str; 5] =
 
 impl ScrapeLoop {
     pub fn new(head: Arc<Head>, target: Target, cfg: Arc<LoopConfig>, stats: Arc<ScrapeStats>) -> Self {
-        let report = REPORT_NAMES
+        let report_labels: Vec<Labels> = REPORT_NAMES
             .iter()
             .map(|name| {
                 let mut b = LabelsBuilder::new(target.labels.clone());
                 b.set(cardinal_model::labels::METRIC_NAME, *name);
-                head.get_or_create(&b.build()).0
+                b.build()
             })
             .collect();
+        let report = report_labels.iter().map(|l| head.get_or_create(l).0).collect();
         ScrapeLoop {
             head,
             target,
@@ -122,6 +124,7 @@ impl ScrapeLoop {
             stats,
             health: Arc::default(),
             cache: HashMap::new(),
+            report_labels,
             report,
             iter: 0,
             prev: HashMap::new(),
@@ -290,10 +293,13 @@ impl ScrapeLoop {
         self.cache.retain(|_, e| iter - e.last_iter <= CACHE_KEEP_ITERATIONS);
     }
 
-    fn write_report(&self, t: Timestamp, up: bool, duration: f64, c: Counts) {
+    fn write_report(&mut self, t: Timestamp, up: bool, duration: f64, c: Counts) {
         let values = [f64::from(u8::from(up)), duration, c.scraped as f64, c.post_relabel as f64, c.added as f64];
-        for (s, v) in self.report.iter().zip(values) {
-            let _ = self.head.append(s, t, v);
+        for (i, v) in values.into_iter().enumerate() {
+            if self.head.append(&self.report[i], t, v) == Err(AppendError::Removed) {
+                self.report[i] = self.head.get_or_create(&self.report_labels[i]).0;
+                let _ = self.head.append(&self.report[i], t, v);
+            }
         }
     }
 }

@@ -52,6 +52,9 @@ struct SeriesData {
 pub struct MemSeries {
     pub id: SeriesId,
     hash: u64,
+    /// Wall-clock creation time: an empty series is only removed once this is older than
+    /// the retention cut, so a series created just before its first sample survives.
+    created: Timestamp,
     /// (name, value) symbol pairs, sorted by name.
     labels: Box<[(u32, u32)]>,
     data: Mutex<SeriesData>,
@@ -203,6 +206,7 @@ impl Head {
         let series = Arc::new(MemSeries {
             id,
             hash,
+            created: cardinal_model::now_ms(),
             labels: pairs,
             data: Mutex::new(SeriesData {
                 sealed: Vec::new(),
@@ -294,7 +298,7 @@ impl Head {
             let mut d = s.data.lock();
             d.sealed.retain(|c| c.max_t >= mint);
             let empty = d.open.count() == 0 && d.sealed.is_empty();
-            if empty || d.last_t < mint {
+            if (empty && s.created < mint) || (!empty && d.last_t < mint) {
                 dead.push(s.clone());
             }
         }

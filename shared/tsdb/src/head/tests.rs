@@ -83,6 +83,17 @@ fn truncate_drops_old_chunks_and_idle_series_and_frees_symbols() {
 }
 
 #[test]
+fn a_new_empty_series_survives_truncation_until_it_is_old() {
+    let h = Head::new();
+    let (s, _) = h.get_or_create(&ls(&[("__name__", "up")]));
+    assert_eq!(h.truncate(cardinal_model::now_ms() - 1000), 0, "just created, no sample yet");
+    assert_eq!(h.append(&s, cardinal_model::now_ms(), 1.0), Ok(()));
+    let (e, _) = h.get_or_create(&ls(&[("__name__", "never_written")]));
+    assert_eq!(h.truncate(cardinal_model::now_ms() + 1000), 2);
+    assert_eq!(e.append(1, 1.0), Err(AppendError::Removed));
+}
+
+#[test]
 fn concurrent_appenders_and_readers() {
     let h = Arc::new(Head::new());
     let writers: Vec<_> = (0..4)

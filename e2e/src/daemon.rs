@@ -1,0 +1,130 @@
+//! Running a daemon binary for a test.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where cargo put a workspace binary: beside the test executable's `deps/` directory,
+/// unless `CARDINAL_BIN_DIR` says otherwise.
+pub fn bin_path(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("CARDINAL_BIN_DIR") {
+        return Path::new(&dir).join(name);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    dir.join(name)
+}
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    log: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts `bin` with `config` (written to a temp dir) on an ephemeral port and waits
+    /// until it is ready.
+    pub async fn start(bin: &str, config: &str, extra: &[&str]) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, config).expect("write config");
+        let mut child = Command::new(bin_path(bin))
+            .arg(format!("--config.file={}", cfg_path.display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg("--log.format=json")
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {bin}: {e} (is it built?)"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = tx.send(addr);
+                }
+                log2.lock().push(line);
+            }
+        });
+        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(20)))
+            .await
+            .expect("join")
+            .unwrap_or_else(|_| panic!("{bin} did not start: {:?}", log.lock()));
+        let d = Daemon { child, addr, dir, config: cfg_path, log };
+        let ready = d.url("/-/ready");
+        wait_until(Duration::from_secs(10), || async { reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) }).await;
+        d
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Everything the daemon has logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().clone()
+    }
+
+    /// GET a path, returning status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(self.url(path)).await.expect("request");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    }
+
+    /// GET `/federate` with the given selectors.
+    pub async fn federate(&self, selectors: &[&str]) -> String {
+        let q: Vec<(&str, &str)> = selectors.iter().map(|s| ("match[]", *s)).collect();
+        let r = reqwest::Client::new().get(self.url("/federate")).query(&q).send().await.expect("federate");
+        assert_eq!(r.status(), 200);
+        r.text().await.expect("body")
+    }
+
+    /// Rewrites the config file and asks for a reload; returns the HTTP status.
+    pub async fn reload(&self, config: &str) -> (u16, String) {
+        std::fs::write(&self.config, config).expect("write config");
+        let r = reqwest::Client::new().post(self.url("/-/reload")).send().await.expect("reload");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = v.get("fields")?;
+    if !fields.get("message")?.as_str()?.contains("listening") {
+        return None;
+    }
+    fields.get("addr")?.as_str()?.parse().ok()
+}
+
+/// Polls `cond` until it holds, panicking after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < timeout, "condition not met within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,8 @@
+//! Test harness: exporters served by the test on 127.0.0.1, and the real daemons started
+//! as child processes on ephemeral ports.
+
+pub mod daemon;
+pub mod target;
+
+pub use daemon::{Daemon, bin_path, wait_until};
+pub use target::TestTarget;
