@@ -107,7 +107,9 @@ fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, externals: Vec<(String, Str
             Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(bytes)), (end, last_name)))
         }
     });
-    Body::from_stream(chunks)
+    // Fused: the compression layer polls once more after the end, which a bare
+    // `unfold` answers with a panic.
+    Body::from_stream(futures_util::StreamExt::fuse(chunks))
 }
 
 /// Encodes one batch. `last_name` carries the current family across batches so that a

@@ -133,10 +133,25 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Res
             Some(loc) => {
                 let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
                 let msg = plain.strip_suffix(&suffix).unwrap_or(&plain);
-                ConfigError(format!("{name}:{}:{}: {msg}", loc.line(), loc.column()))
+                let (line, col) = unknown_field_position(text, msg, loc.line() as usize)
+                    .unwrap_or((loc.line() as usize, loc.column() as usize));
+                ConfigError(format!("{name}:{line}:{col}: {msg}"))
             }
             None => ConfigError(format!("{name}: {plain}")),
         }
+    })
+}
+
+/// serde places an unknown field of a struct with flattened parts (the inline HTTP
+/// client settings) at the start of its mapping; the key's own line is more useful, so
+/// look for it from there on.
+fn unknown_field_position(text: &str, msg: &str, from_line: usize) -> Option<(usize, usize)> {
+    let field = msg.strip_prefix("unknown field `")?.split('`').next()?;
+    text.lines().enumerate().skip(from_line.saturating_sub(1)).find_map(|(i, line)| {
+        let key_start = line.len() - line.trim_start_matches([' ', '-']).len();
+        let rest = &line[key_start..];
+        let is_key = rest.strip_prefix(field).is_some_and(|r| r.trim_start().starts_with(':'));
+        is_key.then_some((i + 1, key_start + 1))
     })
 }
 

@@ -1,0 +1,34 @@
+//! `collector check config` and startup failures.
+
+use std::process::Command;
+
+fn collector() -> Command {
+    Command::new(e2e::bin_path("collector"))
+}
+
+#[test]
+fn check_config_passes_good_files_and_names_the_line_of_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(&good, "scrape_configs: [{job_name: a, static_configs: [{targets: ['x:1']}]}]\n").unwrap();
+    let out = collector().args(["check", "config"]).arg(&good).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"));
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "global:\n  scrape_interval: 15s\n  evaluation_intervall: 1m\n").unwrap();
+    let out = collector().args(["check", "config"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:3:", bad.display())) && err.contains("evaluation_intervall"), "{err}");
+}
+
+#[test]
+fn a_bad_config_at_startup_exits_non_zero_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("c.yml");
+    std::fs::write(&bad, "scrape_configs: [{job_name: a}, {job_name: a}]\n").unwrap();
+    let out = collector().arg(format!("--config.file={}", bad.display())).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("found multiple scrape configs with job name \"a\""));
+}

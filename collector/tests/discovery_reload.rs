@@ -1,0 +1,67 @@
+//! File-based discovery following file changes, and config reloads.
+
+mod common;
+use common::*;
+use e2e::{TestTarget, wait_until};
+
+#[tokio::test]
+async fn file_sd_follows_changes_and_stales_removed_targets() {
+    let a = TestTarget::start("from_a 1\n").await;
+    let b = TestTarget::start("from_b 1\n").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sd = dir.path().join("targets.json");
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{}"], "labels": {{"env": "one"}}}}]"#, a.addr)).unwrap();
+    let cfg = format!(
+        "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: files\n    file_sd_configs: [{{files: ['{}/*.json']}}]\n",
+        dir.path().display()
+    );
+    let d = collector(&cfg).await;
+    let sel = [r#"{__name__=~"from_.*"}"#];
+    wait_until(WAIT, || async { d.federate(&sel).await.contains("from_a{env=\"one\"") }).await;
+    let tgt = scraped(&d, "files").await;
+    assert_eq!(tgt[0]["discoveredLabels"]["__meta_filepath"], sd.display().to_string());
+
+    // Relabel the target and add another; the old label set goes stale at once.
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{}", "{}"], "labels": {{"env": "two"}}}}]"#, a.addr, b.addr)).unwrap();
+    wait_until(WAIT, || async {
+        let t = d.federate(&sel).await;
+        t.contains("from_a{env=\"two\"") && t.contains("from_b{env=\"two\"") && !t.contains("env=\"one\"")
+    })
+    .await;
+
+    // A broken file keeps the targets it last had.
+    std::fs::write(&sd, "[{ not json").unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(targets(&d).await.len(), 2);
+
+    // Removing a target removes its series from /federate.
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{}"], "labels": {{"env": "two"}}}}]"#, b.addr)).unwrap();
+    wait_until(WAIT, || async { !d.federate(&sel).await.contains("from_a") }).await;
+    assert_eq!(targets(&d).await.len(), 1);
+}
+
+#[tokio::test]
+async fn reload_applies_good_configs_and_keeps_running_on_bad_ones() {
+    let a = TestTarget::start("m 1\n").await;
+    let d = collector(&config("", &[job("first", &[&a], "")])).await;
+    scraped(&d, "first").await;
+
+    let (status, _) = d.reload(&config("", &[job("second", &[&a], "")])).await;
+    assert_eq!(status, 200);
+    scraped(&d, "second").await;
+    wait_until(WAIT, || async { targets(&d).await.iter().all(|t| t["scrapePool"] == "second") }).await;
+    wait_until(WAIT, || async { !d.federate(&[r#"{job="first"}"#]).await.contains("m{") }).await;
+
+    let (status, body) = d.reload("scrape_configs:\n  - job_name: x\n    scrape_intervall: 5s\n").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("config.yml:3:") && body.contains("unknown field `scrape_intervall`"), "{body}");
+    assert!(d.log().iter().any(|l| l.contains("reload failed")));
+    let t = scraped(&d, "second").await;
+    assert_eq!(t[0]["health"], "up", "the old config keeps running");
+
+    // SIGHUP reloads too.
+    std::fs::write(&d.config, config("", &[job("third", &[&a], "")])).unwrap();
+    let kill = std::process::Command::new("kill").args(["-HUP", &d.pid().to_string()]).status().unwrap();
+    assert!(kill.success());
+    scraped(&d, "third").await;
+}
