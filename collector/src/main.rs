@@ -16,7 +16,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "collector", version, about = "Scrapes high-cardinality targets into a short-retention head and serves /federate")]
+#[command(
+    name = "collector",
+    version,
+    about = "Scrapes high-cardinality targets into a short-retention head and serves /federate"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -97,7 +101,8 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
 }
 
 fn init_logging(level: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" { builder.json().init() } else { builder.init() }
 }
@@ -111,7 +116,8 @@ async fn run(cli: Cli, cfg: Config) -> Result<(), String> {
     state.retention = cli.retention;
     let state = Arc::new(state);
     apply(&state, &cfg)?;
-    let listener = tokio::net::TcpListener::bind(&cli.listen).await.map_err(|e| format!("listening on {}: {e}", cli.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(&cli.listen).await.map_err(|e| format!("listening on {}: {e}", cli.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, config = %cli.config_file.display(), "collector listening");
     tokio::spawn(reload_loop(cli.config_file.clone(), state.clone(), reload_rx));

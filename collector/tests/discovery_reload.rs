@@ -22,7 +22,8 @@ async fn file_sd_follows_changes_and_stales_removed_targets() {
     assert_eq!(tgt[0]["discoveredLabels"]["__meta_filepath"], sd.display().to_string());
 
     // Relabel the target and add another; the old label set goes stale at once.
-    std::fs::write(&sd, format!(r#"[{{"targets": ["{}", "{}"], "labels": {{"env": "two"}}}}]"#, a.addr, b.addr)).unwrap();
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{}", "{}"], "labels": {{"env": "two"}}}}]"#, a.addr, b.addr))
+        .unwrap();
     wait_until(WAIT, || async {
         let t = d.federate(&sel).await;
         t.contains("from_a{env=\"two\"") && t.contains("from_b{env=\"two\"") && !t.contains("env=\"one\"")

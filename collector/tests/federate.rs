@@ -71,8 +71,12 @@ async fn gzip_and_protobuf_encodings() {
     let a = fams.iter().find(|f| f.name.as_deref() == Some("a")).expect("family a");
     assert_eq!(a.metric.len(), 2);
     assert_eq!(a.metric[1].untyped.as_ref().unwrap().value, Some(2.0));
-    let labels: Vec<_> = a.metric[0].label.iter().map(|l| (l.name.clone().unwrap(), l.value.clone().unwrap())).collect();
-    assert_eq!(labels, [("job", "j"), ("x", "1"), ("instance", ""), ("region", "eu")].map(|(a, b)| (a.to_string(), b.to_string())));
+    let labels: Vec<_> =
+        a.metric[0].label.iter().map(|l| (l.name.clone().unwrap(), l.value.clone().unwrap())).collect();
+    assert_eq!(
+        labels,
+        [("job", "j"), ("x", "1"), ("instance", ""), ("region", "eu")].map(|(a, b)| (a.to_string(), b.to_string()))
+    );
     assert!(a.metric[0].timestamp_ms.unwrap() > 0);
 }
 
@@ -83,7 +87,11 @@ async fn operational_endpoints() {
     assert_eq!(d.get("/-/ready").await.0, 200);
     let (_, metrics) = d.get("/metrics").await;
     let value = |name: &str| -> f64 {
-        metrics.lines().find(|l| l.starts_with(&format!("{name} "))).and_then(|l| l.split(' ').nth(1)?.parse().ok()).unwrap_or(-1.0)
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.split(' ').nth(1)?.parse().ok())
+            .unwrap_or(-1.0)
     };
     assert!(value("cardinal_head_series") >= 8.0, "{metrics}");
     assert!(value("cardinal_scrapes_total") >= 1.0);

@@ -87,8 +87,14 @@ async fn every_limit_fails_the_scrape_with_prometheus_errors() {
     let cases = [
         ("sample_limit", "sample limit exceeded"),
         ("label_limit", "label_limit exceeded (metric: demo_requests_total, number of labels: 7, limit: 3)"),
-        ("name_len", "label_name_length_limit exceeded (metric: demo_requests_total, label name: long_label_name, length: 15, limit: 8)"),
-        ("value_len", "label_value_length_limit exceeded (metric: demo_requests_total, label name: __name__, value: \"demo_requests_total\", length: 19, limit: 5)"),
+        (
+            "name_len",
+            "label_name_length_limit exceeded (metric: demo_requests_total, label name: long_label_name, length: 15, limit: 8)",
+        ),
+        (
+            "value_len",
+            "label_value_length_limit exceeded (metric: demo_requests_total, label name: __name__, value: \"demo_requests_total\", length: 19, limit: 5)",
+        ),
         ("body_size", "body size limit exceeded"),
         ("target_limit", "target_limit exceeded (number of targets: 2, limit: 1)"),
     ];
@@ -195,5 +201,8 @@ async fn honor_labels_relabeling_and_metric_relabeling() {
          keep{{instance=\"{a}\",job=\"honor\",zone=\"z1\"}} 3\n\
          keep{{instance=\"{a}\",job=\"plain\",pod=\"p1\"}} 3"
     );
-    assert_eq!(text, want, "honor_labels keeps exposed labels (empty instance counts as present); plain renames to exported_");
+    assert_eq!(
+        text, want,
+        "honor_labels keeps exposed labels (empty instance counts as present); plain renames to exported_"
+    );
 }

@@ -61,7 +61,8 @@ impl Daemon {
             .unwrap_or_else(|_| panic!("{bin} did not start: {:?}", log.lock()));
         let d = Daemon { child, addr, dir, config: cfg_path, log };
         let ready = d.url("/-/ready");
-        wait_until(Duration::from_secs(10), || async { reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) }).await;
+        wait_until(Duration::from_secs(10), || async { reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) })
+            .await;
         d
     }
 

@@ -2,6 +2,7 @@
 //! as child processes on ephemeral ports.
 
 pub mod daemon;
+pub mod prometheus;
 pub mod target;
 
 pub use daemon::{Daemon, bin_path, wait_until};

@@ -44,7 +44,9 @@ pub async fn wait_health(d: &Daemon, job: &str, health: &str, err: &str) -> Valu
     loop {
         let all = targets(d).await;
         let mine: Vec<Value> = all.into_iter().filter(|t| t["scrapePool"] == job).collect();
-        if let Some(t) = mine.iter().find(|t| t["health"] == health && t["lastError"].as_str().unwrap_or("").contains(err)) {
+        if let Some(t) =
+            mine.iter().find(|t| t["health"] == health && t["lastError"].as_str().unwrap_or("").contains(err))
+        {
             return t.clone();
         }
         let states: Vec<String> = mine.iter().map(|t| format!("{} {}", t["health"], t["lastError"])).collect();

@@ -85,7 +85,13 @@ fn external_labels(configured: &Labels) -> Vec<(String, String)> {
     out
 }
 
-fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, externals: Vec<(String, String)>, now: Timestamp, proto: bool) -> Body {
+fn stream(
+    st: Arc<ApiState>,
+    series: Vec<SeriesRef>,
+    externals: Vec<(String, String)>,
+    now: Timestamp,
+    proto: bool,
+) -> Body {
     let started = std::time::Instant::now();
     let series = Arc::new(series);
     let state = (0usize, String::new());
@@ -143,7 +149,8 @@ pub fn encode_batch(
             }
         }
         let missing = externals.iter().filter(|(n, _)| !own.iter().any(|(o, _)| o == n));
-        let all: Vec<(&str, &str)> = own.iter().copied().chain(missing.map(|(n, v)| (n.as_str(), v.as_str()))).collect();
+        let all: Vec<(&str, &str)> =
+            own.iter().copied().chain(missing.map(|(n, v)| (n.as_str(), v.as_str()))).collect();
         if proto {
             if family.as_ref().is_some_and(|f| f.name.as_deref() != Some(name)) {
                 proto::write_delimited(&mut pb, &family.take().expect("checked"));

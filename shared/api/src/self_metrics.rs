@@ -24,7 +24,12 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let h = &st.head.stats;
     metric(&mut out, "cardinal_head_series", "gauge", "Series in the head.", st.head.num_series() as f64);
     counter(&mut out, "cardinal_head_series_created_total", "Series created in the head.", &h.series_created);
-    counter(&mut out, "cardinal_head_series_removed_total", "Series removed from the head by retention.", &h.series_removed);
+    counter(
+        &mut out,
+        "cardinal_head_series_removed_total",
+        "Series removed from the head by retention.",
+        &h.series_removed,
+    );
     counter(&mut out, "cardinal_head_samples_appended_total", "Samples appended to the head.", &h.samples_appended);
     counter(&mut out, "cardinal_head_out_of_order_samples_total", "Samples rejected as out of order.", &h.out_of_order);
     counter(&mut out, "cardinal_head_duplicate_samples_total", "Samples rejected as duplicates.", &h.duplicates);
@@ -32,7 +37,12 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     counter(&mut out, "cardinal_scrapes_total", "Scrapes attempted.", &s.scrapes);
     counter(&mut out, "cardinal_scrape_failures_total", "Scrapes that failed (up == 0).", &s.failures);
     counter(&mut out, "cardinal_scrape_samples_scraped_total", "Samples read from scraped bodies.", &s.samples_scraped);
-    counter(&mut out, "cardinal_scrape_sample_limit_exceeded_total", "Scrapes failed by sample_limit.", &s.sample_limit_exceeded);
+    counter(
+        &mut out,
+        "cardinal_scrape_sample_limit_exceeded_total",
+        "Scrapes failed by sample_limit.",
+        &s.sample_limit_exceeded,
+    );
     let targets = st.scrape.active_targets().len();
     metric(&mut out, "cardinal_scrape_targets", "gauge", "Active scrape targets.", targets as f64);
     let f = &st.federate_stats;

@@ -54,7 +54,8 @@ pub async fn targets(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> 
 pub async fn tsdb(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Json<Value> {
     let limit = query_values(q.as_deref(), "limit").pop().and_then(|l| l.parse().ok()).unwrap_or(10);
     let c = st.head.cardinality(limit);
-    let pairs = |v: &[(String, usize)]| -> Vec<Value> { v.iter().map(|(n, c)| json!({"name": n, "value": c})).collect() };
+    let pairs =
+        |v: &[(String, usize)]| -> Vec<Value> { v.iter().map(|(n, c)| json!({"name": n, "value": c})).collect() };
     let (min_t, max_t) = if c.num_series == 0 || c.min_time > c.max_time { (0, 0) } else { (c.min_time, c.max_time) };
     success(json!({
         "headStats": {

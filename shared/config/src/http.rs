@@ -125,7 +125,10 @@ impl HttpClientConfig {
 /// What goes into a request's `Authorization`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credentials {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// A complete header value such as `Bearer abc`.
     Header(String),
 }
@@ -142,9 +145,16 @@ mod tests {
             basic_auth: Some(BasicAuth { username: "user".into(), password: Some("pass".into()), password_file: None }),
             ..Default::default()
         };
-        assert_eq!(c.credentials().unwrap(), Some(Credentials::Basic { username: "user".into(), password: "pass".into() }));
+        assert_eq!(
+            c.credentials().unwrap(),
+            Some(Credentials::Basic { username: "user".into(), password: "pass".into() })
+        );
         let c = HttpClientConfig {
-            authorization: Some(Authorization { kind: Some("Token".into()), credentials: Some("x".into()), credentials_file: None }),
+            authorization: Some(Authorization {
+                kind: Some("Token".into()),
+                credentials: Some("x".into()),
+                credentials_file: None,
+            }),
             ..Default::default()
         };
         assert_eq!(c.credentials().unwrap(), Some(Credentials::Header("Token x".into())));

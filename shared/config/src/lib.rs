@@ -71,8 +71,8 @@ impl Config {
     /// Reads and validates a file; relative paths inside it (rule files, SD files,
     /// credentials) are resolved against its directory, as Prometheus does.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
         let mut cfg = Config::parse(&text, &path.display().to_string())?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(cfg)

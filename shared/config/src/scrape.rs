@@ -1,8 +1,8 @@
 //! `scrape_configs` and `alerting`, with Prometheus's defaults.
 
+use crate::GlobalConfig;
 use crate::http::HttpClientConfig;
 use crate::units::{ByteSize, Dur};
-use crate::GlobalConfig;
 use cardinal_relabel::RelabelConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -150,7 +150,9 @@ impl DnsSdConfig {
     fn validate(&self) -> Result<(), String> {
         match self.kind.as_deref().map(str::to_ascii_uppercase).as_deref() {
             Some("A") | Some("AAAA") if self.port.is_some() => Ok(()),
-            Some("A") | Some("AAAA") => Err("a port is required in DNS-SD configs for all record types except SRV".into()),
+            Some("A") | Some("AAAA") => {
+                Err("a port is required in DNS-SD configs for all record types except SRV".into())
+            }
             other => Err(format!(
                 "dns_sd_configs type {:?} is not supported: use type A or AAAA with a port",
                 other.unwrap_or("SRV")

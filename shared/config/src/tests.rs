@@ -49,8 +49,11 @@ fn parses_a_full_prometheus_config() {
 
 #[test]
 fn unknown_field_names_file_line_and_column() {
-    let e = Config::parse("global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n", "c.yml")
-        .unwrap_err();
+    let e = Config::parse(
+        "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n",
+        "c.yml",
+    )
+    .unwrap_err();
     assert!(e.0.starts_with("c.yml:5:5: "), "{e}");
     assert!(e.0.contains("unknown field `scrape_intervall`"), "{e}");
 }
@@ -64,8 +67,11 @@ fn bad_duration_names_the_line() {
 
 #[test]
 fn relabel_errors_name_the_line() {
-    let e = Config::parse("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        target_label: x\n", "c.yml")
-        .unwrap_err();
+    let e = Config::parse(
+        "scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        target_label: x\n",
+        "c.yml",
+    )
+    .unwrap_err();
     assert!(e.0.starts_with("c.yml:4:"), "{e}");
     assert!(e.0.contains("non-zero modulus"), "{e}");
 }
@@ -74,7 +80,10 @@ fn relabel_errors_name_the_line() {
 fn cross_field_errors() {
     let cases = [
         ("scrape_configs: [{job_name: a}, {job_name: a}]", "found multiple scrape configs with job name \"a\""),
-        ("scrape_configs: [{job_name: a, scrape_interval: 5s, scrape_timeout: 10s}]", "scrape timeout greater than scrape interval"),
+        (
+            "scrape_configs: [{job_name: a, scrape_interval: 5s, scrape_timeout: 10s}]",
+            "scrape timeout greater than scrape interval",
+        ),
         ("global: {scrape_interval: 5s, scrape_timeout: 10s}", "global scrape timeout greater than scrape interval"),
         ("scrape_configs: [{job_name: a, dns_sd_configs: [{names: [x]}]}]", "\"SRV\" is not supported"),
         ("scrape_configs: [{job_name: a, dns_sd_configs: [{names: [x], type: A}]}]", "a port is required"),
@@ -95,7 +104,10 @@ fn load_resolves_relative_paths() {
     std::fs::write(&path, FULL).unwrap();
     let c = Config::load(&path).unwrap();
     assert_eq!(c.rule_files[0], dir.path().join("rules/*.yml").display().to_string());
-    assert_eq!(c.scrape_configs[0].file_sd_configs[0].files[0], dir.path().join("targets/*.json").display().to_string());
+    assert_eq!(
+        c.scrape_configs[0].file_sd_configs[0].files[0],
+        dir.path().join("targets/*.json").display().to_string()
+    );
     let pw = c.scrape_configs[0].http.basic_auth.as_ref().unwrap().password_file.as_deref().unwrap();
     assert_eq!(pw, dir.path().join("secret").display().to_string());
 }

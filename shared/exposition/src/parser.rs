@@ -20,11 +20,7 @@ impl Format {
     /// the classic text format otherwise.
     pub fn from_content_type(ct: &str) -> Format {
         let media = ct.split(';').next().unwrap_or("").trim();
-        if media.eq_ignore_ascii_case("application/openmetrics-text") {
-            Format::OpenMetrics
-        } else {
-            Format::PromText
-        }
+        if media.eq_ignore_ascii_case("application/openmetrics-text") { Format::OpenMetrics } else { Format::PromText }
     }
 }
 
@@ -219,8 +215,7 @@ impl<'a> Parser<'a> {
         if value_tok.is_empty() {
             return Err(self.err("expected value after metric, got end of line"));
         }
-        let value = parse_float(value_tok)
-            .ok_or_else(|| self.err(format!("invalid value {:?}", lossy(value_tok))))?;
+        let value = parse_float(value_tok).ok_or_else(|| self.err(format!("invalid value {:?}", lossy(value_tok))))?;
         let value = if value.is_nan() { f64::from_bits(NORMAL_NAN_BITS) } else { value };
         let (timestamp, rest) = self.parse_timestamp(trim_start(rest))?;
         let rest = trim_start(rest);

@@ -40,11 +40,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             pos += 1;
         }
         let unit = &s[unit_start..pos];
-        let idx = UNITS[next_unit..]
-            .iter()
-            .position(|(u, _)| *u == unit)
-            .ok_or_else(err)?
-            + next_unit;
+        let idx = UNITS[next_unit..].iter().position(|(u, _)| *u == unit).ok_or_else(err)? + next_unit;
         next_unit = idx + 1;
         total = n
             .checked_mul(UNITS[idx].1)

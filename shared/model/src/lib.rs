@@ -17,10 +17,7 @@ pub type Timestamp = i64;
 
 /// The current wall-clock time in milliseconds.
 pub fn now_ms() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A stable 64-bit hash (xxh3): the same input hashes the same across runs and hosts,

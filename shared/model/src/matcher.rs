@@ -25,7 +25,8 @@ impl Matcher {
         let value = value.into();
         let re = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(
-                Regex::new(&format!("^(?s:{value})$")).map_err(|e| format!("invalid regular expression {value:?}: {e}"))?,
+                Regex::new(&format!("^(?s:{value})$"))
+                    .map_err(|e| format!("invalid regular expression {value:?}: {e}"))?,
             ),
             _ => None,
         };

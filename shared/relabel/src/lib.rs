@@ -138,7 +138,12 @@ impl RelabelConfig {
         let target = raw.target_label.clone().unwrap_or_default();
         let needs_target = matches!(
             action,
-            Action::Replace | Action::HashMod | Action::Lowercase | Action::Uppercase | Action::KeepEqual | Action::DropEqual
+            Action::Replace
+                | Action::HashMod
+                | Action::Lowercase
+                | Action::Uppercase
+                | Action::KeepEqual
+                | Action::DropEqual
         );
         if needs_target && target.is_empty() {
             return Err(format!("relabel configuration for {name} action requires 'target_label' value"));
@@ -201,12 +206,7 @@ pub fn process(labels: &Labels, cfgs: &[RelabelConfig]) -> Option<Labels> {
 
 /// Applies one rule to a builder; false when the rule drops the series.
 pub fn apply(b: &mut LabelsBuilder, cfg: &RelabelConfig) -> bool {
-    let val = cfg
-        .source_labels
-        .iter()
-        .map(|n| b.get(n).unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join(&cfg.separator);
+    let val = cfg.source_labels.iter().map(|n| b.get(n).unwrap_or("")).collect::<Vec<_>>().join(&cfg.separator);
     let re = &cfg.regex.re;
     match cfg.action {
         Action::Drop => return !re.is_match(&val),

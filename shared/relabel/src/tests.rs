@@ -5,7 +5,7 @@ fn cfgs(yaml: &str) -> Vec<RelabelConfig> {
 }
 
 fn err(yaml: &str) -> String {
-    serde_saphyr::from_str::<Vec<RelabelConfig>>(yaml).err().expect("config should be rejected").to_string()
+    serde_saphyr::from_str::<Vec<RelabelConfig>>(yaml).expect_err("config should be rejected").to_string()
 }
 
 fn ls(pairs: &[(&str, &str)]) -> Labels {
@@ -14,7 +14,9 @@ fn ls(pairs: &[(&str, &str)]) -> Labels {
 
 #[test]
 fn replace_defaults_and_expansion() {
-    let c = cfgs("- {source_labels: [a, b], target_label: c}\n- {source_labels: [a], regex: 'f(o+)', target_label: '${1}_x', replacement: 'v${1}x'}\n");
+    let c = cfgs(
+        "- {source_labels: [a, b], target_label: c}\n- {source_labels: [a], regex: 'f(o+)', target_label: '${1}_x', replacement: 'v${1}x'}\n",
+    );
     let out = process(&ls(&[("a", "foo"), ("b", "bar")]), &c).unwrap();
     assert_eq!(out, ls(&[("a", "foo"), ("b", "bar"), ("c", "foo;bar"), ("oo_x", "voox")]));
 }
@@ -81,7 +83,9 @@ fn labelmap_labeldrop_labelkeep() {
 
 #[test]
 fn lowercase_uppercase() {
-    let c = cfgs("- {source_labels: [a], target_label: lo, action: lowercase}\n- {source_labels: [a], target_label: up, action: uppercase}\n");
+    let c = cfgs(
+        "- {source_labels: [a], target_label: lo, action: lowercase}\n- {source_labels: [a], target_label: up, action: uppercase}\n",
+    );
     let out = process(&ls(&[("a", "MiXed")]), &c).unwrap();
     assert_eq!(out.get("lo"), Some("mixed"));
     assert_eq!(out.get("up"), Some("MIXED"));

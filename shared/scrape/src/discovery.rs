@@ -34,7 +34,11 @@ pub fn spawn(
     let static_groups: Vec<TargetGroup> = statics
         .iter()
         .enumerate()
-        .map(|(i, s)| TargetGroup { targets: s.targets.clone(), labels: s.labels.clone(), source: format!("static/{i}") })
+        .map(|(i, s)| TargetGroup {
+            targets: s.targets.clone(),
+            labels: s.labels.clone(),
+            source: format!("static/{i}"),
+        })
         .collect();
     let n_sources = files.len() + dns.len();
     let (tx, rx) = watch::channel(static_groups.clone());

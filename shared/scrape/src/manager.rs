@@ -89,13 +89,18 @@ impl ScrapeManager {
         let mut out: Vec<TargetStatus> = jobs
             .values()
             .flat_map(|j| {
-                j.state.read().active.iter().map(|(t, h)| TargetStatus {
-                    job: j.cfg.job_name.clone(),
-                    target: t.clone(),
-                    health: h.lock().clone(),
-                    interval: j.cfg.interval(),
-                    timeout: j.cfg.timeout(),
-                }).collect::<Vec<_>>()
+                j.state
+                    .read()
+                    .active
+                    .iter()
+                    .map(|(t, h)| TargetStatus {
+                        job: j.cfg.job_name.clone(),
+                        target: t.clone(),
+                        health: h.lock().clone(),
+                        interval: j.cfg.interval(),
+                        timeout: j.cfg.timeout(),
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         out.sort_by(|a, b| (&a.job, &a.target.url).cmp(&(&b.job, &b.target.url)));
@@ -189,9 +194,8 @@ fn sync_targets(
             Populated::Dropped(l) => dropped.push(l),
         }
     }
-    *loop_cfg.forced_error.lock() = (sc.target_limit > 0 && targets.len() as u64 > sc.target_limit).then(|| {
-        format!("target_limit exceeded (number of targets: {}, limit: {})", targets.len(), sc.target_limit)
-    });
+    *loop_cfg.forced_error.lock() = (sc.target_limit > 0 && targets.len() as u64 > sc.target_limit)
+        .then(|| format!("target_limit exceeded (number of targets: {}, limit: {})", targets.len(), sc.target_limit));
     let keys: std::collections::HashSet<u64> = targets.iter().map(Target::key).collect();
     running.retain(|k, r| {
         let keep = keys.contains(k);

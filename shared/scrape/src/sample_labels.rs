@@ -118,7 +118,9 @@ mod tests {
 
     #[test]
     fn exported_prefix_repeats_until_unique() {
-        let got = sample_labels(exposed(&[("__name__", "x"), ("job", "a"), ("exported_job", "b")]), &target(), false, &[]).unwrap();
+        let got =
+            sample_labels(exposed(&[("__name__", "x"), ("job", "a"), ("exported_job", "b")]), &target(), false, &[])
+                .unwrap();
         assert_eq!(got.get("exported_job"), Some("b"));
         assert_eq!(got.get("exported_exported_job"), Some("a"));
         assert_eq!(got.get("job"), Some("demo"));
@@ -146,11 +148,21 @@ mod tests {
 
     #[test]
     fn limits_use_prometheus_messages() {
-        let l = Labels::from_pairs([("__name__", "demo_requests_total"), ("a", "1"), ("b", "22"), ("c", "3"), ("d", "4"), ("e", "5")]);
+        let l = Labels::from_pairs([
+            ("__name__", "demo_requests_total"),
+            ("a", "1"),
+            ("b", "22"),
+            ("c", "3"),
+            ("d", "4"),
+            ("e", "5"),
+        ]);
         let e = check_limits(&l, &LabelLimits { label_limit: 3, ..Default::default() }).unwrap_err();
         assert_eq!(e, "label_limit exceeded (metric: demo_requests_total, number of labels: 6, limit: 3)");
         let e = check_limits(&l, &LabelLimits { value_length: 1, ..Default::default() }).unwrap_err();
-        assert!(e.starts_with("label_value_length_limit exceeded (metric: demo_requests_total, label name: __name__"), "{e}");
+        assert!(
+            e.starts_with("label_value_length_limit exceeded (metric: demo_requests_total, label name: __name__"),
+            "{e}"
+        );
         let e = check_limits(&l, &LabelLimits { name_length: 7, ..Default::default() }).unwrap_err();
         assert!(e.starts_with("label_name_length_limit exceeded"), "{e}");
         assert!(check_limits(&l, &LabelLimits::default()).is_ok());

@@ -103,8 +103,13 @@ struct Counts {
     added: u64,
 }
 
-const REPORT_NAMES: [&str; 5] =
-    ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"];
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
 
 impl ScrapeLoop {
     pub fn new(head: Arc<Head>, target: Target, cfg: Arc<LoopConfig>, stats: Arc<ScrapeStats>) -> Self {
@@ -216,8 +221,10 @@ impl ScrapeLoop {
                 continue;
             }
             let mut buf = std::mem::take(&mut self.label_buf);
-            parse_labels(s.name, s.labels, &mut buf).map_err(|e| format!("{e} in series {:?}", String::from_utf8_lossy(s.series)))?;
-            let labels = sample_labels(buf.clone(), &self.target.labels, self.cfg.honor_labels, &self.cfg.metric_relabel);
+            parse_labels(s.name, s.labels, &mut buf)
+                .map_err(|e| format!("{e} in series {:?}", String::from_utf8_lossy(s.series)))?;
+            let labels =
+                sample_labels(buf.clone(), &self.target.labels, self.cfg.honor_labels, &self.cfg.metric_relabel);
             self.label_buf = buf;
             if let Some(l) = &labels {
                 if l.get(cardinal_model::labels::METRIC_NAME).is_none() {
@@ -258,7 +265,9 @@ impl ScrapeLoop {
             };
             match self.head.append(&series, p.t, p.v) {
                 // Retention removed it; forget it so the next scrape creates it afresh.
-                Err(AppendError::Removed) => self.cache.retain(|_, e| e.series.as_ref().is_none_or(|s| s.id != series.id)),
+                Err(AppendError::Removed) => {
+                    self.cache.retain(|_, e| e.series.as_ref().is_none_or(|s| s.id != series.id))
+                }
                 _ if !p.explicit_ts || track_explicit => {
                     self.cur.insert(series.id, series);
                 }

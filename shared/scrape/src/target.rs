@@ -181,7 +181,9 @@ scrape_configs:
 
     #[test]
     fn dropped_targets_are_reported() {
-        let c = cfg("scrape_configs: [{job_name: j, relabel_configs: [{source_labels: [env], regex: prod, action: keep}]}]");
+        let c = cfg(
+            "scrape_configs: [{job_name: j, relabel_configs: [{source_labels: [env], regex: prod, action: keep}]}]",
+        );
         assert!(matches!(one(&c, &[("env", "dev")], "a:1"), Populated::Dropped(_)));
         assert!(matches!(one(&c, &[("env", "prod")], "a:1"), Populated::Target(_)));
     }

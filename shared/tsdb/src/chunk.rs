@@ -236,7 +236,16 @@ impl<'a> XorIter<'a> {
     }
 
     fn over(stream: &'a [u8], count: u16) -> Self {
-        XorIter { r: BitReader { bytes: stream, pos: 0 }, left: count, read: 0, t: 0, t_delta: 0, v: 0, leading: 0, trailing: 0 }
+        XorIter {
+            r: BitReader { bytes: stream, pos: 0 },
+            left: count,
+            read: 0,
+            t: 0,
+            t_delta: 0,
+            v: 0,
+            leading: 0,
+            trailing: 0,
+        }
     }
 
     fn decode(&mut self) -> Option<(i64, f64)> {
@@ -345,10 +354,14 @@ mod tests {
 
     #[test]
     fn stale_markers_and_specials_survive() {
-        let samples = [(1, 1.0), (2, stale_nan()), (3, f64::INFINITY), (4, f64::NAN), (5, -0.0), (6, f64::MIN_POSITIVE)];
+        let samples =
+            [(1, 1.0), (2, stale_nan()), (3, f64::INFINITY), (4, f64::NAN), (5, -0.0), (6, f64::MIN_POSITIVE)];
         let got = round_trip(&samples);
         assert_eq!(got[1].1, cardinal_model::STALE_NAN_BITS);
-        assert_eq!(got.iter().map(|s| s.1).collect::<Vec<_>>(), samples.iter().map(|s| s.1.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(|s| s.1).collect::<Vec<_>>(),
+            samples.iter().map(|s| s.1.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

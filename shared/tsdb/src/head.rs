@@ -249,23 +249,20 @@ impl Head {
     pub fn labels(&self, series: &MemSeries) -> Labels {
         let index = self.index.read();
         Labels::from_sorted(
-            series
-                .labels
-                .iter()
-                .map(|(n, v)| Label::new(index.symbols.get(*n), index.symbols.get(*v)))
-                .collect(),
+            series.labels.iter().map(|(n, v)| Label::new(index.symbols.get(*n), index.symbols.get(*v))).collect(),
         )
     }
 
     /// Runs `f` over each series' labels as borrowed strings, holding the symbol table
     /// once for the whole batch: what `/federate` streams from without building `Labels`.
-    pub fn with_labels<R>(&self, series: &[SeriesRef], mut f: impl FnMut(&MemSeries, &mut dyn Iterator<Item = (&str, &str)>) -> R) -> Vec<R> {
+    pub fn with_labels<R>(
+        &self,
+        series: &[SeriesRef],
+        mut f: impl FnMut(&MemSeries, &mut dyn Iterator<Item = (&str, &str)>) -> R,
+    ) -> Vec<R> {
         let index = self.index.read();
         let sym = &index.symbols;
-        series
-            .iter()
-            .map(|s| f(s, &mut s.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v)))))
-            .collect()
+        series.iter().map(|s| f(s, &mut s.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v))))).collect()
     }
 
     /// Sorts series by metric name, then by their other labels, as `/federate` emits them.
@@ -273,9 +270,8 @@ impl Head {
         let index = self.index.read();
         let sym = &index.symbols;
         let name_sym = sym.lookup(cardinal_model::labels::METRIC_NAME);
-        let name_of = |s: &MemSeries| {
-            s.labels.iter().find(|(n, _)| Some(*n) == name_sym).map(|(_, v)| sym.get(*v)).unwrap_or("")
-        };
+        let name_of =
+            |s: &MemSeries| s.labels.iter().find(|(n, _)| Some(*n) == name_sym).map(|(_, v)| sym.get(*v)).unwrap_or("");
         series.sort_by(|a, b| {
             name_of(a).cmp(name_of(b)).then_with(|| {
                 let la = a.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v)));

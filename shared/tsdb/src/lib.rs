@@ -7,5 +7,3 @@ pub mod index;
 pub mod symbols;
 
 pub use head::{AppendError, Cardinality, Head, HeadStats, MemSeries, SeriesRef};
-
-

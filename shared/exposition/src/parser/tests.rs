@@ -2,7 +2,10 @@ use super::*;
 use crate::text;
 use proptest::prelude::*;
 
-fn samples(body: &str, format: Format) -> Result<Vec<(String, Vec<Label>, u64, Option<i64>)>, ParseError> {
+/// (raw series, labels, value bits, timestamp) of each sample.
+type Parsed = (String, Vec<Label>, u64, Option<i64>);
+
+fn samples(body: &str, format: Format) -> Result<Vec<Parsed>, ParseError> {
     let mut p = Parser::new(body.as_bytes(), format);
     let mut out = Vec::new();
     while let Some(e) = p.next()? {
@@ -50,7 +53,15 @@ fn histogram_and_summary_series_stay_separate() {
     let names: Vec<_> = s.iter().map(|x| x.0.as_str()).collect();
     assert_eq!(
         names,
-        ["rpc_bucket{le=\"0.5\"}", "rpc_bucket{le=\"+Inf\"}", "rpc_sum", "rpc_count", "lat{quantile=\"0.9\"}", "lat_sum", "lat_count"]
+        [
+            "rpc_bucket{le=\"0.5\"}",
+            "rpc_bucket{le=\"+Inf\"}",
+            "rpc_sum",
+            "rpc_count",
+            "lat{quantile=\"0.9\"}",
+            "lat_sum",
+            "lat_count"
+        ]
     );
 }
 
@@ -108,7 +119,10 @@ fn invalid_utf8_in_label_value_is_rejected() {
 
 #[test]
 fn content_type_selects_format() {
-    assert_eq!(Format::from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"), Format::OpenMetrics);
+    assert_eq!(
+        Format::from_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        Format::OpenMetrics
+    );
     assert_eq!(Format::from_content_type("text/plain; version=0.0.4"), Format::PromText);
     assert_eq!(Format::from_content_type(""), Format::PromText);
 }

@@ -102,7 +102,8 @@ fn concurrent_appenders_and_readers() {
             std::thread::spawn(move || {
                 for t in 0..200 {
                     for i in 0..50 {
-                        let (s, _) = h.get_or_create(&ls(&[("__name__", "m"), ("i", &i.to_string()), ("w", &w.to_string())]));
+                        let (s, _) =
+                            h.get_or_create(&ls(&[("__name__", "m"), ("i", &i.to_string()), ("w", &w.to_string())]));
                         h.append(&s, t, t as f64).unwrap();
                     }
                 }

@@ -1,0 +1,81 @@
+//! A real Prometheus beside ours, for differential tests. Tests skip, saying why, when
+//! the `prometheus` binary is not installed (CI installs it).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Prometheus {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The path of a tool, or `None` with a printed reason to skip.
+pub fn find_tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        eprintln!("SKIPPED: `{name}` is not installed (apt-get install prometheus); the differential test did not run");
+    }
+    found
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` on a free 127.0.0.1 port; `None` when not installed.
+    pub async fn start(config: &str) -> Option<Prometheus> {
+        let bin = find_tool("prometheus")?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = dir.path().join("prometheus.yml");
+        std::fs::write(&cfg, config).expect("write config");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--web.enable-lifecycle")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let p = Prometheus { child, addr, _dir: dir };
+        let ready = p.url("/-/ready");
+        crate::wait_until(Duration::from_secs(30), || async {
+            reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        Some(p)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// An instant query's result vector.
+    pub async fn query(&self, q: &str) -> Vec<serde_json::Value> {
+        let r =
+            reqwest::Client::new().get(self.url("/api/v1/query")).query(&[("query", q)]).send().await.expect("query");
+        let v: serde_json::Value = r.json().await.expect("json");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn federate(&self, selectors: &[&str]) -> String {
+        let q: Vec<(&str, &str)> = selectors.iter().map(|s| ("match[]", *s)).collect();
+        let r = reqwest::Client::new().get(self.url("/federate")).query(&q).send().await.expect("federate");
+        r.text().await.expect("body")
+    }
+
+    /// Active targets as Prometheus reports them.
+    pub async fn targets(&self) -> Vec<serde_json::Value> {
+        let v: serde_json::Value =
+            reqwest::get(self.url("/api/v1/targets")).await.expect("targets").json().await.expect("json");
+        v["data"]["activeTargets"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
