@@ -2,6 +2,7 @@
 //! as child processes on ephemeral ports.
 
 pub mod daemon;
+pub mod istio;
 pub mod prometheus;
 pub mod target;
 

@@ -1,1 +1,51 @@
-fn main() {}
+//! Encoding `/federate` responses: 10,143 aggregate series (the reference master's
+//! count) in text and protobuf.
+
+use cardinal_api::federate::{encode_batch, select_union};
+use cardinal_model::{Labels, Matcher};
+use cardinal_tsdb::Head;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn bench(c: &mut Criterion) {
+    let head = Head::new();
+    for i in 0..10_143 {
+        let labels = Labels::from_pairs([
+            ("__name__", format!("federate:istio_requests_total:rate1m{}", i % 4)),
+            ("source_workload", format!("workload-{}", i % 97)),
+            ("destination_workload", format!("workload-{}", i / 97)),
+            ("response_code", ["200", "404", "503"][i % 3].to_string()),
+            ("job", "envoy".to_string()),
+        ]);
+        let (s, _) = head.get_or_create(&labels);
+        head.append(&s, 1_000_000, i as f64 * 0.25).unwrap();
+    }
+    let all =
+        select_union(&head, &[vec![Matcher::new(cardinal_model::MatchOp::Regex, "__name__", "federate:.+").unwrap()]]);
+    let externals = vec![("collector".to_string(), "c1".to_string()), ("instance".to_string(), String::new())];
+    let mut g = c.benchmark_group("federate");
+    g.throughput(Throughput::Elements(all.len() as u64));
+    for proto in [false, true] {
+        let name = if proto { "encode_10143_series_protobuf" } else { "encode_10143_series_text" };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut last = String::new();
+                all.chunks(1000)
+                    .map(|c| encode_batch(&head, c, &externals, 1_000_001, proto, &mut last).0.len())
+                    .sum::<usize>()
+            });
+        });
+    }
+    g.bench_function("select_and_sort_10143_series", |b| {
+        b.iter(|| {
+            select_union(
+                &head,
+                &[vec![Matcher::new(cardinal_model::MatchOp::Regex, "__name__", "federate:.+").unwrap()]],
+            )
+            .len()
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

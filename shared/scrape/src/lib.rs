@@ -11,5 +11,6 @@ pub mod manager;
 pub mod sample_labels;
 pub mod scrape_loop;
 pub mod target;
+pub mod testing;
 
 pub use manager::{ScrapeManager, TargetStatus};

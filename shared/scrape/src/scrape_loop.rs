@@ -96,11 +96,11 @@ pub struct ScrapeLoop {
 }
 
 /// Counts a scrape reports in its synthetic series.
-#[derive(Default, Clone, Copy)]
-struct Counts {
-    scraped: u64,
-    post_relabel: u64,
-    added: u64,
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    pub scraped: u64,
+    pub post_relabel: u64,
+    pub added: u64,
 }
 
 const REPORT_NAMES: [&str; 5] = [
@@ -190,19 +190,28 @@ impl ScrapeLoop {
         *h = Health { last_error: error, last_scrape: Some(SystemTime::now()), last_duration: duration, up: Some(up) };
     }
 
-    fn ingest(&mut self, body: &[u8], format: Format, t0: Timestamp) -> Result<Counts, (String, Counts)> {
-        self.batch.clear();
-        self.new_series.clear();
-        let mut counts = Counts::default();
-        if let Err(e) = self.parse_body(body, format, t0, &mut counts) {
-            return Err((e, counts));
-        }
+    /// Parses a body and appends it as one scrape at `t0`: all of it, or (on a parse error
+    /// or a broken limit) none of it.
+    pub fn ingest(&mut self, body: &[u8], format: Format, t0: Timestamp) -> Result<Counts, (String, Counts)> {
+        let mut counts = self.stage(body, format, t0)?;
         if self.cfg.sample_limit > 0 && counts.post_relabel > self.cfg.sample_limit {
             self.stats.sample_limit_exceeded.fetch_add(1, Relaxed);
             return Err(("sample limit exceeded".into(), counts));
         }
         counts.added = self.commit(t0);
         Ok(counts)
+    }
+
+    /// The first half of `ingest`: parses the body and resolves every sample against the
+    /// cache, relabeling only series not seen before. Allocates nothing for known series.
+    pub fn stage(&mut self, body: &[u8], format: Format, t0: Timestamp) -> Result<Counts, (String, Counts)> {
+        self.batch.clear();
+        self.new_series.clear();
+        let mut counts = Counts::default();
+        match self.parse_body(body, format, t0, &mut counts) {
+            Ok(()) => Ok(counts),
+            Err(e) => Err((e, counts)),
+        }
     }
 
     fn parse_body(&mut self, body: &[u8], format: Format, t0: Timestamp, counts: &mut Counts) -> Result<(), String> {

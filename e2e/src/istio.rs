@@ -1,0 +1,140 @@
+//! An Istio-like mesh: what one Envoy sidecar exposes, deterministic in time so that every
+//! rate is known exactly. A pod exposes `SERIES_PER_POD` series: for each of its
+//! `EDGES` (destination × response code) one `istio_requests_total` counter and the three
+//! standard histograms, plus a few Envoy gauges.
+
+use std::fmt::Write;
+
+/// Istio's default duration buckets (milliseconds).
+pub const DURATION_BUCKETS: [f64; 19] = [
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0, 300000.0,
+    600000.0, 1800000.0, 3600000.0,
+];
+/// Istio's default size buckets (bytes).
+pub const SIZE_BUCKETS: [f64; 8] = [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0, 1000000.0, 10000000.0];
+
+/// Label sets (edges) each pod reports.
+pub const EDGES: usize = 7;
+/// Envoy gauges per pod beside the Istio metrics.
+pub const EXTRA_GAUGES: usize = 22;
+/// Series one pod exposes: 7 × (1 + 22 + 11 + 11) + 22 = 337, the reference scenario's figure.
+pub const SERIES_PER_POD: usize =
+    EDGES * (1 + (DURATION_BUCKETS.len() + 3) + 2 * (SIZE_BUCKETS.len() + 3)) + EXTRA_GAUGES;
+
+/// The mesh: `pods` pods spread over `workloads` workloads.
+#[derive(Clone, Copy, Debug)]
+pub struct Mesh {
+    pub pods: usize,
+    pub workloads: usize,
+}
+
+/// One edge of a pod: where it sends requests and what comes back.
+pub struct Edge {
+    pub destination: usize,
+    pub code: &'static str,
+    pub flags: &'static str,
+    /// Requests per second on this edge, exactly.
+    pub rate: f64,
+}
+
+impl Mesh {
+    pub fn workload_of(&self, pod: usize) -> usize {
+        pod % self.workloads.max(1)
+    }
+
+    /// The deterministic edges of a pod.
+    pub fn edges(&self, pod: usize) -> Vec<Edge> {
+        let w = self.workload_of(pod);
+        (0..EDGES)
+            .map(|i| {
+                let (code, flags) = match i % 7 {
+                    5 => ("503", "UF"),
+                    6 => ("404", "-"),
+                    _ => ("200", "-"),
+                };
+                Edge {
+                    destination: (w + 1 + i / 3) % self.workloads.max(1),
+                    code,
+                    flags,
+                    rate: 1.0 + (i % 3) as f64 * 0.5,
+                }
+            })
+            .collect()
+    }
+
+    /// The exposition body of `pod` at `t_secs` (Prometheus text format).
+    pub fn pod_body(&self, pod: usize, t_secs: f64) -> String {
+        let mut out = String::with_capacity(SERIES_PER_POD * 420);
+        let src = format!("workload-{}", self.workload_of(pod));
+        let pod_name = format!("{src}-{pod:05}");
+        out.push_str("# TYPE istio_requests_total counter\n");
+        for e in self.edges(pod) {
+            let labels = edge_labels(&src, &pod_name, &e, self);
+            let _ = writeln!(out, "istio_requests_total{{{labels}}} {}", (e.rate * t_secs).floor());
+        }
+        for (name, buckets, scale) in [
+            ("istio_request_duration_milliseconds", &DURATION_BUCKETS[..], 30.0),
+            ("istio_request_bytes", &SIZE_BUCKETS[..], 800.0),
+            ("istio_response_bytes", &SIZE_BUCKETS[..], 5000.0),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            for e in self.edges(pod) {
+                let labels = edge_labels(&src, &pod_name, &e, self);
+                histogram(&mut out, name, &labels, buckets, (e.rate * t_secs).floor(), scale);
+            }
+        }
+        out.push_str("# TYPE envoy_cluster_upstream_cx_active gauge\n");
+        for i in 0..EXTRA_GAUGES {
+            let _ = writeln!(
+                out,
+                "envoy_cluster_upstream_cx_active{{cluster_name=\"outbound|80||svc-{i}.mesh.svc.cluster.local\",pod_name=\"{pod_name}\"}} {}",
+                (pod + i) % 5
+            );
+        }
+        out
+    }
+}
+
+fn edge_labels(src: &str, pod_name: &str, e: &Edge, mesh: &Mesh) -> String {
+    let dst = format!("workload-{}", e.destination % mesh.workloads.max(1));
+    format!(
+        "reporter=\"source\",source_workload=\"{src}\",source_workload_namespace=\"mesh\",source_principal=\"spiffe://cluster.local/ns/mesh/sa/{src}\",\
+         source_app=\"{src}\",source_version=\"v1\",destination_workload=\"{dst}\",destination_workload_namespace=\"mesh\",\
+         destination_service=\"{dst}.mesh.svc.cluster.local\",destination_service_name=\"{dst}\",destination_service_namespace=\"mesh\",\
+         destination_app=\"{dst}\",destination_version=\"v1\",request_protocol=\"http\",response_code=\"{}\",grpc_response_status=\"\",\
+         response_flags=\"{}\",connection_security_policy=\"mutual_tls\",pod_name=\"{pod_name}\"",
+        e.code, e.flags
+    )
+}
+
+/// A classic histogram whose observations are spread over the buckets deterministically.
+fn histogram(out: &mut String, name: &str, labels: &str, buckets: &[f64], count: f64, scale: f64) {
+    let mut cumulative = 0.0;
+    for le in buckets {
+        // Share of observations at or below this bucket: grows towards 1 around `scale`.
+        let share = le / (le + scale);
+        cumulative = f64::max(cumulative, (count * share).floor());
+        let _ = write!(out, "{name}_bucket{{{labels},le=\"");
+        // Bounds as Go prints them (`1e+06`), as real exporters do.
+        cardinal_model::number::write_go_g(out, *le);
+        let _ = writeln!(out, "\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", count * scale * 0.8);
+    let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pod_exposes_the_reference_series_count() {
+        assert_eq!(SERIES_PER_POD, 337);
+        let body = Mesh { pods: 10, workloads: 4 }.pod_body(3, 100.0);
+        let samples = body.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(samples, 337);
+        assert!(body.contains("le=\"1e+06\""));
+        assert!(body.contains("le=\"3.6e+06\""));
+    }
+}
