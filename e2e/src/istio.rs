@@ -42,22 +42,20 @@ impl Mesh {
         pod % self.workloads.max(1)
     }
 
-    /// The deterministic edges of a pod.
+    /// The deterministic edges of a pod. Each has its own response code, so the label
+    /// sets stay distinct however few workloads the mesh has.
     pub fn edges(&self, pod: usize) -> Vec<Edge> {
+        const CODES: [(&str, &str); EDGES] =
+            [("200", "-"), ("201", "-"), ("204", "-"), ("301", "-"), ("404", "NR"), ("500", "URX"), ("503", "UF")];
         let w = self.workload_of(pod);
-        (0..EDGES)
-            .map(|i| {
-                let (code, flags) = match i % 7 {
-                    5 => ("503", "UF"),
-                    6 => ("404", "-"),
-                    _ => ("200", "-"),
-                };
-                Edge {
-                    destination: (w + 1 + i / 3) % self.workloads.max(1),
-                    code,
-                    flags,
-                    rate: 1.0 + (i % 3) as f64 * 0.5,
-                }
+        CODES
+            .iter()
+            .enumerate()
+            .map(|(i, (code, flags))| Edge {
+                destination: (w + 1 + i) % self.workloads.max(1),
+                code,
+                flags,
+                rate: 1.0 + (i % 3) as f64 * 0.5,
             })
             .collect()
     }
@@ -132,8 +130,11 @@ mod tests {
     fn a_pod_exposes_the_reference_series_count() {
         assert_eq!(SERIES_PER_POD, 337);
         let body = Mesh { pods: 10, workloads: 4 }.pod_body(3, 100.0);
-        let samples = body.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(samples, 337);
+        let series: Vec<&str> =
+            body.lines().filter(|l| !l.starts_with('#')).map(|l| l.rsplit_once(' ').unwrap().0).collect();
+        assert_eq!(series.len(), 337);
+        let unique: std::collections::HashSet<_> = series.iter().collect();
+        assert_eq!(unique.len(), 337, "no duplicate series");
         assert!(body.contains("le=\"1e+06\""));
         assert!(body.contains("le=\"3.6e+06\""));
     }
