@@ -54,7 +54,10 @@ pub struct ScrapeStats {
 struct CacheEntry {
     /// `None` when metric relabeling drops the series.
     series: Option<SeriesRef>,
+    /// The last scrape that exposed it.
     last_iter: u64,
+    /// The last scrape that appended it and tracks it for staleness (0: none).
+    tracked_iter: u64,
 }
 
 enum Slot {
@@ -63,6 +66,7 @@ enum Slot {
 }
 
 struct Pending {
+    key: u128,
     slot: Slot,
     t: Timestamp,
     v: f64,
@@ -110,9 +114,9 @@ pub struct ScrapeLoop {
     report_labels: Vec<Labels>,
     report: Vec<SeriesRef>,
     iter: u64,
-    /// Series appended by the last successful scrape, and by this one.
-    prev: HashMap<u64, SeriesRef>,
-    cur: HashMap<u64, SeriesRef>,
+    /// The last successful scrape (0: none since the last failure); its tracked series
+    /// that the next scrape lacks get stale markers.
+    last_ok_iter: u64,
     batch: Vec<Pending>,
     new_series: Vec<NewSeries>,
     label_buf: Vec<Label>,
@@ -155,8 +159,7 @@ impl ScrapeLoop {
             report_labels,
             report,
             iter: 0,
-            prev: HashMap::new(),
-            cur: HashMap::new(),
+            last_ok_iter: 0,
             batch: Vec::new(),
             new_series: Vec::new(),
             label_buf: Vec::new(),
@@ -187,22 +190,24 @@ impl ScrapeLoop {
     pub async fn scrape_once(&mut self) {
         let t0 = now_ms();
         let started = Instant::now();
-        self.iter += 1;
         self.stats.scrapes.fetch_add(1, Relaxed);
         let forced = self.cfg.forced_error.lock().clone();
-        let outcome = match forced {
-            Some(e) => Err((e, Counts::default())),
-            None => match self.cfg.fetcher.fetch(&self.target.url).await {
-                Ok(s) => self.ingest(&s.body, Format::from_content_type(&s.content_type), t0),
-                Err(e) => Err((e, Counts::default())),
-            },
+        let fetched = match forced {
+            Some(e) => Err(e),
+            None => self.cfg.fetcher.fetch(&self.target.url).await,
+        };
+        let outcome = match fetched {
+            Ok(s) => self.ingest(&s.body, Format::from_content_type(&s.content_type), t0),
+            Err(e) => {
+                self.stale_all(t0, false);
+                Err((e, Counts::default()))
+            }
         };
         let duration = started.elapsed().as_secs_f64();
         let (up, counts, error) = match outcome {
             Ok(c) => (true, c, String::new()),
             Err((e, c)) => {
                 self.stats.failures.fetch_add(1, Relaxed);
-                self.stale_all(t0, false);
                 (false, c, e)
             }
         };
@@ -214,20 +219,31 @@ impl ScrapeLoop {
     }
 
     /// Parses a body and appends it as one scrape at `t0`: all of it, or (on a parse error
-    /// or a broken limit) none of it.
+    /// or a broken limit) none of it, and then everything of the last scrape goes stale.
     pub fn ingest(&mut self, body: &[u8], format: Format, t0: Timestamp) -> Result<Counts, (String, Counts)> {
-        let mut counts = self.stage(body, format, t0)?;
-        if self.cfg.sample_limit > 0 && counts.post_relabel > self.cfg.sample_limit {
-            self.stats.sample_limit_exceeded.fetch_add(1, Relaxed);
-            return Err(("sample limit exceeded".into(), counts));
+        let staged = self.stage(body, format, t0).and_then(|counts| {
+            if self.cfg.sample_limit > 0 && counts.post_relabel > self.cfg.sample_limit {
+                self.stats.sample_limit_exceeded.fetch_add(1, Relaxed);
+                return Err(("sample limit exceeded".into(), counts));
+            }
+            Ok(counts)
+        });
+        match staged {
+            Ok(mut counts) => {
+                counts.added = self.commit(t0);
+                Ok(counts)
+            }
+            Err(e) => {
+                self.stale_all(t0, false);
+                Err(e)
+            }
         }
-        counts.added = self.commit(t0);
-        Ok(counts)
     }
 
     /// The first half of `ingest`: parses the body and resolves every sample against the
     /// cache, relabeling only series not seen before. Allocates nothing for known series.
     pub fn stage(&mut self, body: &[u8], format: Format, t0: Timestamp) -> Result<Counts, (String, Counts)> {
+        self.iter += 1;
         self.batch.clear();
         self.new_series.clear();
         let mut counts = Counts::default();
@@ -249,7 +265,7 @@ impl ScrapeLoop {
                 e.last_iter = self.iter;
                 if let Some(series) = &e.series {
                     counts.post_relabel += 1;
-                    self.batch.push(Pending { slot: Slot::Known(series.clone()), t, v: s.value, explicit_ts });
+                    self.batch.push(Pending { key, slot: Slot::Known(series.clone()), t, v: s.value, explicit_ts });
                 }
                 continue;
             }
@@ -265,7 +281,7 @@ impl ScrapeLoop {
                 }
                 check_limits(l, &self.cfg.limits)?;
                 counts.post_relabel += 1;
-                self.batch.push(Pending { slot: Slot::New(self.new_series.len()), t, v: s.value, explicit_ts });
+                self.batch.push(Pending { key, slot: Slot::New(self.new_series.len()), t, v: s.value, explicit_ts });
             }
             self.new_series.push(NewSeries { key, labels });
         }
@@ -277,16 +293,17 @@ impl ScrapeLoop {
     fn commit(&mut self, t0: Timestamp) -> u64 {
         let mut added = 0;
         let mut resolved: Vec<Option<SeriesRef>> = Vec::with_capacity(self.new_series.len());
-        for n in self.new_series.drain(..) {
+        // Taken, not drained: new series are rare after the first scrape, so their buffer
+        // is not worth keeping (it would hold ~50 bytes per series for the loop's life).
+        for n in std::mem::take(&mut self.new_series) {
             let series = n.labels.as_ref().map(|l| {
                 let (s, created) = self.head.get_or_create(l);
                 added += u64::from(created);
                 s
             });
-            self.cache.insert(n.key, CacheEntry { series: series.clone(), last_iter: self.iter });
+            self.cache.insert(n.key, CacheEntry { series: series.clone(), last_iter: self.iter, tracked_iter: 0 });
             resolved.push(series);
         }
-        self.cur.clear();
         let track_explicit = self.cfg.track_timestamps_staleness;
         for p in self.batch.drain(..) {
             let series = match p.slot {
@@ -299,30 +316,39 @@ impl ScrapeLoop {
             match self.head.append(&series, p.t, p.v) {
                 // Retention removed it; forget it so the next scrape creates it afresh.
                 Err(AppendError::Removed) => {
-                    self.cache.retain(|_, e| e.series.as_ref().is_none_or(|s| s.id != series.id))
+                    self.cache.remove(&p.key);
                 }
                 _ if !p.explicit_ts || track_explicit => {
-                    self.cur.insert(series.id, series);
+                    if let Some(e) = self.cache.get_mut(&p.key) {
+                        e.tracked_iter = self.iter;
+                    }
                 }
                 _ => {}
             }
         }
-        for (id, s) in &self.prev {
-            if !self.cur.contains_key(id) {
-                let _ = self.head.append(s, t0, stale_nan());
+        self.mark_stale(t0);
+        self.last_ok_iter = self.iter;
+        added
+    }
+
+    /// Writes stale markers for the series the last successful scrape tracked and the
+    /// current one did not.
+    fn mark_stale(&self, t: Timestamp) {
+        if self.last_ok_iter == 0 {
+            return;
+        }
+        for e in self.cache.values().filter(|e| e.tracked_iter == self.last_ok_iter) {
+            if let Some(s) = &e.series {
+                let _ = self.head.append(s, t, stale_nan());
             }
         }
-        std::mem::swap(&mut self.prev, &mut self.cur);
-        added
     }
 
     /// Marks every series of the last successful scrape stale (a failed scrape counts as
     /// an empty one); with `with_report`, the report series too (the target is gone).
     fn stale_all(&mut self, t: Timestamp, with_report: bool) {
-        for s in self.prev.values() {
-            let _ = self.head.append(s, t, stale_nan());
-        }
-        self.prev.clear();
+        self.mark_stale(t);
+        self.last_ok_iter = 0;
         if with_report {
             for s in &self.report {
                 let _ = self.head.append(s, t, stale_nan());

@@ -126,6 +126,11 @@ impl XorAppender {
         self.count
     }
 
+    /// The newest sample appended, if any.
+    pub fn last(&self) -> Option<(i64, f64)> {
+        (self.count > 0).then(|| (self.t, f64::from_bits(self.v)))
+    }
+
     /// Bytes the encoded data uses so far.
     pub fn len_bytes(&self) -> usize {
         self.w.bytes.len() + 2

@@ -8,6 +8,7 @@ use crate::symbols::Symbols;
 use cardinal_model::{Label, Labels, Matcher, Timestamp};
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
+use smallvec::SmallVec;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
@@ -41,12 +42,13 @@ struct Sealed {
     data: Box<[u8]>,
 }
 
+/// A series' samples: sealed chunks and the open one. The open chunk is never empty once
+/// the series has a sample (a full chunk is sealed only as the next sample arrives), so
+/// it holds the newest sample.
 struct SeriesData {
     sealed: Vec<Sealed>,
     open: XorAppender,
     open_min_t: Timestamp,
-    last_t: Timestamp,
-    last_v: f64,
 }
 
 pub struct MemSeries {
@@ -69,36 +71,32 @@ impl MemSeries {
             return Err(AppendError::Removed);
         }
         let mut d = self.data.lock();
-        if d.open.count() > 0 || !d.sealed.is_empty() {
-            if t < d.last_t {
+        if let Some((last_t, last_v)) = d.open.last() {
+            if t < last_t {
                 return Err(AppendError::OutOfOrder);
             }
-            if t == d.last_t {
-                return if v.to_bits() == d.last_v.to_bits() { Ok(()) } else { Err(AppendError::Duplicate) };
+            if t == last_t {
+                return if v.to_bits() == last_v.to_bits() { Ok(()) } else { Err(AppendError::Duplicate) };
             }
-        }
-        if d.open.count() >= SAMPLES_PER_CHUNK {
-            let full = std::mem::replace(&mut d.open, XorAppender::new());
-            let (min_t, max_t) = (d.open_min_t, d.last_t);
-            d.sealed.push(Sealed { min_t, max_t, data: full.bytes().into_boxed_slice() });
+            if d.open.count() >= SAMPLES_PER_CHUNK {
+                let full = std::mem::replace(&mut d.open, XorAppender::new());
+                let min_t = d.open_min_t;
+                d.sealed.push(Sealed { min_t, max_t: last_t, data: full.bytes().into_boxed_slice() });
+            }
         }
         if d.open.count() == 0 {
             d.open_min_t = t;
         }
         d.open.append(t, v);
-        d.last_t = t;
-        d.last_v = v;
         Ok(())
     }
 
     /// The newest sample at or before `maxt`.
     pub fn last_at_or_before(&self, maxt: Timestamp) -> Option<(Timestamp, f64)> {
         let d = self.data.lock();
-        if d.open.count() == 0 && d.sealed.is_empty() {
-            return None;
-        }
-        if d.last_t <= maxt {
-            return Some((d.last_t, d.last_v));
+        let last = d.open.last()?;
+        if last.0 <= maxt {
+            return Some(last);
         }
         let mut best = None;
         d.for_each_chunk(i64::MIN, maxt, |t, v| {
@@ -120,8 +118,7 @@ impl MemSeries {
 
     /// The newest timestamp, if any sample exists.
     pub fn last_timestamp(&self) -> Option<Timestamp> {
-        let d = self.data.lock();
-        (d.open.count() > 0 || !d.sealed.is_empty()).then_some(d.last_t)
+        self.data.lock().open.last().map(|(t, _)| t)
     }
 
     fn chunk_count(&self) -> usize {
@@ -141,7 +138,7 @@ impl SeriesData {
         for c in self.sealed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
             XorIter::new(&c.data).for_each(|(t, v)| f(t, v));
         }
-        if self.open.count() > 0 && self.last_t >= mint && self.open_min_t <= maxt {
+        if self.open.last().is_some_and(|(last_t, _)| last_t >= mint) && self.open_min_t <= maxt {
             self.open.iter().for_each(|(t, v)| f(t, v));
         }
     }
@@ -166,7 +163,9 @@ struct Index {
 pub struct Head {
     index: RwLock<Index>,
     series: DashMap<SeriesId, SeriesRef>,
-    by_hash: DashMap<u64, Vec<SeriesRef>>,
+    /// Label-set hash to series; a collision bucket almost always holds one series,
+    /// which SmallVec keeps inline.
+    by_hash: DashMap<u64, SmallVec<[SeriesRef; 1]>>,
     next_id: AtomicU64,
     pub stats: HeadStats,
 }
@@ -208,13 +207,7 @@ impl Head {
             hash,
             created: cardinal_model::now_ms(),
             labels: pairs,
-            data: Mutex::new(SeriesData {
-                sealed: Vec::new(),
-                open: XorAppender::new(),
-                open_min_t: 0,
-                last_t: i64::MIN,
-                last_v: 0.0,
-            }),
+            data: Mutex::new(SeriesData { sealed: Vec::new(), open: XorAppender::new(), open_min_t: 0 }),
             removed: AtomicBool::new(false),
         });
         self.series.insert(id, series.clone());
@@ -293,8 +286,11 @@ impl Head {
             let s = entry.value();
             let mut d = s.data.lock();
             d.sealed.retain(|c| c.max_t >= mint);
-            let empty = d.open.count() == 0 && d.sealed.is_empty();
-            if (empty && s.created < mint) || (!empty && d.last_t < mint) {
+            let gone = match d.open.last() {
+                None => s.created < mint,
+                Some((last_t, _)) => last_t < mint,
+            };
+            if gone {
                 dead.push(s.clone());
             }
         }
@@ -351,8 +347,8 @@ impl Head {
             } else if d.open.count() > 0 {
                 min_t = min_t.min(d.open_min_t);
             }
-            if d.open.count() > 0 {
-                max_t = max_t.max(d.last_t);
+            if let Some((last_t, _)) = d.open.last() {
+                max_t = max_t.max(last_t);
             }
         }
         Cardinality {
