@@ -66,3 +66,18 @@ async fn reload_applies_good_configs_and_keeps_running_on_bad_ones() {
     assert!(kill.success());
     scraped(&d, "third").await;
 }
+
+#[tokio::test]
+async fn dns_sd_resolves_a_records() {
+    let t = TestTarget::start("dns_found 1\n").await;
+    let cfg = format!(
+        "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: dns\n    dns_sd_configs: [{{names: [localhost], type: A, port: {}, refresh_interval: 1s}}]\n",
+        t.addr.port()
+    );
+    let d = collector(&cfg).await;
+    let tgt = scraped(&d, "dns").await;
+    assert_eq!(tgt[0]["labels"]["instance"], t.addr.to_string());
+    assert_eq!(tgt[0]["discoveredLabels"]["__meta_dns_name"], "localhost");
+    assert_eq!(tgt[0]["health"], "up");
+    assert!(d.federate(&["dns_found"]).await.contains("dns_found{"));
+}

@@ -23,6 +23,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let mut out = String::new();
     let h = &st.head.stats;
     metric(&mut out, "cardinal_head_series", "gauge", "Series in the head.", st.head.num_series() as f64);
+    metric(&mut out, "cardinal_head_chunks", "gauge", "Chunks in the head.", h.chunks() as f64);
     counter(&mut out, "cardinal_head_series_created_total", "Series created in the head.", &h.series_created);
     counter(
         &mut out,

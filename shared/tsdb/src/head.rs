@@ -65,8 +65,13 @@ pub struct MemSeries {
 
 impl MemSeries {
     /// Appends one sample. Same timestamp and same bits is accepted as a no-op, as in
-    /// Prometheus.
+    /// Prometheus. Prefer [`Head::append`], which keeps the head's counters.
     pub fn append(&self, t: Timestamp, v: f64) -> Result<(), AppendError> {
+        self.push(t, v).map(|_| ())
+    }
+
+    /// Appends; `Ok(true)` when the sample opened a new chunk.
+    fn push(&self, t: Timestamp, v: f64) -> Result<bool, AppendError> {
         if self.removed.load(Relaxed) {
             return Err(AppendError::Removed);
         }
@@ -76,7 +81,7 @@ impl MemSeries {
                 return Err(AppendError::OutOfOrder);
             }
             if t == last_t {
-                return if v.to_bits() == last_v.to_bits() { Ok(()) } else { Err(AppendError::Duplicate) };
+                return if v.to_bits() == last_v.to_bits() { Ok(false) } else { Err(AppendError::Duplicate) };
             }
             if d.open.count() >= SAMPLES_PER_CHUNK {
                 let full = std::mem::replace(&mut d.open, XorAppender::new());
@@ -84,11 +89,12 @@ impl MemSeries {
                 d.sealed.push(Sealed { min_t, max_t: last_t, data: full.bytes().into_boxed_slice() });
             }
         }
-        if d.open.count() == 0 {
+        let opened = d.open.count() == 0;
+        if opened {
             d.open_min_t = t;
         }
         d.open.append(t, v);
-        Ok(())
+        Ok(opened)
     }
 
     /// The newest sample at or before `maxt`.
@@ -152,6 +158,16 @@ pub struct HeadStats {
     pub duplicates: AtomicU64,
     pub series_created: AtomicU64,
     pub series_removed: AtomicU64,
+    /// Chunks cut (including each series' first) and dropped; their difference is the
+    /// number of chunks in the head.
+    pub chunks_created: AtomicU64,
+    pub chunks_removed: AtomicU64,
+}
+
+impl HeadStats {
+    pub fn chunks(&self) -> u64 {
+        self.chunks_created.load(Relaxed).saturating_sub(self.chunks_removed.load(Relaxed))
+    }
 }
 
 #[derive(Default)]
@@ -218,7 +234,11 @@ impl Head {
 
     /// Appends through a series handle, keeping the head's counters.
     pub fn append(&self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        let r = series.append(t, v);
+        let r = series.push(t, v);
+        if r == Ok(true) {
+            self.stats.chunks_created.fetch_add(1, Relaxed);
+        }
+        let r = r.map(|_| ());
         match r {
             Ok(()) => &self.stats.samples_appended,
             Err(AppendError::OutOfOrder) => &self.stats.out_of_order,
@@ -285,7 +305,9 @@ impl Head {
         for entry in self.series.iter() {
             let s = entry.value();
             let mut d = s.data.lock();
+            let before = d.sealed.len();
             d.sealed.retain(|c| c.max_t >= mint);
+            self.stats.chunks_removed.fetch_add((before - d.sealed.len()) as u64, Relaxed);
             let gone = match d.open.last() {
                 None => s.created < mint,
                 Some((last_t, _)) => last_t < mint,
@@ -313,6 +335,8 @@ impl Head {
                 }
             }
         }
+        let open_chunks = dead.iter().filter(|s| s.data.lock().open.count() > 0).count();
+        self.stats.chunks_removed.fetch_add(open_chunks as u64, Relaxed);
         let ids: Vec<SeriesId> = dead.iter().map(|s| s.id).collect();
         let mut index = self.index.write();
         index.postings.remove(&ids, dead.iter().flat_map(|s| s.labels.iter().copied()));

@@ -37,6 +37,7 @@ fn samples_across_chunks_and_stale_markers() {
         h.append(&s, i * 15_000, i as f64).unwrap();
     }
     h.append(&s, 500 * 15_000, stale_nan()).unwrap();
+    assert_eq!(h.stats.chunks(), 5, "501 samples make 4 full chunks and an open one");
     let mut out = Vec::new();
     s.samples(0, i64::MAX, &mut out);
     assert_eq!(out.len(), 501);
@@ -70,8 +71,10 @@ fn truncate_drops_old_chunks_and_idle_series_and_frees_symbols() {
         h.append(&live, i * 1000, 1.0).unwrap();
     }
     h.append(&old, 10, 1.0).unwrap();
+    assert_eq!(h.stats.chunks(), 4);
     assert_eq!(h.truncate(200_000), 1);
     assert_eq!(h.num_series(), 1);
+    assert_eq!(h.stats.chunks(), 2, "one sealed chunk of the live series and the dead series' chunk are gone");
     assert_eq!(old.append(400_000, 1.0), Err(AppendError::Removed));
     assert!(h.index.read().symbols.lookup("gone").is_none(), "the churned pod name is freed");
     let mut out = Vec::new();
