@@ -290,9 +290,10 @@ impl<'a> XorIter<'a> {
         if bits == 64 {
             return Some(raw as i64);
         }
-        // Sign-extend from `bits` wide.
-        let shift = 64 - bits;
-        Some(((raw << shift) as i64) >> shift)
+        // The writer's range is [-(2^(n-1) - 1), 2^(n-1)], so only values above 2^(n-1)
+        // are negative (plain sign extension would misread +2^(n-1)).
+        let half = 1u64 << (bits - 1);
+        Some(if raw > half { raw as i64 - (1i64 << bits) } else { raw as i64 })
     }
 
     fn read_value(&mut self) -> Option<()> {
@@ -367,6 +368,19 @@ mod tests {
             got.iter().map(|s| s.1).collect::<Vec<_>>(),
             samples.iter().map(|s| s.1.to_bits()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn delta_of_delta_range_edges() {
+        // Each width's extremes: 2^(n-1) is positive, -(2^(n-1) - 1) the most negative.
+        for n in [14u32, 17, 20] {
+            for dod in [1i64 << (n - 1), -((1i64 << (n - 1)) - 1), (1i64 << (n - 1)) + 1, -(1i64 << (n - 1))] {
+                let base = 1_000_000;
+                let samples = [(0, 1.0), (base, 2.0), (2 * base + dod, 3.0)];
+                let got = round_trip(&samples);
+                assert_eq!(got[2].0, 2 * base + dod, "dod {dod} in {n} bits");
+            }
+        }
     }
 
     #[test]
