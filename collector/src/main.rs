@@ -46,10 +46,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate configuration, as promtool does.
+    /// Validate configuration or rule files, as promtool does.
     Check {
         #[command(subcommand)]
         what: Check,
+    },
+    /// Run unit tests, as `promtool test` does.
+    Test {
+        #[command(subcommand)]
+        what: Test,
     },
 }
 
@@ -57,6 +62,14 @@ enum Command {
 enum Check {
     /// Check configuration files; exits non-zero with the first error of each.
     Config { files: Vec<PathBuf> },
+    /// Check rule files: exit 1 on errors, 3 on lint problems (duplicate rules).
+    Rules { files: Vec<String> },
+}
+
+#[derive(Subcommand)]
+enum Test {
+    /// Run rule unit tests in promtool's format: exit 0 when all pass, 1 otherwise.
+    Rules { files: Vec<String> },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -65,8 +78,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Check { what: Check::Config { files } }) = &cli.command {
-        return check_config(files);
+    match &cli.command {
+        Some(Command::Check { what: Check::Config { files } }) => return check_config(files),
+        Some(Command::Check { what: Check::Rules { files } }) => {
+            return ExitCode::from(cardinal_rules::check::run(files));
+        }
+        Some(Command::Test { what: Test::Rules { files } }) => {
+            return if cardinal_rules::unittest::run_files(files) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+        None => {}
     }
     init_logging(&cli.log_level, &cli.log_format);
     let cfg = match Config::load(&cli.config_file) {

@@ -1,0 +1,177 @@
+//! Aggregation operators (`sum by (…)`, `topk`, …), with Prometheus 3.x's arithmetic.
+
+use crate::engine::{Ctx, Result, exec};
+use crate::functions::{avg, kahan_inc, order_by_value, quantile};
+use crate::value::{Sample, Value};
+use cardinal_model::number::go_f;
+use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use std::collections::HashMap;
+
+pub fn eval(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Value> {
+    let op = a.op.to_string();
+    let param = match &a.param {
+        Some(p) => Some(ctx.eval_node(p, t)?),
+        None => None,
+    };
+    let input = ctx.eval_vector(&a.expr, t)?;
+    let grouping = Grouping::from(&a.modifier);
+    let out = match op.as_str() {
+        "topk" | "bottomk" => top_k(input, &grouping, scalar_param(&param)?, op == "topk")?,
+        "count_values" => count_values(input, &grouping, &string_param(&param)?, t)?,
+        "quantile" => {
+            let q = scalar_param(&param)?;
+            reduce(input, &grouping, t, |values| quantile(q, &mut values.to_vec()))
+        }
+        "sum" => reduce(input, &grouping, t, |v| {
+            let (mut s, mut c) = (0.0, 0.0);
+            for x in v {
+                (s, c) = kahan_inc(*x, s, c);
+            }
+            if s.is_infinite() { s } else { s + c }
+        }),
+        "avg" => reduce(input, &grouping, t, |v| avg(v.iter().copied())),
+        "count" => reduce(input, &grouping, t, |v| v.len() as f64),
+        "group" => reduce(input, &grouping, t, |_| 1.0),
+        "min" => reduce(input, &grouping, t, |v| fold(v, |cur, acc| cur < acc)),
+        "max" => reduce(input, &grouping, t, |v| fold(v, |cur, acc| cur > acc)),
+        "stdvar" => reduce(input, &grouping, t, welford),
+        "stddev" => reduce(input, &grouping, t, |v| welford(v).sqrt()),
+        other => return Err(exec(format!("aggregation {other:?} is not supported"))),
+    };
+    Ok(Value::Vector(out))
+}
+
+fn scalar_param(p: &Option<Value>) -> Result<f64> {
+    match p {
+        Some(Value::Scalar(v)) => Ok(*v),
+        _ => Err(exec("expected a scalar parameter")),
+    }
+}
+
+fn string_param(p: &Option<Value>) -> Result<String> {
+    match p {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(exec("expected a string parameter")),
+    }
+}
+
+/// `by (…)` or `without (…)`.
+enum Grouping {
+    By(Vec<String>),
+    Without(Vec<String>),
+}
+
+impl Grouping {
+    fn from(m: &Option<LabelModifier>) -> Self {
+        match m {
+            None => Grouping::By(Vec::new()),
+            Some(LabelModifier::Include(l)) => Grouping::By(l.labels.clone()),
+            Some(LabelModifier::Exclude(l)) => Grouping::Without(l.labels.clone()),
+        }
+    }
+
+    /// The output labels of a sample's group.
+    fn key(&self, l: &Labels) -> Labels {
+        let mut b = LabelsBuilder::new(l.clone());
+        match self {
+            Grouping::By(names) => b.retain(|x| names.contains(&x.name)),
+            Grouping::Without(names) => b.retain(|x| x.name != METRIC_NAME && !names.contains(&x.name)),
+        };
+        b.build()
+    }
+}
+
+/// Groups values by key, keeping first-seen order.
+fn groups(input: Vec<Sample>, g: &Grouping) -> Vec<(Labels, Vec<Sample>)> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
+    for s in input {
+        let key = g.key(&s.labels);
+        match index.get(&key) {
+            Some(&i) => out[i].1.push(s),
+            None => {
+                index.insert(key.clone(), out.len());
+                out.push((key, vec![s]));
+            }
+        }
+    }
+    out
+}
+
+fn reduce(input: Vec<Sample>, g: &Grouping, t: Timestamp, f: impl Fn(&[f64]) -> f64) -> Vec<Sample> {
+    groups(input, g)
+        .into_iter()
+        .map(|(labels, samples)| {
+            let values: Vec<f64> = samples.iter().map(|s| s.v).collect();
+            Sample { labels, t, v: f(&values) }
+        })
+        .collect()
+}
+
+/// Go's min/max loop: NaN is replaced by any number.
+fn fold(v: &[f64], better: impl Fn(f64, f64) -> bool) -> f64 {
+    let mut acc = v[0];
+    for &x in &v[1..] {
+        if better(x, acc) || acc.is_nan() {
+            acc = x;
+        }
+    }
+    acc
+}
+
+/// Population variance, Welford's update as Prometheus's `stdvar` aggregation.
+fn welford(v: &[f64]) -> f64 {
+    let (mut count, mut mean, mut m2) = (1.0, v[0], 0.0);
+    for &x in &v[1..] {
+        count += 1.0;
+        let delta = x - mean;
+        mean += delta / count;
+        m2 += delta * (x - mean);
+    }
+    m2 / count
+}
+
+/// `topk`/`bottomk`: the k largest (smallest) per group, with their own labels. NaN
+/// ranks below every number either way.
+fn top_k(input: Vec<Sample>, g: &Grouping, k: f64, top: bool) -> Result<Vec<Sample>> {
+    if k.is_nan() {
+        return Err(exec("Parameter value is NaN"));
+    }
+    if k < 1.0 {
+        return Ok(Vec::new());
+    }
+    let k = if k >= i64::MAX as f64 { usize::MAX } else { k as usize };
+    let mut out = Vec::new();
+    for (_, mut samples) in groups(input, g) {
+        samples.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => order_by_value(a.v, b.v, top),
+        });
+        samples.truncate(k);
+        out.extend(samples);
+    }
+    Ok(out)
+}
+
+fn count_values(input: Vec<Sample>, g: &Grouping, label: &str, t: Timestamp) -> Result<Vec<Sample>> {
+    if !cardinal_model::labels::is_valid_label_name(label) {
+        return Err(exec(format!("invalid label name {label:?}")));
+    }
+    let mut counts: Vec<(Labels, f64)> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in input {
+        let mut b = LabelsBuilder::new(g.key(&s.labels));
+        b.set(label, go_f(s.v));
+        let key = b.build();
+        match index.get(&key) {
+            Some(&i) => counts[i].1 += 1.0,
+            None => {
+                index.insert(key.clone(), counts.len());
+                counts.push((key, 1.0));
+            }
+        }
+    }
+    Ok(counts.into_iter().map(|(labels, v)| Sample { labels, t, v }).collect())
+}

@@ -1,0 +1,411 @@
+//! The evaluator. A query is evaluated at one timestamp at a time; range queries and
+//! subqueries evaluate at each step. Every selector's samples are fetched from storage
+//! once per query, for the union of the times it is needed.
+//!
+//! Semantics are Prometheus 3.x's: the lookback window and range selectors are left-open
+//! (`(t - window, t]`), and a stale marker ends a series' visibility.
+
+use crate::storage::{Queryable, StoredSeries};
+use crate::value::{Sample, Series, Value};
+use crate::{aggregate, binary, functions};
+use cardinal_model::matcher::matchers_of;
+use cardinal_model::{Labels, Timestamp, is_stale_nan};
+use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+/// Query errors, with Prometheus's wording and API error types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryError {
+    /// `bad_data` (400): the query does not parse or is not valid.
+    BadData(String),
+    /// `execution` (422): the query failed while evaluating.
+    Execution(String),
+    /// `timeout` (503).
+    Timeout,
+    /// `execution` (422): `--query.max-samples` exceeded.
+    TooManySamples,
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::BadData(m) | QueryError::Execution(m) => f.write_str(m),
+            QueryError::Timeout => f.write_str("query timed out in expression evaluation"),
+            QueryError::TooManySamples => {
+                f.write_str("query processing would load too many samples into memory in query execution")
+            }
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+pub type Result<T> = std::result::Result<T, QueryError>;
+
+pub fn exec(msg: impl Into<String>) -> QueryError {
+    QueryError::Execution(msg.into())
+}
+
+#[derive(Clone, Debug)]
+pub struct Engine {
+    /// `--query.lookback-delta`, 5m by default.
+    pub lookback: Duration,
+    /// `--query.max-samples`: samples one evaluation step may hold.
+    pub max_samples: usize,
+    /// `--query.timeout`.
+    pub timeout: Duration,
+    /// Step of subqueries that give none (the evaluation interval, 1m by default).
+    pub default_subquery_step: Duration,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            lookback: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Parses a query, with Prometheus's `parse error` wording.
+pub fn parse(query: &str) -> Result<Expr> {
+    promql_parser::parser::parse(query).map_err(|e| QueryError::BadData(format!("parse error: {e}")))
+}
+
+impl Engine {
+    /// Evaluates `expr` at `t`.
+    pub fn instant(&self, storage: &dyn Queryable, expr: &Expr, t: Timestamp) -> Result<Value> {
+        let ctx = Ctx::new(self, storage, expr, t, t, 0);
+        let v = ctx.eval(expr, t)?;
+        if let Value::Vector(vec) = &v {
+            check_unique(vec)?;
+        }
+        Ok(v)
+    }
+
+    /// Evaluates `expr` at every step of `[start, end]`. Scalar results become a series
+    /// without labels, as in Prometheus's range API.
+    pub fn range(
+        &self,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        step: i64,
+    ) -> Result<Vec<Series>> {
+        let step = step.max(1);
+        let ctx = Ctx::new(self, storage, expr, start, end, step);
+        let mut out: BTreeMap<Labels, Vec<(Timestamp, f64)>> = BTreeMap::new();
+        let mut t = start;
+        while t <= end {
+            match ctx.eval(expr, t)? {
+                Value::Scalar(v) => out.entry(Labels::empty()).or_default().push((t, v)),
+                Value::Vector(vec) => {
+                    check_unique(&vec)?;
+                    for s in vec {
+                        out.entry(s.labels).or_default().push((t, s.v));
+                    }
+                }
+                other => {
+                    return Err(QueryError::BadData(format!(
+                        "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                        other.type_name()
+                    )));
+                }
+            }
+            t += step;
+        }
+        Ok(out.into_iter().map(|(labels, points)| Series { labels, points }).collect())
+    }
+}
+
+/// Prometheus refuses a result vector with duplicate label sets.
+fn check_unique(v: &[Sample]) -> Result<()> {
+    if v.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    for s in v {
+        if !seen.insert(&s.labels) {
+            return Err(exec("vector cannot contain metrics with the same labelset"));
+        }
+    }
+    Ok(())
+}
+
+/// One query's evaluation state.
+pub struct Ctx<'a> {
+    pub engine: &'a Engine,
+    start: Timestamp,
+    end: Timestamp,
+    lookback: i64,
+    data: HashMap<usize, Vec<StoredSeries>>,
+    deadline: Instant,
+    loaded: Cell<usize>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        engine: &'a Engine,
+        storage: &dyn Queryable,
+        expr: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        _step: i64,
+    ) -> Self {
+        let mut ctx = Ctx {
+            engine,
+            start,
+            end,
+            lookback: engine.lookback.as_millis() as i64,
+            data: HashMap::new(),
+            deadline: Instant::now() + engine.timeout,
+            loaded: Cell::new(0),
+        };
+        let mut bounds = HashMap::new();
+        ctx.bounds(expr, start, end, &mut bounds);
+        for (key, (vs, mint, maxt)) in bounds {
+            let series = match matchers_of(vs) {
+                Ok(m) => storage.select(&m, mint, maxt),
+                Err(_) => Vec::new(),
+            };
+            ctx.data.insert(key, series);
+        }
+        ctx
+    }
+
+    /// Collects, per selector, the time range its samples are needed for.
+    fn bounds<'e>(
+        &self,
+        e: &'e Expr,
+        start: Timestamp,
+        end: Timestamp,
+        acc: &mut HashMap<usize, (&'e VectorSelector, Timestamp, Timestamp)>,
+    ) {
+        let mut note = |vs: &'e VectorSelector, range: i64| {
+            let (s, e) = self.shift(&vs.at, &vs.offset, start, end);
+            let entry = acc.entry(vs as *const _ as usize).or_insert((vs, i64::MAX, i64::MIN));
+            entry.1 = entry.1.min(s - range);
+            entry.2 = entry.2.max(e);
+        };
+        match e {
+            Expr::VectorSelector(vs) => note(vs, self.lookback),
+            Expr::MatrixSelector(ms) => note(&ms.vs, ms.range.as_millis() as i64),
+            Expr::Subquery(sq) => {
+                let (s, e) = self.shift(&sq.at, &sq.offset, start, end);
+                self.bounds(&sq.expr, s - sq.range.as_millis() as i64, e, acc);
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.bounds(p, start, end, acc);
+                }
+                self.bounds(&a.expr, start, end, acc);
+            }
+            Expr::Unary(u) => self.bounds(&u.expr, start, end, acc),
+            Expr::Binary(b) => {
+                self.bounds(&b.lhs, start, end, acc);
+                self.bounds(&b.rhs, start, end, acc);
+            }
+            Expr::Paren(p) => self.bounds(&p.expr, start, end, acc),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| self.bounds(a, start, end, acc)),
+            _ => {}
+        }
+    }
+
+    /// The evaluation window after `@` and `offset`.
+    fn shift(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> (Timestamp, Timestamp) {
+        let off = offset_ms(offset);
+        match at.as_ref().and_then(|a| self.at_time(a)) {
+            Some(t) => (t - off, t - off),
+            None => (start - off, end - off),
+        }
+    }
+
+    fn at_time(&self, at: &AtModifier) -> Option<Timestamp> {
+        Some(match at {
+            AtModifier::Start => self.start,
+            AtModifier::End => self.end,
+            AtModifier::At(t) => match t.duration_since(UNIX_EPOCH) {
+                Ok(d) => d.as_millis() as i64,
+                Err(e) => -(e.duration().as_millis() as i64),
+            },
+        })
+    }
+
+    /// The time a selector or subquery is evaluated at, for an evaluation at `t`.
+    pub fn effective_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: Timestamp) -> Timestamp {
+        at.as_ref().and_then(|a| self.at_time(a)).unwrap_or(t) - offset_ms(offset)
+    }
+
+    fn check_limits(&self, added: usize) -> Result<()> {
+        let n = self.loaded.get() + added;
+        self.loaded.set(n);
+        if n > self.engine.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Evaluates any expression at `t`.
+    pub fn eval(&self, e: &Expr, t: Timestamp) -> Result<Value> {
+        self.loaded.set(0);
+        self.eval_node(e, t)
+    }
+
+    pub fn eval_node(&self, e: &Expr, t: Timestamp) -> Result<Value> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
+            Expr::Paren(p) => self.eval_node(&p.expr, t),
+            Expr::Unary(u) => match self.eval_node(&u.expr, t)? {
+                Value::Scalar(v) => Ok(Value::Scalar(-v)),
+                Value::Vector(vec) => Ok(Value::Vector(
+                    vec.into_iter().map(|s| Sample { labels: s.labels.without_name(), t: s.t, v: -s.v }).collect(),
+                )),
+                other => Err(exec(format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {:?}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => self.vector_at(vs, t).map(Value::Vector),
+            Expr::MatrixSelector(ms) => self.matrix_at(ms, t).map(Value::Matrix),
+            Expr::Subquery(sq) => self.subquery_at(sq, t).map(Value::Matrix),
+            Expr::Call(c) => functions::call(self, c, t),
+            Expr::Aggregate(a) => aggregate::eval(self, a, t),
+            Expr::Binary(b) => binary::eval(self, b, t),
+            Expr::Extension(_) => Err(exec("extension expressions are not supported")),
+        }
+    }
+
+    /// Evaluates to an instant vector, or fails with Prometheus's type error.
+    pub fn eval_vector(&self, e: &Expr, t: Timestamp) -> Result<Vec<Sample>> {
+        match self.eval_node(e, t)? {
+            Value::Vector(v) => Ok(v),
+            other => Err(exec(format!("expected instant vector, got {}", other.type_name()))),
+        }
+    }
+
+    pub fn eval_scalar(&self, e: &Expr, t: Timestamp) -> Result<f64> {
+        match self.eval_node(e, t)? {
+            Value::Scalar(v) => Ok(v),
+            other => Err(exec(format!("expected scalar, got {}", other.type_name()))),
+        }
+    }
+
+    pub fn eval_matrix(&self, e: &Expr, t: Timestamp) -> Result<Vec<Series>> {
+        match self.eval_node(e, t)? {
+            Value::Matrix(m) => Ok(m),
+            other => Err(exec(format!("expected range vector, got {}", other.type_name()))),
+        }
+    }
+
+    /// The newest sample of each series within the lookback window.
+    fn vector_at(&self, vs: &VectorSelector, t: Timestamp) -> Result<Vec<Sample>> {
+        let t = self.effective_time(&vs.at, &vs.offset, t);
+        let series = self.data.get(&(vs as *const _ as usize)).map(Vec::as_slice).unwrap_or(&[]);
+        let mut out = Vec::new();
+        for s in series {
+            let idx = s.samples.partition_point(|(ts, _)| *ts <= t);
+            if idx == 0 {
+                continue;
+            }
+            let (ts, v) = s.samples[idx - 1];
+            if ts > t - self.lookback && !is_stale_nan(v) {
+                out.push(Sample { labels: s.labels.clone(), t: ts, v });
+            }
+        }
+        self.check_limits(out.len())?;
+        Ok(out)
+    }
+
+    /// Samples of each series in `(t - range, t]`, stale markers left out.
+    fn matrix_at(&self, ms: &MatrixSelector, t: Timestamp) -> Result<Vec<Series>> {
+        let t = self.effective_time(&ms.vs.at, &ms.vs.offset, t);
+        let mint = t - ms.range.as_millis() as i64;
+        let series = self.data.get(&(&ms.vs as *const _ as usize)).map(Vec::as_slice).unwrap_or(&[]);
+        let mut out = Vec::new();
+        let mut n = 0;
+        for s in series {
+            let lo = s.samples.partition_point(|(ts, _)| *ts <= mint);
+            let hi = s.samples.partition_point(|(ts, _)| *ts <= t);
+            let points: Vec<(Timestamp, f64)> =
+                s.samples[lo..hi].iter().copied().filter(|(_, v)| !is_stale_nan(*v)).collect();
+            if !points.is_empty() {
+                n += points.len();
+                out.push(Series { labels: s.labels.clone(), points });
+            }
+        }
+        self.check_limits(n)?;
+        Ok(out)
+    }
+
+    /// A subquery: the inner expression at every step aligned to the step, in
+    /// `(t - range, t]`.
+    fn subquery_at(&self, sq: &SubqueryExpr, t: Timestamp) -> Result<Vec<Series>> {
+        let end = self.effective_time(&sq.at, &sq.offset, t);
+        let step = sq.step.unwrap_or(self.engine.default_subquery_step).as_millis().max(1) as i64;
+        let base = end - sq.range.as_millis() as i64;
+        let mut ts = step * (base / step);
+        if ts <= base {
+            ts += step;
+        }
+        let mut out: BTreeMap<Labels, Vec<(Timestamp, f64)>> = BTreeMap::new();
+        let saved = self.loaded.get();
+        while ts <= end {
+            match self.eval_node(&sq.expr, ts)? {
+                Value::Scalar(v) => out.entry(Labels::empty()).or_default().push((ts, v)),
+                Value::Vector(vec) => {
+                    for s in vec {
+                        out.entry(s.labels).or_default().push((ts, s.v));
+                    }
+                }
+                other => {
+                    return Err(exec(format!("subquery is only allowed on instant vector, got {}", other.type_name())));
+                }
+            }
+            ts += step;
+        }
+        self.loaded.set(saved);
+        let series: Vec<Series> = out.into_iter().map(|(labels, points)| Series { labels, points }).collect();
+        self.check_limits(series.iter().map(|s| s.points.len()).sum())?;
+        Ok(series)
+    }
+
+    /// The `(start, end]` window a range argument covers at `t` (after `@`/offset), for
+    /// the extrapolating functions.
+    pub fn range_window(&self, e: &Expr, t: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        match e {
+            Expr::MatrixSelector(ms) => {
+                let end = self.effective_time(&ms.vs.at, &ms.vs.offset, t);
+                Some((end - ms.range.as_millis() as i64, end))
+            }
+            Expr::Subquery(sq) => {
+                let end = self.effective_time(&sq.at, &sq.offset, t);
+                Some((end - sq.range.as_millis() as i64, end))
+            }
+            Expr::Paren(p) => self.range_window(&p.expr, t),
+            _ => None,
+        }
+    }
+}
+
+fn offset_ms(offset: &Option<Offset>) -> i64 {
+    match offset {
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+        None => 0,
+    }
+}

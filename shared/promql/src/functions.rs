@@ -1,0 +1,591 @@
+//! PromQL functions, following Prometheus's `promql/functions.go` (3.x windows, and the
+//! same floating-point steps — Kahan-compensated sums where Prometheus uses them — so
+//! that results agree to the bit where they can).
+
+use crate::engine::{Ctx, Result, exec};
+use crate::value::{Sample, Value};
+use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::is_valid_label_name};
+use chrono::Datelike;
+use promql_parser::parser::{Call, Expr};
+
+pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
+    let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
+    let name = c.func.name;
+    let v = match name {
+        "time" => return Ok(Value::Scalar(t as f64 / 1000.0)),
+        "pi" => return Ok(Value::Scalar(std::f64::consts::PI)),
+        "vector" => {
+            let v = ctx.eval_scalar(args[0], t)?;
+            return Ok(Value::Vector(vec![Sample { labels: Labels::empty(), t, v }]));
+        }
+        "scalar" => {
+            let v = ctx.eval_vector(args[0], t)?;
+            return Ok(Value::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }));
+        }
+        "rate" | "increase" | "delta" => extrapolated(ctx, &args, t, name)?,
+        "irate" | "idelta" => over_range(ctx, args[0], t, true, |p| instant_delta(p, name == "irate"))?,
+        "deriv" => over_range(ctx, args[0], t, true, |p| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0))?,
+        "predict_linear" => {
+            let secs = ctx.eval_scalar(args[1], t)?;
+            over_range(ctx, args[0], t, true, |p| {
+                (p.len() >= 2).then(|| {
+                    let (slope, intercept) = linear_regression(p, t);
+                    intercept + slope * secs
+                })
+            })?
+        }
+        "resets" => {
+            over_range(ctx, args[0], t, true, |p| Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64))?
+        }
+        "changes" => over_range(ctx, args[0], t, true, |p| {
+            Some(p.windows(2).filter(|w| !(w[1].1 == w[0].1 || (w[1].1.is_nan() && w[0].1.is_nan()))).count() as f64)
+        })?,
+        "sum_over_time" => over_range(ctx, args[0], t, true, |p| Some(kahan_sum(p.iter().map(|x| x.1))))?,
+        "avg_over_time" => over_range(ctx, args[0], t, true, |p| Some(avg(p.iter().map(|x| x.1))))?,
+        "count_over_time" => over_range(ctx, args[0], t, true, |p| Some(p.len() as f64))?,
+        "min_over_time" => over_range(ctx, args[0], t, true, |p| Some(fold_go(p, |cur, acc| cur < acc)))?,
+        "max_over_time" => over_range(ctx, args[0], t, true, |p| Some(fold_go(p, |cur, acc| cur > acc)))?,
+        "last_over_time" => over_range(ctx, args[0], t, false, |p| p.last().map(|x| x.1))?,
+        "first_over_time" => over_range(ctx, args[0], t, false, |p| p.first().map(|x| x.1))?,
+        "present_over_time" => over_range(ctx, args[0], t, true, |_| Some(1.0))?,
+        "stddev_over_time" => over_range(ctx, args[0], t, true, |p| Some(variance(p.iter().map(|x| x.1)).sqrt()))?,
+        "stdvar_over_time" => over_range(ctx, args[0], t, true, |p| Some(variance(p.iter().map(|x| x.1))))?,
+        "quantile_over_time" => {
+            let q = ctx.eval_scalar(args[0], t)?;
+            over_range(ctx, args[1], t, true, |p| Some(quantile(q, &mut p.iter().map(|x| x.1).collect::<Vec<_>>())))?
+        }
+        "absent" => return absent(ctx, args[0], t, ctx.eval_vector(args[0], t)?.is_empty()),
+        "absent_over_time" => return absent(ctx, args[0], t, ctx.eval_matrix(args[0], t)?.is_empty()),
+        "timestamp" => ctx.eval_vector(args[0], t)?.into_iter().map(|s| (s.labels, s.t as f64 / 1000.0)).collect(),
+        "sort" | "sort_desc" => {
+            let mut v = ctx.eval_vector(args[0], t)?;
+            let desc = name == "sort_desc";
+            v.sort_by(|a, b| order_by_value(a.v, b.v, desc));
+            return Ok(Value::Vector(v));
+        }
+        "label_replace" => return label_replace(ctx, &args, t),
+        "label_join" => return label_join(ctx, &args, t),
+        "histogram_quantile" => return histogram_quantile(ctx, &args, t),
+        "round" => {
+            let to = if args.len() > 1 { ctx.eval_scalar(args[1], t)? } else { 1.0 };
+            let inv = 1.0 / to;
+            map_values(ctx, args[0], t, |v| (v * inv + 0.5).floor() / inv)?
+        }
+        "clamp" => {
+            let (lo, hi) = (ctx.eval_scalar(args[1], t)?, ctx.eval_scalar(args[2], t)?);
+            if hi < lo {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            map_values(ctx, args[0], t, |v| go_max(lo, go_min(hi, v)))?
+        }
+        "clamp_min" => {
+            let lo = ctx.eval_scalar(args[1], t)?;
+            map_values(ctx, args[0], t, |v| go_max(lo, v))?
+        }
+        "clamp_max" => {
+            let hi = ctx.eval_scalar(args[1], t)?;
+            map_values(ctx, args[0], t, |v| go_min(hi, v))?
+        }
+        "minute" | "hour" | "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "month" | "year" => {
+            date_function(ctx, &args, t, name)?
+        }
+        _ => match math_function(name) {
+            Some(f) => map_values(ctx, args[0], t, f)?,
+            None => return Err(exec(format!("function {name:?} is not supported"))),
+        },
+    };
+    finish(v, t)
+}
+
+/// Builds the output vector (metric name already handled) and refuses duplicates, as
+/// Prometheus does when dropping the name makes two series collide.
+fn finish(out: Vec<(Labels, f64)>, t: Timestamp) -> Result<Value> {
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    for (l, _) in &out {
+        if !seen.insert(l) {
+            return Err(exec("vector cannot contain metrics with the same labelset"));
+        }
+    }
+    Ok(Value::Vector(out.into_iter().map(|(labels, v)| Sample { labels, t, v }).collect()))
+}
+
+fn math_function(name: &str) -> Option<fn(f64) -> f64> {
+    Some(match name {
+        "abs" => f64::abs,
+        "ceil" => f64::ceil,
+        "floor" => f64::floor,
+        "exp" => f64::exp,
+        "sqrt" => f64::sqrt,
+        "ln" => f64::ln,
+        "log2" => f64::log2,
+        "log10" => f64::log10,
+        "sgn" => |v: f64| {
+            if v < 0.0 {
+                -1.0
+            } else if v > 0.0 {
+                1.0
+            } else {
+                v
+            }
+        },
+        "acos" => f64::acos,
+        "acosh" => f64::acosh,
+        "asin" => f64::asin,
+        "asinh" => f64::asinh,
+        "atan" => f64::atan,
+        "atanh" => f64::atanh,
+        "cos" => f64::cos,
+        "cosh" => f64::cosh,
+        "sin" => f64::sin,
+        "sinh" => f64::sinh,
+        "tan" => f64::tan,
+        "tanh" => f64::tanh,
+        "deg" => |v: f64| v * 180.0 / std::f64::consts::PI,
+        "rad" => |v: f64| v * std::f64::consts::PI / 180.0,
+        _ => return None,
+    })
+}
+
+/// Go's `math.Max`: NaN wins (Rust's `f64::max` ignores it).
+pub fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+}
+
+/// Go's `math.Min`: NaN wins.
+pub fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+}
+
+fn map_values(ctx: &Ctx, arg: &Expr, t: Timestamp, f: impl Fn(f64) -> f64) -> Result<Vec<(Labels, f64)>> {
+    Ok(ctx.eval_vector(arg, t)?.into_iter().map(|s| (s.labels.without_name(), f(s.v))).collect())
+}
+
+/// Applies `f` to each series of a range argument; `drop_name` as Prometheus does for
+/// every range function but `last_over_time`/`first_over_time`.
+fn over_range(
+    ctx: &Ctx,
+    arg: &Expr,
+    t: Timestamp,
+    drop_name: bool,
+    f: impl Fn(&[(Timestamp, f64)]) -> Option<f64>,
+) -> Result<Vec<(Labels, f64)>> {
+    Ok(ctx
+        .eval_matrix(arg, t)?
+        .into_iter()
+        .filter_map(|s| {
+            let v = f(&s.points)?;
+            Some((if drop_name { s.labels.without_name() } else { s.labels }, v))
+        })
+        .collect())
+}
+
+/// `rate`, `increase` and `delta`: the change over the window, extrapolated to its edges
+/// as Prometheus 3.x's `extrapolatedRate` does.
+fn extrapolated(ctx: &Ctx, args: &[&Expr], t: Timestamp, name: &str) -> Result<Vec<(Labels, f64)>> {
+    let (is_counter, is_rate) = (name != "delta", name == "rate");
+    let (range_start, range_end) =
+        ctx.range_window(args[0], t).ok_or_else(|| exec(format!("{name}: expected a range vector argument")))?;
+    let range_secs = (range_end - range_start) as f64 / 1000.0;
+    over_range(ctx, args[0], t, true, |p| {
+        if p.len() < 2 {
+            return None;
+        }
+        let (first, last) = (p[0], p[p.len() - 1]);
+        let mut result = last.1 - first.1;
+        if is_counter {
+            result += p.windows(2).filter(|w| w[1].1 < w[0].1).map(|w| w[0].1).sum::<f64>();
+        }
+        let sampled = (last.0 - first.0) as f64 / 1000.0;
+        let avg_step = sampled / (p.len() - 1) as f64;
+        let threshold = avg_step * 1.1;
+        let mut to_start = (first.0 - range_start) as f64 / 1000.0;
+        let mut to_end = (range_end - last.0) as f64 / 1000.0;
+        if to_start >= threshold {
+            to_start = avg_step / 2.0;
+        }
+        if is_counter && result > 0.0 && first.1 >= 0.0 {
+            // A counter cannot go below zero: don't extrapolate past where it would.
+            to_start = to_start.min(sampled * (first.1 / result));
+        }
+        if to_end >= threshold {
+            to_end = avg_step / 2.0;
+        }
+        let mut factor = (sampled + to_start + to_end) / sampled;
+        if is_rate {
+            factor /= range_secs;
+        }
+        Some(result * factor)
+    })
+}
+
+fn instant_delta(p: &[(Timestamp, f64)], is_rate: bool) -> Option<f64> {
+    if p.len() < 2 {
+        return None;
+    }
+    let (prev, last) = (p[p.len() - 2], p[p.len() - 1]);
+    let mut result = if is_rate && last.1 < prev.1 { last.1 } else { last.1 - prev.1 };
+    let interval = last.0 - prev.0;
+    if interval == 0 {
+        return None;
+    }
+    if is_rate {
+        result /= interval as f64 / 1000.0;
+    }
+    Some(result)
+}
+
+/// Neumaier-compensated increment, as Prometheus's `kahanSumInc`.
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if t.is_infinite() {
+        0.0
+    } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+pub fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut c) = (0.0, 0.0);
+    for v in values {
+        (sum, c) = kahan_inc(v, sum, c);
+    }
+    if sum.is_infinite() { sum } else { sum + c }
+}
+
+/// Mean with Kahan summation, falling back to an incremental mean if the sum overflows
+/// (Prometheus 3.x's `avg_over_time`).
+pub fn avg(mut values: impl Iterator<Item = f64>) -> f64 {
+    let Some(first) = values.next() else { return f64::NAN };
+    let (mut sum, mut c, mut count) = (first, 0.0, 1.0);
+    let mut mean = 0.0;
+    let mut incremental = false;
+    for v in values {
+        count += 1.0;
+        if !incremental {
+            let (ns, nc) = kahan_inc(v, sum, c);
+            if !ns.is_infinite() {
+                (sum, c) = (ns, nc);
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, c) = kahan_inc(v / count, q * mean, q * c);
+    }
+    if incremental { mean + c } else { sum / count + c / count }
+}
+
+/// Population variance, Welford's method with compensation (Prometheus's
+/// `stdvar_over_time`).
+pub fn variance(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for v in values {
+        count += 1.0;
+        let delta = v - (mean + c_mean);
+        (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_inc(delta * (v - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+/// Min or max as Go's loop computes it: a NaN is replaced by any later number.
+fn fold_go(p: &[(Timestamp, f64)], better: impl Fn(f64, f64) -> bool) -> f64 {
+    let mut acc = p[0].1;
+    for &(_, v) in &p[1..] {
+        if better(v, acc) || acc.is_nan() {
+            acc = v;
+        }
+    }
+    acc
+}
+
+/// Prometheus's `quantile`: linear interpolation between closest ranks; NaNs sort first.
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| order_by_value(*a, *b, false));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+/// Orders values with NaN first ascending (last descending), as Prometheus sorts.
+pub fn order_by_value(a: f64, b: f64, desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Equal,
+        (true, false) => {
+            if desc {
+                Greater
+            } else {
+                Less
+            }
+        }
+        (false, true) => {
+            if desc {
+                Less
+            } else {
+                Greater
+            }
+        }
+        _ => {
+            let o = a.partial_cmp(&b).unwrap_or(Equal);
+            if desc { o.reverse() } else { o }
+        }
+    }
+}
+
+/// Least-squares slope and intercept at `intercept_time`, with compensated sums
+/// (Prometheus's `linearRegression`).
+pub fn linear_regression(p: &[(Timestamp, f64)], intercept_time: Timestamp) -> (f64, f64) {
+    let init_y = p[0].1;
+    let const_y = p.iter().all(|x| x.1 == init_y);
+    if const_y {
+        return if init_y.is_infinite() { (f64::NAN, f64::NAN) } else { (0.0, init_y) };
+    }
+    let n = p.len() as f64;
+    let (mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for &(ts, y) in p {
+        let x = (ts - intercept_time) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(y, sy, cy);
+        (sxy, cxy) = kahan_inc(x * y, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+/// `absent`/`absent_over_time`: one sample when the argument is empty, labelled from the
+/// selector's equality matchers (a name matched twice is left out, as in Prometheus).
+fn absent(ctx: &Ctx, arg: &Expr, t: Timestamp, empty: bool) -> Result<Value> {
+    let _ = ctx;
+    if !empty {
+        return Ok(Value::Vector(Vec::new()));
+    }
+    let vs = match arg {
+        Expr::VectorSelector(vs) => Some(vs),
+        Expr::MatrixSelector(ms) => Some(&ms.vs),
+        _ => None,
+    };
+    let mut b = LabelsBuilder::new(Labels::empty());
+    if let Some(vs) = vs {
+        let mut has = std::collections::HashSet::new();
+        for m in &vs.matchers.matchers {
+            if m.name == cardinal_model::labels::METRIC_NAME {
+                continue;
+            }
+            if matches!(m.op, promql_parser::label::MatchOp::Equal) && has.insert(m.name.clone()) {
+                b.set(m.name.clone(), m.value.clone());
+            } else {
+                b.del(&m.name);
+            }
+        }
+    }
+    Ok(Value::Vector(vec![Sample { labels: b.build(), t, v: 1.0 }]))
+}
+
+fn string_arg(ctx: &Ctx, e: &Expr, t: Timestamp) -> Result<String> {
+    match ctx.eval_node(e, t)? {
+        Value::String(s) => Ok(s),
+        other => Err(exec(format!("expected string, got {}", other.type_name()))),
+    }
+}
+
+fn label_replace(ctx: &Ctx, args: &[&Expr], t: Timestamp) -> Result<Value> {
+    let v = ctx.eval_vector(args[0], t)?;
+    let dst = string_arg(ctx, args[1], t)?;
+    let repl = string_arg(ctx, args[2], t)?;
+    let src = string_arg(ctx, args[3], t)?;
+    let re_src = string_arg(ctx, args[4], t)?;
+    let re = regex::Regex::new(&format!("^(?s:{re_src})$"))
+        .map_err(|e| exec(format!("invalid regular expression in label_replace(): {re_src}: {e}")))?;
+    if !is_valid_label_name(&dst) {
+        return Err(exec(format!("invalid destination label name in label_replace(): {dst}")));
+    }
+    let out = v
+        .into_iter()
+        .map(|s| {
+            let value = s.labels.get(&src).unwrap_or("");
+            let labels = match re.captures(value) {
+                Some(caps) => {
+                    let mut res = String::new();
+                    caps.expand(&repl, &mut res);
+                    let mut b = LabelsBuilder::new(s.labels.clone());
+                    b.set(dst.clone(), res);
+                    b.build()
+                }
+                None => s.labels,
+            };
+            (labels, s.v)
+        })
+        .collect();
+    finish(out, t)
+}
+
+fn label_join(ctx: &Ctx, args: &[&Expr], t: Timestamp) -> Result<Value> {
+    let v = ctx.eval_vector(args[0], t)?;
+    let dst = string_arg(ctx, args[1], t)?;
+    let sep = string_arg(ctx, args[2], t)?;
+    let srcs = args[3..].iter().map(|a| string_arg(ctx, a, t)).collect::<Result<Vec<_>>>()?;
+    if !is_valid_label_name(&dst) {
+        return Err(exec(format!("invalid destination label name in label_join(): {dst}")));
+    }
+    let out = v
+        .into_iter()
+        .map(|s| {
+            let joined = srcs.iter().map(|n| s.labels.get(n).unwrap_or("")).collect::<Vec<_>>().join(&sep);
+            let mut b = LabelsBuilder::new(s.labels);
+            b.set(dst.clone(), joined);
+            (b.build(), s.v)
+        })
+        .collect();
+    finish(out, t)
+}
+
+fn date_function(ctx: &Ctx, args: &[&Expr], t: Timestamp, name: &str) -> Result<Vec<(Labels, f64)>> {
+    let input = match args.first() {
+        Some(a) => ctx.eval_vector(a, t)?,
+        None => vec![Sample { labels: Labels::empty(), t, v: t as f64 / 1000.0 }],
+    };
+    Ok(input
+        .into_iter()
+        .map(|s| {
+            let v = chrono::DateTime::from_timestamp(s.v as i64, 0).map_or(f64::NAN, |d| {
+                f64::from(match name {
+                    "minute" => chrono::Timelike::minute(&d),
+                    "hour" => chrono::Timelike::hour(&d),
+                    "day_of_month" => d.day(),
+                    "day_of_week" => d.weekday().num_days_from_sunday(),
+                    "day_of_year" => d.ordinal(),
+                    "days_in_month" => days_in_month(d.year(), d.month()),
+                    "month" => d.month(),
+                    _ => d.year() as u32,
+                })
+            });
+            (s.labels.without_name(), v)
+        })
+        .collect())
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    let (ny, nm) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let first_next = chrono::NaiveDate::from_ymd_opt(ny, nm, 1);
+    let first = chrono::NaiveDate::from_ymd_opt(year, month, 1);
+    match (first, first_next) {
+        (Some(a), Some(b)) => (b - a).num_days() as u32,
+        _ => 30,
+    }
+}
+
+/// `histogram_quantile` over classic `_bucket` series: buckets grouped by their labels
+/// without `le`, then Prometheus 3.x's `bucketQuantile`.
+fn histogram_quantile(ctx: &Ctx, args: &[&Expr], t: Timestamp) -> Result<Value> {
+    let q = ctx.eval_scalar(args[0], t)?;
+    let v = ctx.eval_vector(args[1], t)?;
+    let mut groups: std::collections::BTreeMap<Labels, Vec<(f64, f64)>> = std::collections::BTreeMap::new();
+    for s in v {
+        let Some(le) = s.labels.get("le").and_then(|le| le.trim().parse::<f64>().ok()) else { continue };
+        let mut b = LabelsBuilder::new(s.labels);
+        b.del("le").del(cardinal_model::labels::METRIC_NAME);
+        groups.entry(b.build()).or_default().push((le, s.v));
+    }
+    let out = groups.into_iter().map(|(l, mut buckets)| (l, bucket_quantile(q, &mut buckets))).collect();
+    finish(out, t)
+}
+
+/// Prometheus 3.x's `bucketQuantile` on (upper bound, cumulative count) pairs.
+pub fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    buckets.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            a.1 += b.1;
+            true
+        } else {
+            false
+        }
+    });
+    ensure_monotonic(buckets);
+    if buckets.len() < 2 {
+        return f64::NAN;
+    }
+    let observations = buckets[buckets.len() - 1].1;
+    if observations == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * observations;
+    let b = buckets[..buckets.len() - 1].partition_point(|x| x.1 < rank);
+    if b == buckets.len() - 1 {
+        return buckets[buckets.len() - 2].0;
+    }
+    if b == 0 && buckets[0].0 <= 0.0 {
+        return buckets[0].0;
+    }
+    let (mut start, end, mut count) = (0.0, buckets[b].0, buckets[b].1);
+    if b > 0 {
+        start = buckets[b - 1].0;
+        count -= buckets[b - 1].1;
+        rank -= buckets[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+/// Cumulative counts must not decrease; tiny float differences are treated as equal.
+fn ensure_monotonic(buckets: &mut [(f64, f64)]) {
+    const TOLERANCE: f64 = 1e-12;
+    let mut prev = buckets[0].1;
+    for b in buckets.iter_mut().skip(1) {
+        let curr = b.1;
+        if curr == prev {
+            continue;
+        }
+        if almost_equal(prev, curr, TOLERANCE) || curr < prev {
+            b.1 = prev;
+            continue;
+        }
+        prev = curr;
+    }
+}
+
+fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < epsilon * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < epsilon
+}

@@ -1,0 +1,28 @@
+//! What the engine needs from storage: the series matching some matchers, with their
+//! samples in a time range (stale markers included; the engine interprets them).
+
+use cardinal_model::{Labels, Matcher, Timestamp};
+use cardinal_tsdb::Head;
+
+pub struct StoredSeries {
+    pub labels: Labels,
+    /// Sorted by time.
+    pub samples: Vec<(Timestamp, f64)>,
+}
+
+pub trait Queryable: Sync {
+    fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries>;
+}
+
+impl Queryable for Head {
+    fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries> {
+        Head::select(self, matchers)
+            .into_iter()
+            .filter_map(|s| {
+                let mut samples = Vec::new();
+                s.samples(mint, maxt, &mut samples);
+                (!samples.is_empty()).then(|| StoredSeries { labels: self.labels(&s), samples })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,224 @@
+//! promtool's `test rules`: load input series, run the rule files' groups at every
+//! evaluation interval, and compare PromQL results with the expected samples exactly
+//! (NaN never equals NaN, as in promtool). Output and exit status follow promtool.
+
+use crate::file::{self, RuleGroup};
+use crate::series_desc::{parse_metric, parse_values};
+use cardinal_config::{Dur, parse_yaml};
+use cardinal_model::{Labels, Timestamp};
+use cardinal_promql::{Engine, Value};
+use cardinal_tsdb::Head;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    #[serde(default)]
+    rule_files: Vec<String>,
+    evaluation_interval: Option<Dur>,
+    #[serde(default)]
+    group_eval_order: Vec<String>,
+    #[serde(default)]
+    tests: Vec<TestGroup>,
+    #[serde(default)]
+    fuzzy_compare: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestGroup {
+    #[serde(default)]
+    name: String,
+    interval: Option<Dur>,
+    #[serde(default)]
+    input_series: Vec<InputSeries>,
+    #[serde(default)]
+    promql_expr_test: Vec<ExprTest>,
+    #[serde(default)]
+    alert_rule_test: Vec<AlertTest>,
+    #[serde(default)]
+    external_labels: BTreeMap<String, String>,
+    external_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputSeries {
+    series: String,
+    values: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExprTest {
+    expr: String,
+    eval_time: Dur,
+    #[serde(default)]
+    exp_samples: Vec<ExpSample>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpSample {
+    #[serde(default)]
+    labels: String,
+    value: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertTest {
+    eval_time: Dur,
+    alertname: String,
+    #[serde(default)]
+    exp_alerts: Vec<serde::de::IgnoredAny>,
+}
+
+/// Runs every test file; prints promtool's report; true when all passed.
+pub fn run_files(paths: &[String]) -> bool {
+    let mut ok = true;
+    for p in paths {
+        println!("Unit Testing:  {p}");
+        match run_file(Path::new(p)) {
+            Ok(()) => println!("  SUCCESS\n"),
+            Err(errors) => {
+                ok = false;
+                println!("  FAILED:");
+                for e in errors {
+                    println!("{}", indent(&e, 4));
+                }
+                println!();
+            }
+        }
+    }
+    ok
+}
+
+fn indent(s: &str, n: usize) -> String {
+    s.lines().map(|l| format!("{}{l}", " ".repeat(n))).collect::<Vec<_>>().join("\n")
+}
+
+/// Runs one test file; the failures, if any.
+pub fn run_file(path: &Path) -> Result<(), Vec<String>> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{name}: {e}")])?;
+    let tf: TestFile = parse_yaml(&text, &name).map_err(|e| vec![e.0])?;
+    let _ = tf.fuzzy_compare;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let groups = load_groups(&tf, dir)?;
+    let interval = tf.evaluation_interval.map_or(Duration::from_secs(60), |d| d.0);
+    let mut errors = Vec::new();
+    for tg in &tf.tests {
+        let _ = (&tg.external_labels, &tg.external_url);
+        if let Err(e) = run_group(tg, &groups, interval) {
+            errors
+                .extend(e.into_iter().map(|e| if tg.name.is_empty() { e } else { format!("name: {},\n{e}", tg.name) }));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+fn load_groups(tf: &TestFile, dir: &Path) -> Result<Vec<RuleGroup>, Vec<String>> {
+    let patterns: Vec<String> = tf
+        .rule_files
+        .iter()
+        .map(|f| if Path::new(f).is_relative() { dir.join(f).display().to_string() } else { f.clone() })
+        .collect();
+    let files = file::expand(&patterns).map_err(|e| vec![e])?;
+    let mut groups = Vec::new();
+    for f in files {
+        groups.extend(file::load(&f)?.groups);
+    }
+    if !tf.group_eval_order.is_empty() {
+        let pos = |g: &RuleGroup| tf.group_eval_order.iter().position(|n| *n == g.name).unwrap_or(usize::MAX);
+        groups.sort_by_key(pos);
+    }
+    Ok(groups)
+}
+
+fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration) -> Result<(), Vec<String>> {
+    let head = Head::new();
+    let step = tg.interval.map_or(60_000, |d| d.0.as_millis() as i64);
+    for s in &tg.input_series {
+        let labels = parse_metric(&s.series).map_err(|e| vec![e])?;
+        let values = parse_values(&s.values).map_err(|e| vec![e])?;
+        let (series, _) = head.get_or_create(&labels);
+        for (i, v) in values.into_iter().enumerate() {
+            if let Some(v) = v {
+                let _ = head.append(&series, i as i64 * step, v);
+            }
+        }
+    }
+    let engine = Engine { default_subquery_step: eval_interval, ..Engine::default() };
+    let max_t = tg
+        .promql_expr_test
+        .iter()
+        .map(|t| t.eval_time.0)
+        .chain(tg.alert_rule_test.iter().map(|t| t.eval_time.0))
+        .max()
+        .unwrap_or_default()
+        .as_millis() as i64;
+    let mut errors = Vec::new();
+    if groups.iter().any(|g| g.rules.iter().any(|r| r.record.is_some())) {
+        let mut t = 0;
+        while t <= max_t {
+            for g in groups {
+                if let Err(e) = crate::eval::eval_recording(&engine, &head, g, t) {
+                    errors.push(format!("    rule evaluation at {}: {e}", fmt_time(t)));
+                }
+            }
+            t += eval_interval.as_millis().max(1) as i64;
+        }
+    }
+    for at in &tg.alert_rule_test {
+        let defined = groups.iter().flat_map(|g| &g.rules).any(|r| r.alert.as_deref() == Some(&at.alertname));
+        if defined || !at.exp_alerts.is_empty() {
+            errors.push(format!(
+                "    alertname: {}, time: {}: alerting rules are not evaluated yet",
+                at.alertname,
+                fmt_time(at.eval_time.0.as_millis() as i64)
+            ));
+        }
+    }
+    for et in &tg.promql_expr_test {
+        if let Err(e) = check_expr(&engine, &head, et) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+fn check_expr(engine: &Engine, head: &Head, et: &ExprTest) -> Result<(), String> {
+    let t = et.eval_time.0.as_millis() as i64;
+    let fail = |msg: String| format!("    expr: {:?}, time: {},\n{msg}", et.expr, fmt_time(t));
+    let expr = cardinal_promql::engine::parse(&et.expr).map_err(|e| fail(format!("        err: {e}")))?;
+    let mut got: Vec<(Labels, f64)> =
+        match engine.instant(head, &expr, t).map_err(|e| fail(format!("        err: {e}")))? {
+            Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
+            Value::Scalar(v) => vec![(Labels::empty(), v)],
+            other => return Err(fail(format!("        err: expression type {} is not supported", other.type_name()))),
+        };
+    let mut exp = Vec::with_capacity(et.exp_samples.len());
+    for s in &et.exp_samples {
+        exp.push((parse_metric(&s.labels).map_err(|e| fail(format!("        err: {e}")))?, s.value));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    exp.sort_by(|a, b| a.0.cmp(&b.0));
+    let equal = got.len() == exp.len() && got.iter().zip(&exp).all(|(g, e)| g.0 == e.0 && g.1 == e.1);
+    if equal {
+        return Ok(());
+    }
+    Err(fail(format!("        exp: {}\n        got: {}", show(&exp), show(&got))))
+}
+
+fn show(samples: &[(Labels, f64)]) -> String {
+    let items: Vec<String> = samples.iter().map(|(l, v)| format!("{l} {}", cardinal_model::number::go_g(*v))).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn fmt_time(ms: Timestamp) -> String {
+    cardinal_model::format_duration(Duration::from_millis(ms.max(0) as u64))
+}
