@@ -173,16 +173,17 @@ fn go_log2(v: f64) -> f64 {
 /// assembly alike). It rounds differently from glibc's `log` in the last bit, and
 /// PromQL's `ln`, `log2` and `log10` results are compared bit for bit.
 pub fn go_ln(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.93147180369123816490e-01;
-    const LN2_LO: f64 = 1.90821492927058770002e-10;
+    // fdlibm's constants, as bit patterns (exactly what Go's source spells in decimal).
+    const LN2_HI: f64 = f64::from_bits(0x3fe62e42fee00000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea39ef35793c76);
     const L: [f64; 7] = [
-        6.666666666666735130e-01,
-        3.999999999940941908e-01,
-        2.857142874366239149e-01,
-        2.222219843214978396e-01,
-        1.818357216161805012e-01,
-        1.531383769920937332e-01,
-        1.479819860511658591e-01,
+        f64::from_bits(0x3fe5555555555593),
+        f64::from_bits(0x3fd999999997fa04),
+        f64::from_bits(0x3fd2492494229359),
+        f64::from_bits(0x3fcc71c51d8e78af),
+        f64::from_bits(0x3fc7466496cb03de),
+        f64::from_bits(0x3fc39a09d078c69f),
+        f64::from_bits(0x3fc2f112df3e5244),
     ];
     if x.is_nan() || x == f64::INFINITY {
         return x;
