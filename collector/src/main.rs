@@ -6,6 +6,8 @@
 use cardinal_api::{ApiState, ReloadRequest};
 use cardinal_config::Config;
 use cardinal_model::{Labels, now_ms};
+use cardinal_promql::Engine;
+use cardinal_rules::manager::RuleManager;
 use cardinal_scrape::ScrapeManager;
 use cardinal_tsdb::Head;
 use clap::{Parser, Subcommand};
@@ -36,6 +38,15 @@ struct Cli {
     /// How long samples are kept in the head.
     #[arg(long = "storage.tsdb.retention.time", default_value = "2h", value_parser = parse_duration)]
     retention: Duration,
+    /// How far back an instant vector selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
+    lookback: Duration,
+    /// Maximum time a query may take.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_duration)]
+    query_timeout: Duration,
+    /// Maximum samples a query may hold in memory at once.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    max_samples: usize,
     /// Log level: debug, info, warn or error.
     #[arg(long = "log.level", default_value = "info")]
     log_level: String,
@@ -131,9 +142,18 @@ async fn run(cli: Cli, cfg: Config) -> Result<(), String> {
     std::fs::create_dir_all(&cli.data).map_err(|e| format!("creating {}: {e}", cli.data.display()))?;
     let head = Arc::new(Head::new());
     let scrape = Arc::new(ScrapeManager::new(head.clone()));
+    let engine = Engine {
+        lookback: cli.lookback,
+        timeout: cli.query_timeout,
+        max_samples: cli.max_samples,
+        default_subquery_step: cfg.global.evaluation_interval.0,
+    };
+    let rules = Arc::new(RuleManager::new(head.clone(), engine.clone()));
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
     let mut state = ApiState::new(head.clone(), scrape.clone(), reload_tx.clone());
     state.retention = cli.retention;
+    state.engine = engine;
+    state.rules = Some(rules.clone());
     let state = Arc::new(state);
     apply(&state, &cfg)?;
     let listener =
@@ -149,13 +169,19 @@ async fn run(cli: Cli, cfg: Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     scrape.stop();
+    rules.stop();
     tracing::info!("collector stopped");
     Ok(())
 }
 
-/// Applies a config to the running daemon; on error nothing changes.
+/// Applies a config to the running daemon. Everything that can fail (rule files, HTTP
+/// clients) is checked before anything changes, so a bad config changes nothing.
 fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
+    let rule_groups = RuleManager::load(&cfg.rule_files)?;
     state.scrape.apply(cfg)?;
+    if let Some(rules) = &state.rules {
+        rules.install(rule_groups, cfg.global.evaluation_interval.0);
+    }
     *state.external_labels.write() = Labels::from_pairs(cfg.global.external_labels.clone());
     Ok(())
 }

@@ -56,7 +56,8 @@ async fn reload_applies_good_configs_and_keeps_running_on_bad_ones() {
     let (status, body) = d.reload("scrape_configs:\n  - job_name: x\n    scrape_intervall: 5s\n").await;
     assert_eq!(status, 500);
     assert!(body.contains("config.yml:3:") && body.contains("unknown field `scrape_intervall`"), "{body}");
-    assert!(d.log().iter().any(|l| l.contains("reload failed")));
+    // The log line travels through the daemon's stderr pipe: wait for it.
+    wait_until(WAIT, || async { d.log().iter().any(|l| l.contains("reload failed")) }).await;
     let t = scraped(&d, "second").await;
     assert_eq!(t[0]["health"], "up", "the old config keeps running");
 

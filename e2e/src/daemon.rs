@@ -30,9 +30,17 @@ impl Daemon {
     /// Starts `bin` with `config` (written to a temp dir) on an ephemeral port and waits
     /// until it is ready.
     pub async fn start(bin: &str, config: &str, extra: &[&str]) -> Daemon {
+        Self::start_with_files(bin, config, &[], extra).await
+    }
+
+    /// Like `start`, with more files (rule files, SD files) written beside the config.
+    pub async fn start_with_files(bin: &str, config: &str, files: &[(&str, &str)], extra: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg_path = dir.path().join("config.yml");
         std::fs::write(&cfg_path, config).expect("write config");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write file");
+        }
         let mut child = Command::new(bin_path(bin))
             .arg(format!("--config.file={}", cfg_path.display()))
             .arg("--web.listen-address=127.0.0.1:0")

@@ -3,6 +3,8 @@
 
 pub mod federate;
 pub mod ops;
+pub mod query;
+pub mod rules;
 pub mod self_metrics;
 pub mod status;
 
@@ -22,6 +24,8 @@ pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 pub struct ApiState {
     pub head: Arc<Head>,
     pub scrape: Arc<ScrapeManager>,
+    pub engine: cardinal_promql::Engine,
+    pub rules: Option<Arc<cardinal_rules::manager::RuleManager>>,
     pub external_labels: RwLock<Labels>,
     pub ready: AtomicBool,
     pub reload: mpsc::Sender<ReloadRequest>,
@@ -35,6 +39,8 @@ impl ApiState {
         ApiState {
             head,
             scrape,
+            engine: cardinal_promql::Engine::default(),
+            rules: None,
             external_labels: RwLock::new(Labels::empty()),
             ready: AtomicBool::new(false),
             reload,
@@ -53,6 +59,13 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/-/healthy", get(ops::healthy))
         .route("/-/ready", get(ops::ready))
         .route("/-/reload", post(ops::reload).put(ops::reload))
+        .route("/api/v1/query", get(query::query).post(query::query))
+        .route("/api/v1/query_range", get(query::query_range).post(query::query_range))
+        .route("/api/v1/series", get(query::series).post(query::series))
+        .route("/api/v1/labels", get(query::labels).post(query::labels))
+        .route("/api/v1/label/{name}/values", get(query::label_values))
+        .route("/api/v1/query_exemplars", get(query::query_exemplars).post(query::query_exemplars))
+        .route("/api/v1/rules", get(rules::handler))
         .route("/api/v1/targets", get(status::targets))
         .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use cardinal_exposition::text;
+use cardinal_rules::manager::GroupStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -17,6 +18,45 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
 
 fn counter(out: &mut String, name: &str, help: &str, c: &AtomicU64) {
     metric(out, name, "counter", help, c.load(Relaxed) as f64);
+}
+
+/// One per-group metric family: name, type, help, and how to read it off a group.
+type GroupFamily = (&'static str, &'static str, &'static str, fn(&GroupStatus) -> f64);
+
+/// Prometheus's per-group rule metrics, labelled `rule_group="<file>;<name>"`.
+fn rule_group_metrics(out: &mut String, st: &ApiState) {
+    let Some(rules) = &st.rules else { return };
+    let groups = rules.status();
+    let families: [GroupFamily; 6] = [
+        ("cardinal_rule_group_last_duration_seconds", "gauge", "Duration of the last rule group evaluation.", |g| {
+            g.last_duration
+        }),
+        ("cardinal_rule_group_interval_seconds", "gauge", "The interval of a rule group.", |g| {
+            g.interval.as_secs_f64()
+        }),
+        ("cardinal_rule_group_iterations_total", "counter", "Rule group evaluations.", |g| g.iterations as f64),
+        (
+            "cardinal_rule_group_iterations_missed_total",
+            "counter",
+            "Rule group evaluations skipped because the previous one overran.",
+            |g| g.missed as f64,
+        ),
+        ("cardinal_rule_evaluation_failures_total", "counter", "Rule evaluations that failed.", |g| g.failures as f64),
+        (
+            "cardinal_rule_group_last_evaluation_samples",
+            "gauge",
+            "Samples the last evaluation of the group wrote.",
+            |g| g.samples as f64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        text::write_help(out, name, help);
+        text::write_type(out, name, kind);
+        for g in &groups {
+            let key = format!("{};{}", g.file, g.name);
+            text::write_sample(out, name, [("rule_group", key.as_str())], value(g), None);
+        }
+    }
 }
 
 pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
@@ -53,6 +93,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     counter(&mut out, "cardinal_federate_bytes_total", "Uncompressed bytes written by /federate.", &f.bytes);
     let secs = f.duration_micros.load(Relaxed) as f64 / 1e6;
     metric(&mut out, "cardinal_federate_duration_seconds_total", "counter", "Time spent answering /federate.", secs);
+    rule_group_metrics(&mut out, &st);
     let start = st.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     metric(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", start);
     ([(header::CONTENT_TYPE, text::CONTENT_TYPE)], out)

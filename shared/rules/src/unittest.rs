@@ -3,6 +3,7 @@
 //! (NaN never equals NaN, as in promtool). Output and exit status follow promtool.
 
 use crate::file::{self, RuleGroup};
+use crate::group::GroupRunner;
 use crate::series_desc::{parse_metric, parse_values};
 use cardinal_config::{Dur, parse_yaml};
 use cardinal_model::{Labels, Timestamp};
@@ -162,12 +163,16 @@ fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration) -> R
         .unwrap_or_default()
         .as_millis() as i64;
     let mut errors = Vec::new();
+    let mut runners: Vec<GroupRunner> = groups.iter().cloned().map(GroupRunner::new).collect();
     if groups.iter().any(|g| g.rules.iter().any(|r| r.record.is_some())) {
         let mut t = 0;
         while t <= max_t {
-            for g in groups {
-                if let Err(e) = crate::eval::eval_recording(&engine, &head, g, t) {
-                    errors.push(format!("    rule evaluation at {}: {e}", fmt_time(t)));
+            for r in &mut runners {
+                r.eval(&engine, &head, t);
+                for (rule, h) in r.group.rules.iter().zip(&r.health) {
+                    if let Some(e) = &h.last_error {
+                        errors.push(format!("    rule {:?} at {}: {e}", rule.name(), fmt_time(t)));
+                    }
                 }
             }
             t += eval_interval.as_millis().max(1) as i64;

@@ -294,6 +294,23 @@ impl Head {
         });
     }
 
+    /// Every label name in the head, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        let index = self.index.read();
+        let mut out: Vec<String> = index.postings.names().map(|(n, _)| index.symbols.get(n).to_string()).collect();
+        out.sort();
+        out
+    }
+
+    /// Every value of a label name in the head, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        let index = self.index.read();
+        let Some(n) = index.symbols.lookup(name) else { return Vec::new() };
+        let mut out: Vec<String> = index.postings.values_of(n).map(|(v, _)| index.symbols.get(v).to_string()).collect();
+        out.sort();
+        out
+    }
+
     pub fn num_series(&self) -> usize {
         self.series.len()
     }

@@ -1,0 +1,317 @@
+//! Prometheus's query API: `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`,
+//! `/api/v1/labels`, `/api/v1/label/<name>/values` — shapes, value formatting and error
+//! types as Prometheus answers them, so Grafana works unchanged (GET or form POST).
+
+use crate::ApiState;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cardinal_model::number::go_f;
+use cardinal_model::{Labels, Timestamp, now_ms, parse_selector};
+use cardinal_promql::{QueryError, Value};
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// Prometheus's cap on points per series in a range query.
+const MAX_POINTS: i64 = 11_000;
+
+/// Request parameters from the query string and, for POST, the form body.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn new(query: Option<&str>, body: &[u8]) -> Params {
+        let mut all: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        all.extend(form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())));
+        Params(all)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// An API error: `errorType` and HTTP status as Prometheus's `respondError`.
+pub struct ApiError {
+    kind: &'static str,
+    status: StatusCode,
+    msg: String,
+}
+
+impl ApiError {
+    pub fn bad_data(msg: impl Into<String>) -> Self {
+        ApiError { kind: "bad_data", status: StatusCode::BAD_REQUEST, msg: msg.into() }
+    }
+
+    fn param(name: &str, e: impl std::fmt::Display) -> Self {
+        Self::bad_data(format!("invalid parameter {name:?}: {e}"))
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        let (kind, status) = match e {
+            QueryError::BadData(_) => ("bad_data", StatusCode::BAD_REQUEST),
+            QueryError::Timeout => ("timeout", StatusCode::SERVICE_UNAVAILABLE),
+            QueryError::Execution(_) | QueryError::TooManySamples => ("execution", StatusCode::UNPROCESSABLE_ENTITY),
+        };
+        ApiError { kind, status, msg: e.to_string() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"status": "error", "errorType": self.kind, "error": self.msg});
+        (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    }
+}
+
+/// `{"status":"success","data":<data>}` around already-encoded JSON.
+pub fn success_raw(data: &str) -> Response {
+    let body = format!("{{\"status\":\"success\",\"data\":{data}}}");
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Unix seconds or RFC 3339, as Prometheus's `parseTime`.
+pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        return Ok((f * 1000.0).round() as i64);
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map(|t| match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i64,
+            Err(e) => -(e.duration().as_millis() as i64),
+        })
+        .map_err(|_| format!("cannot parse {s:?} to a valid timestamp"))
+}
+
+/// Seconds as a float, or a Prometheus duration (`5m`).
+fn parse_duration_param(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        return Ok((f * 1000.0).round() as i64);
+    }
+    cardinal_model::parse_duration(s)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+}
+
+fn time_param(p: &Params, name: &str, default: Timestamp) -> Result<Timestamp, ApiError> {
+    p.get(name).filter(|s| !s.is_empty()).map_or(Ok(default), |s| parse_time(s).map_err(|e| ApiError::param(name, e)))
+}
+
+fn engine_for(st: &ApiState, p: &Params) -> Result<cardinal_promql::Engine, ApiError> {
+    let mut engine = st.engine.clone();
+    if let Some(t) = p.get("timeout") {
+        let ms = parse_duration_param(t).map_err(|e| ApiError::param("timeout", e))?;
+        engine.timeout = engine.timeout.min(std::time::Duration::from_millis(ms.max(0) as u64));
+    }
+    Ok(engine)
+}
+
+pub async fn query(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::new(q.as_deref(), &body);
+    let text = p.get("query").ok_or_else(|| ApiError::param("query", "query parameter is required"))?.to_string();
+    let t = time_param(&p, "time", now_ms())?;
+    let engine = engine_for(&st, &p)?;
+    let expr = cardinal_promql::engine::parse(&text).map_err(|e| ApiError::param("query", e))?;
+    let head = st.head.clone();
+    let value = tokio::task::spawn_blocking(move || engine.instant(head.as_ref(), &expr, t))
+        .await
+        .map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??;
+    Ok(success_raw(&encode_value(&value, t)))
+}
+
+pub async fn query_range(
+    State(st): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q.as_deref(), &body);
+    let text = p.get("query").ok_or_else(|| ApiError::param("query", "query parameter is required"))?.to_string();
+    let start = parse_time(p.get("start").unwrap_or("")).map_err(|e| ApiError::param("start", e))?;
+    let end = parse_time(p.get("end").unwrap_or("")).map_err(|e| ApiError::param("end", e))?;
+    if end < start {
+        return Err(ApiError::param("end", "end timestamp must not be before start time"));
+    }
+    let step = parse_duration_param(p.get("step").unwrap_or("")).map_err(|e| ApiError::param("step", e))?;
+    if step <= 0 {
+        return Err(ApiError::param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let engine = engine_for(&st, &p)?;
+    let expr = cardinal_promql::engine::parse(&text).map_err(|e| ApiError::param("query", e))?;
+    let head = st.head.clone();
+    let series = tokio::task::spawn_blocking(move || engine.range(head.as_ref(), &expr, start, end, step))
+        .await
+        .map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??;
+    Ok(success_raw(&encode_value(&Value::Matrix(series), end)))
+}
+
+/// Prometheus's JSON for a query result.
+pub fn encode_value(v: &Value, t: Timestamp) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Scalar(x) => {
+            out.push_str("{\"resultType\":\"scalar\",\"result\":");
+            point(&mut out, t, *x);
+        }
+        Value::String(s) => {
+            let _ = write!(
+                out,
+                "{{\"resultType\":\"string\",\"result\":[{},{}]",
+                seconds(t),
+                serde_json::Value::from(s.as_str())
+            );
+        }
+        Value::Vector(samples) => {
+            out.push_str("{\"resultType\":\"vector\",\"result\":[");
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                labels_json(&mut out, &s.labels);
+                out.push_str(",\"value\":");
+                point(&mut out, t, s.v);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(series) => {
+            out.push_str("{\"resultType\":\"matrix\",\"result\":[");
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                labels_json(&mut out, &s.labels);
+                out.push_str(",\"values\":[");
+                for (j, (ts, x)) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    point(&mut out, *ts, *x);
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// `[1795263213.126,"1"]`: seconds as a JSON number, the value as Go's 'f' string.
+fn point(out: &mut String, t: Timestamp, v: f64) {
+    let _ = write!(out, "[{},\"{}\"]", seconds(t), go_f(v));
+}
+
+fn seconds(t: Timestamp) -> String {
+    go_f(t as f64 / 1000.0)
+}
+
+fn labels_json(out: &mut String, l: &Labels) {
+    let map: serde_json::Map<String, serde_json::Value> =
+        l.iter().map(|x| (x.name.clone(), serde_json::Value::from(x.value.as_str()))).collect();
+    out.push_str(&serde_json::Value::Object(map).to_string());
+}
+
+/// The union of the series matching the `match[]` selectors with data in `[start, end]`.
+fn matching_series(st: &ApiState, p: &Params) -> Result<Vec<Labels>, ApiError> {
+    let start = time_param(p, "start", i64::MIN)?;
+    let end = time_param(p, "end", i64::MAX)?;
+    let mut sets = Vec::new();
+    for m in p.all("match[]") {
+        sets.push(parse_selector(m).map_err(|e| ApiError::param("match[]", e))?);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for ms in &sets {
+        for s in st.head.select(ms) {
+            let in_range = s.last_timestamp().is_some_and(|last| last >= start) && {
+                let mut first = Vec::new();
+                s.samples(i64::MIN, end, &mut first);
+                !first.is_empty()
+            };
+            if in_range && seen.insert(s.id) {
+                out.push(st.head.labels(&s));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn limit(p: &Params) -> usize {
+    p.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX)
+}
+
+pub async fn series(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::new(q.as_deref(), &body);
+    if p.all("match[]").is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let mut out = String::from("[");
+    for (i, l) in matching_series(&st, &p)?.iter().take(limit(&p)).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        labels_json(&mut out, l);
+    }
+    out.push(']');
+    Ok(success_raw(&out))
+}
+
+pub async fn labels(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::new(q.as_deref(), &body);
+    let names: Vec<String> = if p.all("match[]").is_empty() {
+        st.head.label_names()
+    } else {
+        let set: std::collections::BTreeSet<String> =
+            matching_series(&st, &p)?.iter().flat_map(|l| l.iter().map(|x| x.name.clone())).collect();
+        set.into_iter().collect()
+    };
+    Ok(string_list(names, limit(&p)))
+}
+
+pub async fn label_values(
+    State(st): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q.as_deref(), b"");
+    if !cardinal_model::labels::is_valid_label_name(&name) {
+        return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
+    }
+    let values: Vec<String> = if p.all("match[]").is_empty() {
+        st.head.label_values(&name)
+    } else {
+        let set: std::collections::BTreeSet<String> =
+            matching_series(&st, &p)?.iter().filter_map(|l| l.get(&name).map(str::to_string)).collect();
+        set.into_iter().collect()
+    };
+    Ok(string_list(values, limit(&p)))
+}
+
+fn string_list(items: Vec<String>, limit: usize) -> Response {
+    let items: Vec<String> = items.into_iter().take(limit).collect();
+    success_raw(&serde_json::to_string(&items).unwrap_or_else(|_| "[]".into()))
+}
+
+/// Exemplars are skipped at scrape time, so there are none to return.
+pub async fn query_exemplars(_headers: HeaderMap) -> Response {
+    success_raw("[]")
+}
