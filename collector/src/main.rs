@@ -120,8 +120,15 @@ fn main() -> ExitCode {
 fn check_config(files: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for f in files {
-        match Config::load(f) {
-            Ok(c) => println!("  SUCCESS: {} is valid ({} scrape configs)", f.display(), c.scrape_configs.len()),
+        // As promtool does, the rule files a config names are checked with it.
+        let checked = Config::load(f).map_err(|e| e.to_string()).and_then(|c| {
+            let groups = RuleManager::load(&c.rule_files)?;
+            Ok((c.scrape_configs.len(), groups.len()))
+        });
+        match checked {
+            Ok((jobs, groups)) => {
+                println!("  SUCCESS: {} is valid ({jobs} scrape configs, {groups} rule groups)", f.display())
+            }
             Err(e) => {
                 eprintln!("  FAILED: {e}");
                 ok = false;

@@ -24,6 +24,22 @@ fn check_config_passes_good_files_and_names_the_line_of_bad_ones() {
 }
 
 #[test]
+fn check_config_checks_the_rule_files_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.rules.yml"), "groups:\n- name: g\n  rules:\n  - record: a\n    expr: 'sum('\n")
+        .unwrap();
+    let cfg = dir.path().join("c.yml");
+    std::fs::write(&cfg, "rule_files: ['*.rules.yml']\n").unwrap();
+    let out = collector().args(["check", "config"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not parse expression"));
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.yml");
+    let out = collector().args(["check", "config"]).arg(&shipped).output().unwrap();
+    assert!(out.status.success(), "the shipped example config is valid: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 rule groups"));
+}
+
+#[test]
 fn a_bad_config_at_startup_exits_non_zero_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("c.yml");

@@ -97,17 +97,15 @@ impl<'a> IntoIterator for &'a Labels {
     }
 }
 
-/// Prints as PromQL does: `name{a="1", b="2"}`.
+/// Prints as Prometheus's `Labels.String()`: `{__name__="up", job="a"}`, the form its
+/// error messages and promtool's reports use.
 impl fmt::Display for Labels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.metric_name())?;
         f.write_str("{")?;
-        let mut first = true;
-        for l in self.0.iter().filter(|l| l.name != METRIC_NAME) {
-            if !first {
+        for (i, l) in self.0.iter().enumerate() {
+            if i > 0 {
                 f.write_str(", ")?;
             }
-            first = false;
             write!(f, "{}={:?}", l.name, l.value)?;
         }
         f.write_str("}")
@@ -189,9 +187,10 @@ mod tests {
     }
 
     #[test]
-    fn display_is_promql_style() {
+    fn display_is_prometheus_style() {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
-        assert_eq!(l.to_string(), r#"up{job="a\"b"}"#);
+        assert_eq!(l.to_string(), r#"{__name__="up", job="a\"b"}"#);
+        assert_eq!(Labels::empty().to_string(), "{}");
     }
 
     #[test]

@@ -133,9 +133,7 @@ fn vector_vector(
             let side = if one_to_many { "left" } else { "right" };
             return Err(exec(format!(
                 "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                braces(&sig),
-                s.labels,
-                dup.labels
+                sig, s.labels, dup.labels
             )));
         }
         one_by_sig.insert(sig, s);
@@ -209,10 +207,4 @@ fn result_labels(
         };
     }
     b.build()
-}
-
-/// A label set in braces without a metric name: `{a="1", b="2"}`.
-fn braces(l: &Labels) -> String {
-    let inner: Vec<String> = l.iter().map(|x| format!("{}={:?}", x.name, x.value)).collect();
-    format!("{{{}}}", inner.join(", "))
 }
