@@ -2,6 +2,7 @@
 //! keeps for every stored series.
 
 use std::fmt;
+use std::sync::Arc;
 
 pub const METRIC_NAME: &str = "__name__";
 
@@ -18,13 +19,14 @@ impl Label {
 }
 
 /// A sorted label set. Construct through [`Labels::from_pairs`] or [`LabelsBuilder`], which
-/// keep the invariant.
+/// keep the invariant. Shared and immutable: cloning one (which the query engine does per
+/// series per step) is a reference-count increment, not a copy of every string.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     pub fn empty() -> Self {
-        Labels(Vec::new())
+        Labels(Arc::from(Vec::new()))
     }
 
     /// Builds a set from pairs; later duplicates win, empty values are dropped.
@@ -39,7 +41,7 @@ impl Labels {
     /// Wraps labels that are already sorted and unique (e.g. read back from storage).
     pub fn from_sorted(labels: Vec<Label>) -> Self {
         debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
-        Labels(labels)
+        Labels(Arc::from(labels))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -68,18 +70,21 @@ impl Labels {
     }
 
     pub fn into_vec(self) -> Vec<Label> {
-        self.0
+        self.0.to_vec()
     }
 
     /// A copy without the metric name, as PromQL functions and aggregations produce.
     pub fn without_name(&self) -> Labels {
+        if self.get(METRIC_NAME).is_none() {
+            return self.clone();
+        }
         Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
     }
 
     /// Stable hash of the whole set, used to find a series by its labels.
     pub fn stable_hash(&self) -> u64 {
         let mut buf = Vec::with_capacity(256);
-        for l in &self.0 {
+        for l in self.0.iter() {
             buf.extend_from_slice(l.name.as_bytes());
             buf.push(0xff);
             buf.extend_from_slice(l.value.as_bytes());
@@ -120,7 +125,7 @@ pub struct LabelsBuilder {
 
 impl LabelsBuilder {
     pub fn new(base: Labels) -> Self {
-        LabelsBuilder { labels: base.0 }
+        LabelsBuilder { labels: base.0.to_vec() }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -154,7 +159,7 @@ impl LabelsBuilder {
     pub fn build(mut self) -> Labels {
         self.labels.retain(|l| !l.value.is_empty());
         self.labels.sort_by(|a, b| a.name.cmp(&b.name));
-        Labels(self.labels)
+        Labels(Arc::from(self.labels))
     }
 }
 
