@@ -78,3 +78,83 @@ async fn prometheus_ingests_our_federate_with_honor_labels() {
         "every series kept its labels"
     );
 }
+
+/// Istio-like pods whose counters and buckets grow exactly linearly with time, exposed
+/// with explicit timestamps on a whole-second grid: both servers store the same samples.
+fn linear_mesh_body() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let t_ms = now / 1000 * 1000;
+    // Seconds since the first request: small values, so that the differences irate takes
+    // are exact to ~1e-15 rather than losing digits to cancellation.
+    static ORIGIN: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let t = (t_ms - *ORIGIN.get_or_init(|| t_ms - 1000)) as f64 / 1000.0;
+    let mut out = String::new();
+    for pod in 0..6 {
+        let src = format!("w{}", pod % 3);
+        for (edge, code) in ["200", "503"].iter().enumerate() {
+            let dst = format!("w{}", (pod + edge + 1) % 3);
+            let rate = 1.0 + pod as f64 * 0.25 + edge as f64 * 0.5;
+            let l = format!(
+                "reporter=\"source\",source_workload=\"{src}\",source_workload_namespace=\"ns\",destination_service=\"{dst}.ns.svc\",destination_workload=\"{dst}\",destination_workload_namespace=\"ns\",response_code=\"{code}\",response_flags=\"-\",pod_name=\"{src}-{pod}\""
+            );
+            out += &format!("istio_requests_total{{{l}}} {} {t_ms}\n", rate * t);
+            // Shares are kept off 0.5/0.9/0.99: a quantile that lands exactly on a bucket
+            // bound is a discontinuity where last-ulp summation differences flip it.
+            for (le, share) in [("10", 0.25), ("100", 0.6), ("1000", 0.85), ("+Inf", 1.0)] {
+                out += &format!(
+                    "istio_request_duration_milliseconds_bucket{{{l},le=\"{le}\"}} {} {t_ms}\n",
+                    rate * share * t
+                );
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn recording_rules_agree_with_real_prometheus() {
+    let t = TestTarget::start("").await;
+    t.set_generator(std::sync::Arc::new(linear_mesh_body));
+    // The shipped Istio rules, evaluated every second instead of every ten.
+    let rules = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/rules/istio.rules.yml"))
+        .unwrap()
+        .replace("interval: 10s", "interval: 1s");
+    let cfg = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: mesh\n    static_configs: [{{targets: ['{}']}}]\n",
+        t.addr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    let prom_cfg =
+        cfg.replace("rule_files: [rules.yml]", &format!("rule_files: ['{}']", dir.path().join("rules.yml").display()));
+    let Some(prom) = Prometheus::start(&prom_cfg).await else { return };
+    let ours = e2e::Daemon::start_with_files("collector", &cfg, &[("rules.yml", &rules)], &[]).await;
+    let selector = r#"{__name__=~"federate:.+"}"#;
+    // Wait until both have two scrapes behind every rule (irate needs two samples).
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let read = |v: Vec<serde_json::Value>| -> BTreeMap<String, f64> {
+        v.into_iter()
+            .map(|s| (s["metric"].to_string(), s["value"][1].as_str().unwrap().parse::<f64>().unwrap()))
+            .collect()
+    };
+    let ours_query = || async {
+        let r =
+            reqwest::Client::new().get(ours.url("/api/v1/query")).query(&[("query", selector)]).send().await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        read(v["data"]["result"].as_array().cloned().unwrap_or_default())
+    };
+    let started = std::time::Instant::now();
+    let (theirs, mine) = loop {
+        let (theirs, mine) = (read(prom.query(selector).await), ours_query().await);
+        if theirs.len() >= 40 && theirs.keys().eq(mine.keys()) {
+            break (theirs, mine);
+        }
+        assert!(started.elapsed() < WAIT, "series differ:\nPrometheus {theirs:?}\nours {mine:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    for (series, want) in &theirs {
+        let got = mine[series];
+        let close = (got - want).abs() <= want.abs() * 1e-9 || (got.is_nan() && want.is_nan());
+        assert!(close, "{series}: ours {got}, Prometheus {want}");
+    }
+}

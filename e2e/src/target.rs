@@ -10,9 +10,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Builds a body at request time.
+pub type BodyFn = Arc<dyn Fn() -> String + Send + Sync>;
+
 #[derive(Clone)]
 struct Spec {
     body: Vec<u8>,
+    /// When set, the body is made by this at each request (time-varying exporters).
+    generator: Option<BodyFn>,
     status: u16,
     content_type: String,
     delay: Duration,
@@ -37,6 +42,7 @@ impl TestTarget {
         let shared = Arc::new(Mutex::new(Shared {
             spec: Some(Spec {
                 body: body.as_bytes().to_vec(),
+                generator: None,
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8".into(),
                 delay: Duration::ZERO,
@@ -57,6 +63,11 @@ impl TestTarget {
 
     pub fn set_body(&self, body: &str) {
         self.set_body_bytes(body.as_bytes());
+    }
+
+    /// Serves what `f` returns at each request.
+    pub fn set_generator(&self, f: BodyFn) {
+        self.edit(|s| s.generator = Some(f));
     }
 
     /// Any bytes, valid UTF-8 or not.
@@ -93,16 +104,17 @@ async fn serve(State(shared): State<Arc<Mutex<Shared>>>, headers: HeaderMap) -> 
         s.spec.clone().expect("spec set at start")
     };
     tokio::time::sleep(spec.delay).await;
+    let body = spec.generator.as_ref().map_or(spec.body, |g| g().into_bytes());
     let mut resp = Response::builder()
         .status(StatusCode::from_u16(spec.status).unwrap_or(StatusCode::OK))
         .header(header::CONTENT_TYPE, spec.content_type);
     let body = if spec.gzip {
         resp = resp.header(header::CONTENT_ENCODING, "gzip");
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&spec.body).expect("gzip into memory");
+        enc.write_all(&body).expect("gzip into memory");
         enc.finish().expect("gzip into memory")
     } else {
-        spec.body
+        body
     };
     resp.body(Body::from(body)).expect("valid response")
 }

@@ -17,8 +17,9 @@ const T0: i64 = 1_700_000_000_000;
 pub fn mesh_head() -> (Arc<Head>, i64) {
     let mesh = e2e::istio::Mesh { pods: PODS, workloads: 50 };
     let head = Arc::new(Head::new());
-    let mut loops: Vec<_> =
-        (0..PODS).map(|p| offline_loop(head.clone(), "envoy", &format!("10.0.{}.{}:15090", p / 256, p % 256))).collect();
+    let mut loops: Vec<_> = (0..PODS)
+        .map(|p| offline_loop(head.clone(), "envoy", &format!("10.0.{}.{}:15090", p / 256, p % 256)))
+        .collect();
     let mut t = T0;
     for _ in 0..4 {
         for (p, l) in loops.iter_mut().enumerate() {
@@ -43,8 +44,11 @@ fn bench(c: &mut Criterion) {
     let irate = query(r#"irate(istio_requests_total{reporter="source", source_workload!=""}[1m])"#);
     g.bench_function("irate_istio_requests", |b| b.iter(|| engine.instant(head.as_ref(), &irate, t).unwrap()));
     let rate_buckets = query(r#"rate(istio_request_duration_milliseconds_bucket[1m])"#);
-    g.bench_function("rate_all_duration_buckets", |b| b.iter(|| engine.instant(head.as_ref(), &rate_buckets, t).unwrap()));
-    let sum_by = query(r#"sum by (source_workload, destination_workload, le) (istio_request_duration_milliseconds_bucket)"#);
+    g.bench_function("rate_all_duration_buckets", |b| {
+        b.iter(|| engine.instant(head.as_ref(), &rate_buckets, t).unwrap())
+    });
+    let sum_by =
+        query(r#"sum by (source_workload, destination_workload, le) (istio_request_duration_milliseconds_bucket)"#);
     g.bench_function("sum_by_duration_buckets", |b| b.iter(|| engine.instant(head.as_ref(), &sum_by, t).unwrap()));
     for group in &rules.groups {
         let mut runner = GroupRunner::new(group.clone());
