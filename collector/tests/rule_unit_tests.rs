@@ -16,7 +16,7 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-const TEST_FILES: &[&str] = &["config/rules/istio.test.yml"];
+const TEST_FILES: &[&str] = &["config/rules/istio.test.yml", "shared/promql/tests/rules/edge-cases.test.yml"];
 
 #[test]
 fn repository_rule_tests_pass() {
