@@ -89,31 +89,19 @@ async fn query_api_answers_as_prometheus_does() {
     assert_eq!(v["data"]["result"][0]["value"], serde_json::json!([now, "30"]), "integral seconds print without .0");
 
     // Grafana's health check and its form-encoded POSTs.
-    let client = reqwest::Client::new();
-    let r: Value = client
-        .post(d.url("/api/v1/query"))
-        .form(&[("query", "1+1"), ("time", "1795263213.126")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        let req = reqwest::Client::new().post(d.url(path)).form(&form);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let r = post("/api/v1/query", vec![("query", "1+1".into()), ("time", "1795263213.126".into())]).await;
     assert_eq!(r["data"], serde_json::json!({"resultType": "scalar", "result": [1795263213.126, "2"]}));
-    let r: Value = client
-        .post(d.url("/api/v1/query_range"))
-        .form(&[
-            ("query", "sum(demo_requests_total)"),
-            ("start", &(now - 10).to_string()),
-            ("end", &now.to_string()),
-            ("step", "2"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let range = vec![
+        ("query", "sum(demo_requests_total)".to_string()),
+        ("start", (now - 10).to_string()),
+        ("end", now.to_string()),
+        ("step", "2".to_string()),
+    ];
+    let r = post("/api/v1/query_range", range).await;
     assert_eq!(r["data"]["resultType"], "matrix");
     let values = r["data"]["result"][0]["values"].as_array().unwrap();
     assert!(values.iter().all(|p| p[1] == "30"), "{values:?}");

@@ -179,39 +179,41 @@ pub fn encode_value(v: &Value, t: Timestamp) -> String {
         Value::Vector(samples) => {
             out.push_str("{\"resultType\":\"vector\",\"result\":[");
             for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str("{\"metric\":");
-                labels_json(&mut out, &s.labels);
-                out.push_str(",\"value\":");
-                point(&mut out, t, s.v);
-                out.push('}');
+                series_json(&mut out, i, &s.labels, "value", |o| point(o, t, s.v));
             }
             out.push(']');
         }
         Value::Matrix(series) => {
             out.push_str("{\"resultType\":\"matrix\",\"result\":[");
             for (i, s) in series.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str("{\"metric\":");
-                labels_json(&mut out, &s.labels);
-                out.push_str(",\"values\":[");
-                for (j, (ts, x)) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                series_json(&mut out, i, &s.labels, "values", |o| {
+                    o.push('[');
+                    for (j, (ts, x)) in s.points.iter().enumerate() {
+                        if j > 0 {
+                            o.push(',');
+                        }
+                        point(o, *ts, *x);
                     }
-                    point(&mut out, *ts, *x);
-                }
-                out.push_str("]}");
+                    o.push(']');
+                });
             }
             out.push(']');
         }
     }
     out.push('}');
     out
+}
+
+/// `{"metric":{…},"<key>":<body>}`, preceded by a comma unless it is the first.
+fn series_json(out: &mut String, i: usize, labels: &Labels, key: &str, body: impl FnOnce(&mut String)) {
+    if i > 0 {
+        out.push(',');
+    }
+    out.push_str("{\"metric\":");
+    labels_json(out, labels);
+    let _ = write!(out, ",\"{key}\":");
+    body(out);
+    out.push('}');
 }
 
 /// `[1795263213.126,"1"]`: seconds as a JSON number, the value as Go's 'f' string.

@@ -107,6 +107,7 @@ impl ScrapeConfig {
     }
 }
 
+/// Targets with common labels; also the schema of each entry of a file-SD file.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticConfig {

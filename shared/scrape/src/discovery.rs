@@ -2,22 +2,17 @@
 //! records. Each job's discoverers feed one watch channel with the full list of groups.
 
 use cardinal_config::{DnsSdConfig, FileSdConfig, StaticConfig};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
-/// Targets sharing labels, as one static_config entry or one entry of an SD file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Targets sharing labels: a static_config entry, an entry of an SD file (same schema),
+/// or a DNS name's addresses, with where it came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetGroup {
-    #[serde(default)]
     pub targets: Vec<String>,
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Where the group came from; not part of the file format.
-    #[serde(skip)]
     pub source: String,
 }
 
@@ -118,16 +113,19 @@ async fn run_file_sd(slot: usize, cfg: FileSdConfig, out: tokio::sync::mpsc::Sen
 pub fn read_sd_file(path: &std::path::Path) -> Result<Vec<TargetGroup>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let name = path.display().to_string();
-    let mut groups: Vec<TargetGroup> = if path.extension().is_some_and(|e| e == "json") {
+    let entries: Vec<StaticConfig> = if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))?
     } else {
         cardinal_config::parse_yaml(&text, &name).map_err(|e| e.0)?
     };
-    for (i, g) in groups.iter_mut().enumerate() {
-        g.source = format!("{name}:{i}");
-        g.labels.insert("__meta_filepath".into(), name.clone());
-    }
-    Ok(groups)
+    Ok(entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e.labels.insert("__meta_filepath".into(), name.clone());
+            TargetGroup { targets: e.targets, labels: e.labels, source: format!("{name}:{i}") }
+        })
+        .collect())
 }
 
 async fn run_dns_sd(slot: usize, cfg: DnsSdConfig, out: tokio::sync::mpsc::Sender<(usize, Vec<TargetGroup>)>) {
