@@ -81,6 +81,26 @@ async fn gzip_and_protobuf_encodings() {
 }
 
 #[tokio::test]
+async fn metadata_comes_from_the_targets() {
+    let t = TestTarget::start(
+        "# HELP req_total Requests \\ served.\n# TYPE req_total counter\nreq_total 1\n# TYPE temp gauge\ntemp 3\n",
+    )
+    .await;
+    let d = collector(&config("", &[job("m", &[&t], "")])).await;
+    scraped(&d, "m").await;
+    let (_, body) = d.get("/api/v1/metadata").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["data"]["req_total"],
+        serde_json::json!([{"type": "counter", "help": "Requests \\ served.", "unit": ""}])
+    );
+    assert_eq!(v["data"]["temp"][0]["type"], "gauge");
+    let (_, body) = d.get("/api/v1/metadata?metric=temp").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"].as_object().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn operational_endpoints() {
     let (d, _t) = setup().await;
     assert_eq!(d.get("/-/healthy").await.0, 200);

@@ -69,6 +69,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/targets", get(status::targets))
         .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/metadata", get(status::metadata))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }

@@ -70,6 +70,30 @@ pub async fn tsdb(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Jso
     }))
 }
 
+/// `/api/v1/metadata`: what the scrape targets say of their metric families.
+pub async fn metadata(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Json<Value> {
+    let param = |name: &str| query_values(q.as_deref(), name).pop();
+    let number = |name: &str| param(name).and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
+    let metric = param("metric").filter(|m| !m.is_empty());
+    let per_metric = number("limit_per_metric").unwrap_or(usize::MAX);
+    let data: Map<String, Value> = st
+        .scrape
+        .metadata()
+        .into_iter()
+        .filter(|(name, _)| metric.as_ref().is_none_or(|m| m == name))
+        .take(number("limit").unwrap_or(usize::MAX))
+        .map(|(name, metas)| {
+            let list: Vec<Value> = metas
+                .iter()
+                .take(per_metric)
+                .map(|m| json!({"type": m.kind, "help": m.help, "unit": m.unit}))
+                .collect();
+            (name, Value::Array(list))
+        })
+        .collect();
+    success(Value::Object(data))
+}
+
 /// Without a `features` key: Grafana would otherwise take us for Mimir.
 pub async fn buildinfo() -> Json<Value> {
     success(json!({

@@ -82,8 +82,19 @@ pub struct SampleRef<'a> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Entry<'a> {
     Sample(SampleRef<'a>),
-    Type { name: &'a [u8], kind: MetricType },
-    Help { name: &'a [u8], text: &'a [u8] },
+    Type {
+        name: &'a [u8],
+        kind: MetricType,
+    },
+    /// HELP text as written (escapes not undone: see [`unescape_help`]).
+    Help {
+        name: &'a [u8],
+        text: &'a [u8],
+    },
+    Unit {
+        name: &'a [u8],
+        unit: &'a [u8],
+    },
 }
 
 /// A parse error, naming the 1-based line it was found on.
@@ -189,7 +200,7 @@ impl<'a> Parser<'a> {
                 Ok(Some(Entry::Type { name, kind }))
             }
             b"HELP" => Ok(Some(Entry::Help { name, text: trim_start(text) })),
-            _ => Ok(None),
+            _ => Ok(Some(Entry::Unit { name, unit: trim_end(trim_start(text)) })),
         }
     }
 
@@ -352,6 +363,25 @@ fn unescape(raw: &[u8]) -> Result<String, String> {
         }
     }
     String::from_utf8(out).map_err(|e| invalid(e.utf8_error()))
+}
+
+/// HELP text with its escapes (`\\`, `\n`) undone.
+pub fn unescape_help(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match (raw[i], raw.get(i + 1)) {
+            (b'\\', Some(b'\\')) => out.push(b'\\'),
+            (b'\\', Some(b'n')) => out.push(b'\n'),
+            (c, _) => {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parses a value as Go's `strconv.ParseFloat` would for the forms exporters emit:

@@ -8,6 +8,7 @@
 pub mod discovery;
 pub mod fetch;
 pub mod manager;
+pub mod metadata;
 pub mod sample_labels;
 pub mod scrape_loop;
 pub mod target;

@@ -4,6 +4,7 @@
 
 use crate::discovery::{self, TargetGroup};
 use crate::fetch::Fetcher;
+use crate::metadata::{Metadata, MetricMeta};
 use crate::sample_labels::LabelLimits;
 use crate::scrape_loop::{Health, LoopConfig, ScrapeLoop, ScrapeStats};
 use crate::target::{Populated, Target, targets_from_groups};
@@ -25,9 +26,12 @@ pub struct TargetStatus {
     pub timeout: std::time::Duration,
 }
 
+/// A running target's shared state: its health and the metadata it exposes.
+type TargetState = (Target, Arc<Mutex<Health>>, Arc<Metadata>);
+
 #[derive(Default)]
 struct JobState {
-    active: Vec<(Target, Arc<Mutex<Health>>)>,
+    active: Vec<TargetState>,
     dropped: Vec<Labels>,
 }
 
@@ -93,7 +97,7 @@ impl ScrapeManager {
                     .read()
                     .active
                     .iter()
-                    .map(|(t, h)| TargetStatus {
+                    .map(|(t, h, _)| TargetStatus {
                         job: j.cfg.job_name.clone(),
                         target: t.clone(),
                         health: h.lock().clone(),
@@ -104,6 +108,19 @@ impl ScrapeManager {
             })
             .collect();
         out.sort_by(|a, b| (&a.job, &a.target.url).cmp(&(&b.job, &b.target.url)));
+        out
+    }
+
+    /// Metadata of every active target, by family name, each distinct entry once.
+    pub fn metadata(&self) -> std::collections::BTreeMap<String, std::collections::BTreeSet<MetricMeta>> {
+        let mut out: std::collections::BTreeMap<String, std::collections::BTreeSet<MetricMeta>> = Default::default();
+        for job in self.jobs.lock().values() {
+            for (_, _, m) in &job.state.read().active {
+                for (name, meta) in m.snapshot() {
+                    out.entry(name).or_default().insert(meta);
+                }
+            }
+        }
         out
     }
 
@@ -208,12 +225,12 @@ fn sync_targets(
     let old = std::mem::take(&mut state.write().active);
     for t in targets {
         let key = t.key();
-        if let Some((_, h)) = old.iter().find(|(o, _)| o.key() == key).filter(|_| running.contains_key(&key)) {
-            active.push((t, h.clone()));
+        if let Some((_, h, m)) = old.iter().find(|(o, _, _)| o.key() == key).filter(|_| running.contains_key(&key)) {
+            active.push((t, h.clone(), m.clone()));
             continue;
         }
         let l = ScrapeLoop::new(head.clone(), t.clone(), loop_cfg.clone(), stats.clone());
-        active.push((t, l.health.clone()));
+        active.push((t, l.health.clone(), l.metadata.clone()));
         let (stop, stop_rx) = watch::channel(false);
         running.insert(key, RunningTarget { stop, handle: tokio::spawn(l.run(stop_rx)) });
     }

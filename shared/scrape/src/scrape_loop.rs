@@ -6,6 +6,7 @@
 //! Prometheus's appender commits or rolls back.
 
 use crate::fetch::Fetcher;
+use crate::metadata::{Field, Metadata};
 use crate::sample_labels::{LabelLimits, check_limits, sample_labels};
 use crate::target::Target;
 use cardinal_exposition::{Entry, Format, Parser, parse_labels};
@@ -107,6 +108,7 @@ pub struct ScrapeLoop {
     cfg: Arc<LoopConfig>,
     stats: Arc<ScrapeStats>,
     pub health: Arc<Mutex<Health>>,
+    pub metadata: Arc<Metadata>,
     /// Keyed by a 128-bit hash of the raw series text rather than the text itself: 16
     /// bytes instead of ~600 for an Istio series, and cheaper to hash. Keys are per target
     /// (a few thousand series), so a collision has odds of about 2^-100.
@@ -155,6 +157,7 @@ impl ScrapeLoop {
             cfg,
             stats,
             health: Arc::default(),
+            metadata: Arc::default(),
             cache: HashMap::default(),
             report_labels,
             report,
@@ -256,7 +259,21 @@ impl ScrapeLoop {
     fn parse_body(&mut self, body: &[u8], format: Format, t0: Timestamp, counts: &mut Counts) -> Result<(), String> {
         let mut parser = Parser::new(body, format);
         while let Some(entry) = parser.next().map_err(|e| e.to_string())? {
-            let Entry::Sample(s) = entry else { continue };
+            let s = match entry {
+                Entry::Sample(s) => s,
+                Entry::Type { name, kind } => {
+                    self.metadata.note(name, Field::Type(kind), self.iter);
+                    continue;
+                }
+                Entry::Help { name, text } => {
+                    self.metadata.note(name, Field::Help(text), self.iter);
+                    continue;
+                }
+                Entry::Unit { name, unit } => {
+                    self.metadata.note(name, Field::Unit(unit), self.iter);
+                    continue;
+                }
+            };
             counts.scraped += 1;
             let explicit_ts = self.cfg.honor_timestamps && s.timestamp.is_some();
             let t = if explicit_ts { s.timestamp.unwrap_or(t0) } else { t0 };
@@ -359,6 +376,7 @@ impl ScrapeLoop {
     fn evict_cache(&mut self) {
         let iter = self.iter;
         self.cache.retain(|_, e| iter - e.last_iter <= CACHE_KEEP_ITERATIONS);
+        self.metadata.evict(iter, CACHE_KEEP_ITERATIONS);
     }
 
     fn write_report(&mut self, t: Timestamp, up: bool, duration: f64, c: Counts) {

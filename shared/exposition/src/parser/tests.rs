@@ -76,6 +76,21 @@ fn openmetrics_timestamps_exemplars_and_eof() {
 }
 
 #[test]
+fn metadata_entries() {
+    let body = "# HELP a_total Requests \\\\ served.\\nMore.\n# TYPE a counter\n# UNIT a seconds\na_total 1\n# EOF\n";
+    let mut p = Parser::new(body.as_bytes(), Format::OpenMetrics);
+    let mut got = Vec::new();
+    while let Some(e) = p.next().unwrap() {
+        got.push(e);
+    }
+    assert_eq!(got[0], Entry::Help { name: b"a_total", text: br"Requests \\ served.\nMore." });
+    assert_eq!(got[1], Entry::Type { name: b"a", kind: MetricType::Counter });
+    assert_eq!(got[2], Entry::Unit { name: b"a", unit: b"seconds" });
+    let Entry::Help { text, .. } = got[0] else { panic!() };
+    assert_eq!(unescape_help(text), "Requests \\ served.\nMore.");
+}
+
+#[test]
 fn openmetrics_requires_eof_and_nothing_after() {
     assert!(samples("foo 1\n", Format::OpenMetrics).unwrap_err().msg.contains("# EOF"));
     assert!(samples("foo 1\n# EOF\nbar 2\n", Format::OpenMetrics).is_err());
