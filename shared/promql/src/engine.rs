@@ -79,7 +79,7 @@ pub fn parse(query: &str) -> Result<Expr> {
 impl Engine {
     /// Evaluates `expr` at `t`.
     pub fn instant(&self, storage: &dyn Queryable, expr: &Expr, t: Timestamp) -> Result<Value> {
-        let ctx = Ctx::new(self, storage, expr, t, t, 0);
+        let ctx = Ctx::new(self, storage, expr, t, t);
         let v = ctx.eval(expr, t)?;
         if let Value::Vector(vec) = &v {
             check_unique(vec)?;
@@ -98,7 +98,7 @@ impl Engine {
         step: i64,
     ) -> Result<Vec<Series>> {
         let step = step.max(1);
-        let ctx = Ctx::new(self, storage, expr, start, end, step);
+        let ctx = Ctx::new(self, storage, expr, start, end);
         let mut out: BTreeMap<Labels, Vec<(Timestamp, f64)>> = BTreeMap::new();
         let mut t = start;
         while t <= end {
@@ -149,14 +149,7 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(
-        engine: &'a Engine,
-        storage: &dyn Queryable,
-        expr: &Expr,
-        start: Timestamp,
-        end: Timestamp,
-        _step: i64,
-    ) -> Self {
+    fn new(engine: &'a Engine, storage: &dyn Queryable, expr: &Expr, start: Timestamp, end: Timestamp) -> Self {
         let mut ctx = Ctx {
             engine,
             start,

@@ -54,8 +54,8 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
             let q = ctx.eval_scalar(args[0], t)?;
             over_range(ctx, args[1], t, true, |p| Some(quantile(q, &mut p.iter().map(|x| x.1).collect::<Vec<_>>())))?
         }
-        "absent" => return absent(ctx, args[0], t, ctx.eval_vector(args[0], t)?.is_empty()),
-        "absent_over_time" => return absent(ctx, args[0], t, ctx.eval_matrix(args[0], t)?.is_empty()),
+        "absent" => return absent(args[0], t, ctx.eval_vector(args[0], t)?.is_empty()),
+        "absent_over_time" => return absent(args[0], t, ctx.eval_matrix(args[0], t)?.is_empty()),
         "timestamp" => {
             ctx.eval_vector(args[0], t)?.into_iter().map(|s| (s.labels.without_name(), s.t as f64 / 1000.0)).collect()
         }
@@ -480,8 +480,7 @@ pub fn linear_regression(p: &[(Timestamp, f64)], intercept_time: Timestamp) -> (
 
 /// `absent`/`absent_over_time`: one sample when the argument is empty, labelled from the
 /// selector's equality matchers (a name matched twice is left out, as in Prometheus).
-fn absent(ctx: &Ctx, arg: &Expr, t: Timestamp, empty: bool) -> Result<Value> {
-    let _ = ctx;
+fn absent(arg: &Expr, t: Timestamp, empty: bool) -> Result<Value> {
     if !empty {
         return Ok(Value::Vector(Vec::new()));
     }
@@ -732,7 +731,8 @@ fn ensure_monotonic(buckets: &mut [(f64, f64)]) {
     }
 }
 
-fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+/// Prometheus's `almost.Equal`: relative comparison, with a floor near zero.
+pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
     if a == b {
         return true;

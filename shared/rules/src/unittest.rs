@@ -24,6 +24,7 @@ struct TestFile {
     group_eval_order: Vec<String>,
     #[serde(default)]
     tests: Vec<TestGroup>,
+    /// Compare values within a relative 1e-6 instead of exactly, as promtool does.
     #[serde(default)]
     fuzzy_compare: bool,
 }
@@ -40,8 +41,12 @@ struct TestGroup {
     promql_expr_test: Vec<ExprTest>,
     #[serde(default)]
     alert_rule_test: Vec<AlertTest>,
+    /// Read for alert templates (`$externalLabels`, `$externalURL`), which the
+    /// alerting work evaluates; recording rules and PromQL tests don't use them.
     #[serde(default)]
+    #[allow(dead_code)]
     external_labels: BTreeMap<String, String>,
+    #[allow(dead_code)]
     external_url: Option<String>,
 }
 
@@ -107,14 +112,12 @@ pub fn run_file(path: &Path) -> Result<(), Vec<String>> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{name}: {e}")])?;
     let tf: TestFile = parse_yaml(&text, &name).map_err(|e| vec![e.0])?;
-    let _ = tf.fuzzy_compare;
     let dir = path.parent().unwrap_or(Path::new("."));
     let groups = load_groups(&tf, dir)?;
     let interval = tf.evaluation_interval.map_or(Duration::from_secs(60), |d| d.0);
     let mut errors = Vec::new();
     for tg in &tf.tests {
-        let _ = (&tg.external_labels, &tg.external_url);
-        if let Err(e) = run_group(tg, &groups, interval) {
+        if let Err(e) = run_group(tg, &groups, interval, tf.fuzzy_compare) {
             errors
                 .extend(e.into_iter().map(|e| if tg.name.is_empty() { e } else { format!("name: {},\n{e}", tg.name) }));
         }
@@ -140,7 +143,7 @@ fn load_groups(tf: &TestFile, dir: &Path) -> Result<Vec<RuleGroup>, Vec<String>>
     Ok(groups)
 }
 
-fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration) -> Result<(), Vec<String>> {
+fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration, fuzzy: bool) -> Result<(), Vec<String>> {
     let head = Head::new();
     let step = tg.interval.map_or(60_000, |d| d.0.as_millis() as i64);
     for s in &tg.input_series {
@@ -189,14 +192,14 @@ fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration) -> R
         }
     }
     for et in &tg.promql_expr_test {
-        if let Err(e) = check_expr(&engine, &head, et) {
+        if let Err(e) = check_expr(&engine, &head, et, fuzzy) {
             errors.push(e);
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
-fn check_expr(engine: &Engine, head: &Head, et: &ExprTest) -> Result<(), String> {
+fn check_expr(engine: &Engine, head: &Head, et: &ExprTest, fuzzy: bool) -> Result<(), String> {
     let t = et.eval_time.0.as_millis() as i64;
     let fail = |msg: String| format!("    expr: {:?}, time: {},\n{msg}", et.expr, fmt_time(t));
     let expr = cardinal_promql::engine::parse(&et.expr).map_err(|e| fail(format!("        err: {e}")))?;
@@ -212,7 +215,8 @@ fn check_expr(engine: &Engine, head: &Head, et: &ExprTest) -> Result<(), String>
     }
     got.sort_by(|a, b| a.0.cmp(&b.0));
     exp.sort_by(|a, b| a.0.cmp(&b.0));
-    let equal = got.len() == exp.len() && got.iter().zip(&exp).all(|(g, e)| g.0 == e.0 && g.1 == e.1);
+    let same = |g: f64, e: f64| g == e || (fuzzy && cardinal_promql::functions::almost_equal(g, e, 1e-6));
+    let equal = got.len() == exp.len() && got.iter().zip(&exp).all(|(g, e)| g.0 == e.0 && same(g.1, e.1));
     if equal {
         return Ok(());
     }
