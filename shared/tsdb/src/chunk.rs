@@ -259,15 +259,16 @@ impl<'a> XorIter<'a> {
                 self.t = self.r.read_varint()?;
                 self.v = self.r.read_bits(64)?;
             }
+            // Wrapping: a corrupt chunk decodes to garbage, never to a panic.
             1 => {
                 self.t_delta = self.r.read_uvarint()? as i64;
-                self.t += self.t_delta;
+                self.t = self.t.wrapping_add(self.t_delta);
                 self.read_value()?;
             }
             _ => {
                 let dod = self.read_dod()?;
-                self.t_delta += dod;
-                self.t += self.t_delta;
+                self.t_delta = self.t_delta.wrapping_add(dod);
+                self.t = self.t.wrapping_add(self.t_delta);
                 self.read_value()?;
             }
         }
@@ -306,7 +307,8 @@ impl<'a> XorIter<'a> {
             if sig == 0 {
                 sig = 64;
             }
-            self.trailing = 64 - self.leading - sig;
+            // A corrupt chunk can claim more than 64 bits: stop there (found by fuzzing).
+            self.trailing = 64u8.checked_sub(self.leading)?.checked_sub(sig)?;
         }
         let sig = 64 - self.leading - self.trailing;
         let bits = self.r.read_bits(sig)?;
@@ -380,6 +382,21 @@ mod tests {
                 let got = round_trip(&samples);
                 assert_eq!(got[2].0, 2 * base + dod, "dod {dod} in {n} bits");
             }
+        }
+    }
+
+    #[test]
+    fn corrupt_chunks_end_without_panicking() {
+        // Found by the chunk_decode fuzz target: a value header claiming 64+ bits.
+        let crash = [0x40, 0x05, 0x52, 0x05, 0x05, 0x05, 0x2e, 0xba, 0xff, 0xcd, 0x00, 0x00, 0x39, 0xe1];
+        assert!(XorIter::new(&crash).count() <= 0x4005);
+    }
+
+    proptest! {
+        /// Any bytes decode without panicking.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = XorIter::new(&bytes).count();
         }
     }
 
