@@ -77,7 +77,7 @@ pub fn select_union(head: &Head, sets: &[Vec<Matcher>]) -> Vec<SeriesRef> {
 
 /// External labels to append, sorted by name, with `instance=""` unless configured.
 fn external_labels(configured: &Labels) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = configured.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+    let mut out: Vec<(String, String)> = configured.iter().map(|l| (l.name.to_string(), l.value.to_string())).collect();
     if configured.get("instance").is_none() {
         out.push(("instance".into(), String::new()));
     }

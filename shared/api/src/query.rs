@@ -226,9 +226,7 @@ fn seconds(t: Timestamp) -> String {
 }
 
 fn labels_json(out: &mut String, l: &Labels) {
-    let map: serde_json::Map<String, serde_json::Value> =
-        l.iter().map(|x| (x.name.clone(), serde_json::Value::from(x.value.as_str()))).collect();
-    out.push_str(&serde_json::Value::Object(map).to_string());
+    out.push_str(&crate::status::labels_json(l).to_string());
 }
 
 /// The union of the series matching the `match[]` selectors with data in `[start, end]`.
@@ -283,7 +281,7 @@ pub async fn labels(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body
         st.head.label_names()
     } else {
         let set: std::collections::BTreeSet<String> =
-            matching_series(&st, &p)?.iter().flat_map(|l| l.iter().map(|x| x.name.clone())).collect();
+            matching_series(&st, &p)?.iter().flat_map(|l| l.iter().map(|x| x.name.to_string())).collect();
         set.into_iter().collect()
     };
     Ok(string_list(names, limit(&p)))

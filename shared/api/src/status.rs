@@ -8,8 +8,9 @@ use cardinal_model::{Labels, format_duration};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-fn labels_json(l: &Labels) -> Value {
-    Value::Object(l.iter().map(|l| (l.name.clone(), Value::String(l.value.clone()))).collect::<Map<_, _>>())
+/// A label set as a JSON object, as every Prometheus API response writes one.
+pub fn labels_json(l: &Labels) -> Value {
+    Value::Object(l.iter().map(|l| (l.name.to_string(), Value::from(&*l.value))).collect::<Map<_, _>>())
 }
 
 fn success(data: Value) -> Json<Value> {

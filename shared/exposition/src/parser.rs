@@ -327,7 +327,7 @@ pub fn parse_labels(name: &[u8], labels: &[u8], out: &mut Vec<Label>) -> Result<
         let value_start = pos;
         let value_end = scan_quoted(labels, pos)? - 1;
         let value = unescape(&labels[value_start..value_end])?;
-        if out.iter().any(|l| l.name == lname) {
+        if out.iter().any(|l| &*l.name == lname) {
             return Err(format!("duplicate label name {lname:?}"));
         }
         out.push(Label::new(lname, value));

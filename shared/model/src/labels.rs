@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 pub const METRIC_NAME: &str = "__name__";
 
+/// One label. The strings are shared (`Arc<str>`): storage hands out the interned copies,
+/// so reading a series' labels copies no text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
 pub struct Label {
-    pub name: String,
-    pub value: String,
+    pub name: Arc<str>,
+    pub value: Arc<str>,
 }
 
 impl Label {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> Self {
         Label { name: name.into(), value: value.into() }
     }
 }
@@ -30,7 +32,7 @@ impl Labels {
     }
 
     /// Builds a set from pairs; later duplicates win, empty values are dropped.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: Into<Arc<str>>, V: Into<Arc<str>>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
         let mut b = LabelsBuilder::new(Labels::empty());
         for (n, v) in pairs {
             b.set(n.into(), v.into());
@@ -45,7 +47,7 @@ impl Labels {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).ok().map(|i| self.0[i].value.as_str())
+        self.0.binary_search_by(|l| (*l.name).cmp(name)).ok().map(|i| &*self.0[i].value)
     }
 
     /// The metric name, `""` when absent.
@@ -78,7 +80,7 @@ impl Labels {
         if self.get(METRIC_NAME).is_none() {
             return self.clone();
         }
-        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+        Labels(self.0.iter().filter(|l| &*l.name != METRIC_NAME).cloned().collect())
     }
 
     /// Stable hash of the whole set, used to find a series by its labels.
@@ -129,11 +131,11 @@ impl LabelsBuilder {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str())
+        self.labels.iter().find(|l| &*l.name == name).map(|l| &*l.value)
     }
 
     /// Sets `name` to `value`; an empty value deletes it, as in Prometheus.
-    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
+    pub fn set(&mut self, name: impl Into<Arc<str>>, value: impl Into<Arc<str>>) -> &mut Self {
         let (name, value) = (name.into(), value.into());
         match self.labels.iter_mut().find(|l| l.name == name) {
             Some(l) => l.value = value,
@@ -143,7 +145,7 @@ impl LabelsBuilder {
     }
 
     pub fn del(&mut self, name: &str) -> &mut Self {
-        self.labels.retain(|l| l.name != name);
+        self.labels.retain(|l| &*l.name != name);
         self
     }
 

@@ -84,13 +84,12 @@ fn vector_scalar(op: &str, vec: Vec<Sample>, s: f64, swap: bool, return_bool: bo
 
 /// The signature vectors are matched on.
 fn signature(l: &Labels, matching: &Option<LabelModifier>) -> Labels {
-    let mut b = LabelsBuilder::new(l.clone());
-    match matching {
-        Some(LabelModifier::Include(on)) => b.retain(|x| on.labels.contains(&x.name)),
-        Some(LabelModifier::Exclude(ign)) => b.retain(|x| x.name != METRIC_NAME && !ign.labels.contains(&x.name)),
-        None => b.retain(|x| x.name != METRIC_NAME),
+    let keep = |x: &&cardinal_model::Label| match matching {
+        Some(LabelModifier::Include(on)) => crate::listed(&on.labels, &x.name),
+        Some(LabelModifier::Exclude(ign)) => &*x.name != METRIC_NAME && !crate::listed(&ign.labels, &x.name),
+        None => &*x.name != METRIC_NAME,
     };
-    b.build()
+    Labels::from_sorted(l.iter().filter(keep).cloned().collect())
 }
 
 fn set_op(op: &str, l: Vec<Sample>, r: Vec<Sample>, matching: &Option<LabelModifier>) -> Vec<Sample> {
@@ -192,10 +191,10 @@ fn result_labels(
     if one_to_one {
         match matching {
             Some(LabelModifier::Include(on)) => {
-                b.retain(|x| on.labels.contains(&x.name));
+                b.retain(|x| crate::listed(&on.labels, &x.name));
             }
             Some(LabelModifier::Exclude(ign)) => {
-                b.retain(|x| !ign.labels.contains(&x.name));
+                b.retain(|x| !crate::listed(&ign.labels, &x.name));
             }
             None => {}
         }

@@ -80,11 +80,7 @@ impl Engine {
     /// Evaluates `expr` at `t`.
     pub fn instant(&self, storage: &dyn Queryable, expr: &Expr, t: Timestamp) -> Result<Value> {
         let ctx = Ctx::new(self, storage, expr, t, t);
-        let v = ctx.eval(expr, t)?;
-        if let Value::Vector(vec) = &v {
-            check_unique(vec)?;
-        }
-        Ok(v)
+        ctx.eval(expr, t)
     }
 
     /// Evaluates `expr` at every step of `[start, end]`. Scalar results become a series
@@ -105,7 +101,6 @@ impl Engine {
             match ctx.eval(expr, t)? {
                 Value::Scalar(v) => out.entry(Labels::empty()).or_default().push((t, v)),
                 Value::Vector(vec) => {
-                    check_unique(&vec)?;
                     for s in vec {
                         out.entry(s.labels).or_default().push((t, s.v));
                     }
@@ -121,20 +116,6 @@ impl Engine {
         }
         Ok(out.into_iter().map(|(labels, points)| Series { labels, points }).collect())
     }
-}
-
-/// Prometheus refuses a result vector with duplicate label sets.
-fn check_unique(v: &[Sample]) -> Result<()> {
-    if v.len() < 2 {
-        return Ok(());
-    }
-    let mut seen = std::collections::HashSet::with_capacity(v.len());
-    for s in v {
-        if !seen.insert(&s.labels) {
-            return Err(exec("vector cannot contain metrics with the same labelset"));
-        }
-    }
-    Ok(())
 }
 
 /// One query's evaluation state.

@@ -109,13 +109,23 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
 /// Builds the output vector (metric name already handled) and refuses duplicates, as
 /// Prometheus does when dropping the name makes two series collide.
 fn finish(out: Vec<(Labels, f64)>, t: Timestamp) -> Result<Value> {
-    let mut seen = std::collections::HashSet::with_capacity(out.len());
-    for (l, _) in &out {
+    check_unique(&out)?;
+    Ok(Value::Vector(out.into_iter().map(|(labels, v)| Sample { labels, t, v }).collect()))
+}
+
+/// Refuses duplicate label sets (outputs of one function that differed only by the
+/// metric name, or by a label a function rewrote).
+fn check_unique(out: &[(Labels, f64)]) -> Result<()> {
+    if out.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::with_capacity_and_hasher(out.len(), crate::FastHash::default());
+    for (l, _) in out {
         if !seen.insert(l) {
             return Err(exec("vector cannot contain metrics with the same labelset"));
         }
     }
-    Ok(Value::Vector(out.into_iter().map(|(labels, v)| Sample { labels, t, v }).collect()))
+    Ok(())
 }
 
 fn math_function(name: &str) -> Option<fn(f64) -> f64> {

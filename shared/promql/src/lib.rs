@@ -10,5 +10,15 @@ pub mod storage;
 pub mod value;
 
 pub use engine::{Engine, QueryError};
+
+/// Hashing for label sets in the engine's maps: xxh3 rather than SipHash, which showed up
+/// in profiles of rule evaluation. Unlike SipHash it is not keyed: label values come from
+/// scraped targets, so crafted collisions could slow one query down (not corrupt it).
+pub type FastHash = xxhash_rust::xxh3::Xxh3Builder;
 pub use storage::{Queryable, StoredSeries};
 pub use value::{Sample, Series, Value};
+
+/// Whether `name` is one of a modifier's label names (`by`, `on`, `group_left`, …).
+pub(crate) fn listed(names: &[String], name: &str) -> bool {
+    names.iter().any(|n| n == name)
+}

@@ -224,7 +224,7 @@ pub fn apply(b: &mut LabelsBuilder, cfg: &RelabelConfig) -> bool {
             b.set(cfg.target_label.clone(), (hash_mod_sum(&val) % cfg.modulus).to_string());
         }
         Action::LabelMap => {
-            let renamed: Vec<(String, String)> = b
+            let renamed: Vec<(String, std::sync::Arc<str>)> = b
                 .iter()
                 .filter(|l| re.is_match(&l.name))
                 .map(|l| (re.replace(&l.name, cfg.replacement.as_str()).into_owned(), l.value.clone()))

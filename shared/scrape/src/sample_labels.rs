@@ -32,10 +32,10 @@ pub fn sample_labels(
         for t in target.iter() {
             if let Some(pos) = exposed.iter().position(|l| l.name == t.name && !l.value.is_empty()) {
                 let mut name = format!("exported_{}", t.name);
-                while exposed.iter().any(|l| l.name == name) || target.get(&name).is_some() {
+                while exposed.iter().any(|l| *l.name == *name) || target.get(&name).is_some() {
                     name = format!("exported_{name}");
                 }
-                exposed[pos].name = name;
+                exposed[pos].name = name.into();
             }
             exposed.retain(|l| l.name != t.name);
             exposed.push(t.clone());

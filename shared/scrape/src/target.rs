@@ -106,7 +106,7 @@ fn build_url(cfg: &ScrapeConfig, labels: &Labels, address: &str) -> String {
         if let Some(name) = l.name.strip_prefix("__param_")
             && !cfg.params.contains_key(name)
         {
-            query.push((name.to_string(), l.value.clone()));
+            query.push((name.to_string(), l.value.to_string()));
         }
     }
     let mut url = format!("{scheme}://{address}{path}");

@@ -262,7 +262,11 @@ impl Head {
     pub fn labels(&self, series: &MemSeries) -> Labels {
         let index = self.index.read();
         Labels::from_sorted(
-            series.labels.iter().map(|(n, v)| Label::new(index.symbols.get(*n), index.symbols.get(*v))).collect(),
+            series
+                .labels
+                .iter()
+                .map(|(n, v)| Label { name: index.symbols.shared(*n), value: index.symbols.shared(*v) })
+                .collect(),
         )
     }
 
@@ -407,7 +411,7 @@ impl Head {
 
 fn same_labels(sym: &Symbols, pairs: &[(u32, u32)], labels: &Labels) -> bool {
     pairs.len() == labels.len()
-        && pairs.iter().zip(labels.iter()).all(|((n, v), l)| sym.get(*n) == l.name && sym.get(*v) == l.value)
+        && pairs.iter().zip(labels.iter()).all(|((n, v), l)| sym.get(*n) == &*l.name && sym.get(*v) == &*l.value)
 }
 
 /// What the cardinality explorer shows.

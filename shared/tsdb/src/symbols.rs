@@ -55,6 +55,11 @@ impl Symbols {
         self.ids.get(s).copied()
     }
 
+    /// The interned string itself, shared: labels read from the head copy no text.
+    pub fn shared(&self, id: u32) -> Arc<str> {
+        self.strings.get(id as usize).and_then(|s| s.clone()).unwrap_or_else(|| Arc::from(""))
+    }
+
     pub fn get(&self, id: u32) -> &str {
         self.strings.get(id as usize).and_then(|s| s.as_deref()).unwrap_or("")
     }

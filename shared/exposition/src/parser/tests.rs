@@ -160,8 +160,8 @@ proptest! {
         text::write_sample(&mut body, &name, labels.iter().map(|(k, v)| (k.as_str(), v.as_str())), value, ts);
         let got = samples(&body, Format::PromText).unwrap();
         prop_assert_eq!(got.len(), 1);
-        let mut want: Vec<Label> = labels.iter().map(|(k, v)| Label::new(k, v)).collect();
-        want.push(Label::new("__name__", &name));
+        let mut want: Vec<Label> = labels.iter().map(|(k, v)| Label::new(k.as_str(), v.as_str())).collect();
+        want.push(Label::new("__name__", name.as_str()));
         want.sort();
         prop_assert_eq!(&got[0].1, &want);
         if value.is_nan() {
