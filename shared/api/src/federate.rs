@@ -140,7 +140,9 @@ pub fn encode_batch(
         }
         count += 1;
         let mut name = "";
-        let mut own: Vec<(&str, &str)> = Vec::with_capacity(16);
+        // The strings borrow the symbol table only for this call, so this buffer cannot
+        // outlive it; the labels plus external labels are chained, not copied again.
+        let mut own: Vec<(&str, &str)> = Vec::with_capacity(32);
         for (n, val) in labels {
             if n == cardinal_model::labels::METRIC_NAME {
                 name = val;
@@ -149,8 +151,7 @@ pub fn encode_batch(
             }
         }
         let missing = externals.iter().filter(|(n, _)| !own.iter().any(|(o, _)| o == n));
-        let all: Vec<(&str, &str)> =
-            own.iter().copied().chain(missing.map(|(n, v)| (n.as_str(), v.as_str()))).collect();
+        let all = own.iter().copied().chain(missing.map(|(n, v)| (n.as_str(), v.as_str())));
         if proto {
             if family.as_ref().is_some_and(|f| f.name.as_deref() != Some(name)) {
                 proto::write_delimited(&mut pb, &family.take().expect("checked"));

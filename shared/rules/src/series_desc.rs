@@ -10,21 +10,11 @@ pub fn parse_metric(s: &str) -> Result<Labels, String> {
     if s == "{}" || s.is_empty() {
         return Ok(Labels::empty());
     }
-    let expr = promql_parser::parser::parse(s).map_err(|e| format!("invalid series {s:?}: {e}"))?;
-    let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
-        return Err(format!("invalid series {s:?}: not a metric with labels"));
-    };
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if let Some(n) = &vs.name {
-        pairs.push(("__name__".into(), n.clone()));
+    let matchers = cardinal_model::parse_selector(s).map_err(|e| format!("invalid series {s:?}: {e}"))?;
+    if matchers.iter().any(|m| m.op != cardinal_model::MatchOp::Equal) {
+        return Err(format!("invalid series {s:?}: only '=' may be used"));
     }
-    for m in &vs.matchers.matchers {
-        if !matches!(m.op, promql_parser::label::MatchOp::Equal) {
-            return Err(format!("invalid series {s:?}: only '=' may be used"));
-        }
-        pairs.push((m.name.clone(), m.value.clone()));
-    }
-    Ok(Labels::from_pairs(pairs))
+    Ok(Labels::from_pairs(matchers.into_iter().map(|m| (m.name, m.value))))
 }
 
 /// Expands a values string; `None` is a missing sample.

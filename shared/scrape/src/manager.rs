@@ -204,7 +204,7 @@ fn sync_targets(
     for p in populated {
         match p {
             Populated::Target(t) => {
-                if !targets.iter().any(|x: &Target| x.key() == t.key()) {
+                if !targets.iter().any(|x: &Target| x.key == t.key) {
                     targets.push(t);
                 }
             }
@@ -213,7 +213,7 @@ fn sync_targets(
     }
     *loop_cfg.forced_error.lock() = (sc.target_limit > 0 && targets.len() as u64 > sc.target_limit)
         .then(|| format!("target_limit exceeded (number of targets: {}, limit: {})", targets.len(), sc.target_limit));
-    let keys: std::collections::HashSet<u64> = targets.iter().map(Target::key).collect();
+    let keys: std::collections::HashSet<u64> = targets.iter().map(|t| t.key).collect();
     running.retain(|k, r| {
         let keep = keys.contains(k);
         if !keep {
@@ -224,8 +224,8 @@ fn sync_targets(
     let mut active = Vec::new();
     let old = std::mem::take(&mut state.write().active);
     for t in targets {
-        let key = t.key();
-        if let Some((_, h, m)) = old.iter().find(|(o, _, _)| o.key() == key).filter(|_| running.contains_key(&key)) {
+        let key = t.key;
+        if let Some((_, h, m)) = old.iter().find(|(o, _, _)| o.key == key).filter(|_| running.contains_key(&key)) {
             active.push((t, h.clone(), m.clone()));
             continue;
         }

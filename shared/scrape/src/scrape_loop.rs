@@ -174,7 +174,7 @@ impl ScrapeLoop {
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let interval = self.cfg.interval;
         let period = interval.as_millis().max(1) as u64;
-        let offset = self.target.key() % period;
+        let offset = self.target.key % period;
         let now = now_ms() as u64;
         let wait = (offset + period - now % period) % period;
         let start = tokio::time::Instant::now() + Duration::from_millis(wait);

@@ -12,15 +12,17 @@ pub struct Target {
     /// Labels attached to every sample (no `__` labels left).
     pub labels: Labels,
     pub url: String,
+    /// A stable identity: the same labels and URL are the same target across reloads
+    /// and rediscovery. Computed once, in [`Target::new`].
+    pub key: u64,
 }
 
 impl Target {
-    /// A stable identity for the target: the same labels and URL are the same target
-    /// across reloads and rediscovery.
-    pub fn key(&self) -> u64 {
-        let mut s = self.labels.to_string();
-        s.push_str(&self.url);
-        cardinal_model::stable_hash(s.as_bytes())
+    pub fn new(discovered: Labels, labels: Labels, url: String) -> Target {
+        let mut id = labels.to_string();
+        id.push_str(&url);
+        let key = cardinal_model::stable_hash(id.as_bytes());
+        Target { discovered, labels, url, key }
     }
 }
 
@@ -85,7 +87,7 @@ fn populate(cfg: &ScrapeConfig, group: &TargetGroup, addr: &str) -> Result<Popul
         b.set("instance", address);
     }
     b.retain(|l| !l.name.starts_with("__"));
-    Ok(Populated::Target(Target { discovered, labels: b.build(), url }))
+    Ok(Populated::Target(Target::new(discovered, b.build(), url)))
 }
 
 fn build_url(cfg: &ScrapeConfig, labels: &Labels, address: &str) -> String {

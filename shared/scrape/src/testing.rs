@@ -23,6 +23,6 @@ pub fn offline_loop(head: Arc<Head>, job: &str, instance: &str) -> ScrapeLoop {
         forced_error: Default::default(),
     };
     let labels = Labels::from_pairs([("job", job), ("instance", instance)]);
-    let target = Target { discovered: labels.clone(), labels, url: format!("http://{instance}/metrics") };
+    let target = Target::new(labels.clone(), labels, format!("http://{instance}/metrics"));
     ScrapeLoop::new(head, target, Arc::new(cfg), Arc::default())
 }

@@ -126,16 +126,6 @@ impl MemSeries {
     pub fn last_timestamp(&self) -> Option<Timestamp> {
         self.data.lock().open.last().map(|(t, _)| t)
     }
-
-    fn chunk_count(&self) -> usize {
-        let d = self.data.lock();
-        d.sealed.len() + usize::from(d.open.count() > 0)
-    }
-
-    fn bytes(&self) -> usize {
-        let d = self.data.lock();
-        d.sealed.iter().map(|c| c.data.len()).sum::<usize>() + d.open.len_bytes()
-    }
 }
 
 impl SeriesData {
@@ -384,9 +374,9 @@ impl Head {
         }
         let (mut chunks, mut bytes, mut min_t, mut max_t) = (0, 0, i64::MAX, i64::MIN);
         for s in self.series.iter() {
-            chunks += s.chunk_count();
-            bytes += s.bytes();
             let d = s.data.lock();
+            chunks += d.sealed.len() + usize::from(d.open.count() > 0);
+            bytes += d.sealed.iter().map(|c| c.data.len()).sum::<usize>() + d.open.len_bytes();
             if let Some(c) = d.sealed.first() {
                 min_t = min_t.min(c.min_t);
             } else if d.open.count() > 0 {
