@@ -7,12 +7,13 @@ pub mod query;
 pub mod rules;
 pub mod self_metrics;
 pub mod status;
+pub mod write;
 
 use axum::Router;
 use axum::routing::{get, post};
 use cardinal_model::Labels;
 use cardinal_scrape::ScrapeManager;
-use cardinal_tsdb::Head;
+use cardinal_tsdb::{Db, Head};
 use parking_lot::RwLock;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -22,6 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 pub struct ApiState {
+    /// What queries read: blocks and head.
+    pub db: Arc<Db>,
+    /// The head alone: what `/federate` serves (only recent data is ever federated).
     pub head: Arc<Head>,
     pub scrape: Arc<ScrapeManager>,
     pub engine: cardinal_promql::Engine,
@@ -32,12 +36,14 @@ pub struct ApiState {
     pub federate_stats: federate::FederateStats,
     pub started: std::time::SystemTime,
     pub retention: std::time::Duration,
+    pub write_stats: write::WriteStats,
 }
 
 impl ApiState {
-    pub fn new(head: Arc<Head>, scrape: Arc<ScrapeManager>, reload: mpsc::Sender<ReloadRequest>) -> Self {
+    pub fn new(db: Arc<Db>, scrape: Arc<ScrapeManager>, reload: mpsc::Sender<ReloadRequest>) -> Self {
         ApiState {
-            head,
+            head: db.head.clone(),
+            db,
             scrape,
             engine: cardinal_promql::Engine::default(),
             rules: None,
@@ -47,6 +53,7 @@ impl ApiState {
             federate_stats: federate::FederateStats::default(),
             started: std::time::SystemTime::now(),
             retention: std::time::Duration::from_secs(2 * 3600),
+            write_stats: write::WriteStats::default(),
         }
     }
 }
@@ -65,6 +72,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/labels", get(query::labels).post(query::labels))
         .route("/api/v1/label/{name}/values", get(query::label_values))
         .route("/api/v1/query_exemplars", get(query::query_exemplars).post(query::query_exemplars))
+        .route("/api/v1/write", post(write::handler).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)))
         .route("/api/v1/rules", get(rules::handler))
         .route("/api/v1/targets", get(status::targets))
         .route("/api/v1/status/tsdb", get(status::tsdb))

@@ -120,8 +120,8 @@ pub async fn query(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body:
     let t = time_param(&p, "time", now_ms())?;
     let engine = engine_for(&st, &p)?;
     let expr = cardinal_promql::engine::parse(&text).map_err(|e| ApiError::param("query", e))?;
-    let head = st.head.clone();
-    let value = tokio::task::spawn_blocking(move || engine.instant(head.as_ref(), &expr, t))
+    let db = st.db.clone();
+    let value = tokio::task::spawn_blocking(move || engine.instant(db.as_ref(), &expr, t))
         .await
         .map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??;
     Ok(success_raw(&encode_value(&value, t)))
@@ -153,8 +153,8 @@ pub async fn query_range(
     }
     let engine = engine_for(&st, &p)?;
     let expr = cardinal_promql::engine::parse(&text).map_err(|e| ApiError::param("query", e))?;
-    let head = st.head.clone();
-    let series = tokio::task::spawn_blocking(move || engine.range(head.as_ref(), &expr, start, end, step))
+    let db = st.db.clone();
+    let series = tokio::task::spawn_blocking(move || engine.range(db.as_ref(), &expr, start, end, step))
         .await
         .map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??;
     Ok(success_raw(&encode_value(&Value::Matrix(series), end)))
@@ -237,22 +237,7 @@ fn matching_series(st: &ApiState, p: &Params) -> Result<Vec<Labels>, ApiError> {
     for m in p.all("match[]") {
         sets.push(parse_selector(m).map_err(|e| ApiError::param("match[]", e))?);
     }
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for ms in &sets {
-        for s in st.head.select(ms) {
-            let in_range = s.last_timestamp().is_some_and(|last| last >= start) && {
-                let mut first = Vec::new();
-                s.samples(i64::MIN, end, &mut first);
-                !first.is_empty()
-            };
-            if in_range && seen.insert(s.id) {
-                out.push(st.head.labels(&s));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(st.db.series(&sets, start, end))
 }
 
 fn limit(p: &Params) -> usize {
@@ -278,7 +263,7 @@ pub async fn series(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body
 pub async fn labels(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
     let p = Params::new(q.as_deref(), &body);
     let names: Vec<String> = if p.all("match[]").is_empty() {
-        st.head.label_names()
+        st.db.label_names()
     } else {
         let set: std::collections::BTreeSet<String> =
             matching_series(&st, &p)?.iter().flat_map(|l| l.iter().map(|x| x.name.to_string())).collect();
@@ -297,7 +282,7 @@ pub async fn label_values(
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
     let values: Vec<String> = if p.all("match[]").is_empty() {
-        st.head.label_values(&name)
+        st.db.label_values(&name)
     } else {
         let set: std::collections::BTreeSet<String> =
             matching_series(&st, &p)?.iter().filter_map(|l| l.get(&name).map(str::to_string)).collect();

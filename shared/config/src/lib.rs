@@ -2,10 +2,12 @@
 //! name `file:line:column`; cross-field checks follow Prometheus's messages.
 
 mod http;
+mod remote;
 mod scrape;
 mod units;
 
 pub use http::{Authorization, BasicAuth, Credentials, HttpClientConfig, TlsConfig};
+pub use remote::{MetadataConfig, QueueConfig, RemoteWriteConfig};
 pub use scrape::{AlertingConfig, AlertmanagerConfig, DnsSdConfig, FileSdConfig, ScrapeConfig, StaticConfig};
 pub use units::{ByteSize, Dur};
 
@@ -26,6 +28,8 @@ pub struct Config {
     pub rule_files: Vec<String>,
     #[serde(default)]
     pub alerting: AlertingConfig,
+    #[serde(default)]
+    pub remote_write: Vec<RemoteWriteConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -104,6 +108,15 @@ impl Config {
             }
             sc.finish(&self.global)?;
         }
+        let mut names = std::collections::HashSet::new();
+        for rw in &mut self.remote_write {
+            rw.finish()?;
+            if let Some(n) = &rw.name
+                && !names.insert(n.clone())
+            {
+                return Err(format!("found multiple remote write configs with job name {n:?}"));
+            }
+        }
         Ok(())
     }
 
@@ -117,6 +130,9 @@ impl Config {
         for sc in &mut self.scrape_configs {
             sc.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()).for_each(join);
             sc.http.resolve_paths(&join);
+        }
+        for rw in &mut self.remote_write {
+            rw.http.resolve_paths(&join);
         }
         for am in &mut self.alerting.alertmanagers {
             am.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()).for_each(join);

@@ -2,7 +2,7 @@
 //! samples in a time range (stale markers included; the engine interprets them).
 
 use cardinal_model::{Labels, Matcher, Timestamp};
-use cardinal_tsdb::Head;
+use cardinal_tsdb::{Db, Head};
 
 pub struct StoredSeries {
     pub labels: Labels,
@@ -23,6 +23,16 @@ impl Queryable for Head {
                 s.samples(mint, maxt, &mut samples);
                 (!samples.is_empty()).then(|| StoredSeries { labels: self.labels(&s), samples })
             })
+            .collect()
+    }
+}
+
+/// Blocks and head together: what the master's queries read.
+impl Queryable for Db {
+    fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries> {
+        Db::select(self, matchers, mint, maxt)
+            .into_iter()
+            .map(|s| StoredSeries { labels: s.labels, samples: s.samples })
             .collect()
     }
 }

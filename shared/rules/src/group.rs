@@ -95,27 +95,31 @@ impl GroupRunner {
 
     fn write(&mut self, i: usize, head: &Head, t: Timestamp, outputs: Vec<(Labels, f64)>) {
         let mut current = HashMap::with_capacity(outputs.len());
+        let mut app = head.appender();
         for (labels, v) in outputs {
             let (series, _) = head.get_or_create(&labels);
-            let _ = head.append(&series, t, v);
+            let _ = app.append(&series, t, v);
             current.insert(series.id, series);
         }
         for (id, s) in &self.previous[i] {
             if !current.contains_key(id) {
-                let _ = head.append(s, t, stale_nan());
+                let _ = app.append(s, t, stale_nan());
             }
         }
+        app.commit();
         self.previous[i] = current;
     }
 
     /// Marks everything the group wrote stale: the group was removed by a reload.
     pub fn stale_all(&mut self, head: &Head, t: Timestamp) {
+        let mut app = head.appender();
         for prev in &mut self.previous {
             for s in prev.values() {
-                let _ = head.append(s, t, stale_nan());
+                let _ = app.append(s, t, stale_nan());
             }
             prev.clear();
         }
+        app.commit();
     }
 }
 

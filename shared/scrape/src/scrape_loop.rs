@@ -322,6 +322,8 @@ impl ScrapeLoop {
             resolved.push(series);
         }
         let track_explicit = self.cfg.track_timestamps_staleness;
+        // One WAL record for the whole scrape, written when the appender drops.
+        let mut app = self.head.appender();
         for p in self.batch.drain(..) {
             let series = match p.slot {
                 Slot::Known(s) => s,
@@ -330,7 +332,7 @@ impl ScrapeLoop {
                     None => continue,
                 },
             };
-            match self.head.append(&series, p.t, p.v) {
+            match app.append(&series, p.t, p.v) {
                 // Retention removed it; forget it so the next scrape creates it afresh.
                 Err(AppendError::Removed) => {
                     self.cache.remove(&p.key);
@@ -343,6 +345,7 @@ impl ScrapeLoop {
                 _ => {}
             }
         }
+        app.commit();
         self.mark_stale(t0);
         self.last_ok_iter = self.iter;
         added

@@ -5,12 +5,13 @@
 use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
 use crate::index::{Postings, SeriesId};
 use crate::symbols::Symbols;
+use crate::wal::{RefSample, Wal};
 use cardinal_model::{Label, Labels, Matcher, Timestamp};
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
 use smallvec::SmallVec;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 /// A handle on one series; scrape loops cache these so that appending a known series
 /// needs no lookup.
@@ -24,6 +25,8 @@ pub enum AppendError {
     Duplicate,
     /// The series was removed by retention; look it up again.
     Removed,
+    /// Older than the head's lower bound: that time range is already in a block.
+    OutOfBounds,
 }
 
 impl std::fmt::Display for AppendError {
@@ -32,6 +35,7 @@ impl std::fmt::Display for AppendError {
             AppendError::OutOfOrder => "out of order sample",
             AppendError::Duplicate => "duplicate sample for timestamp",
             AppendError::Removed => "series removed from the head",
+            AppendError::OutOfBounds => "out of bounds",
         })
     }
 }
@@ -145,6 +149,7 @@ impl SeriesData {
 pub struct HeadStats {
     pub samples_appended: AtomicU64,
     pub out_of_order: AtomicU64,
+    pub out_of_bounds: AtomicU64,
     pub duplicates: AtomicU64,
     pub series_created: AtomicU64,
     pub series_removed: AtomicU64,
@@ -173,6 +178,10 @@ pub struct Head {
     /// which SmallVec keeps inline.
     by_hash: DashMap<u64, SmallVec<[SeriesRef; 1]>>,
     next_id: AtomicU64,
+    /// Samples older than this are refused: blocks hold that range.
+    min_valid: AtomicI64,
+    /// Set once replay is done; from then on every series and sample is logged.
+    wal: OnceLock<Arc<Wal>>,
     pub stats: HeadStats,
 }
 
@@ -189,12 +198,74 @@ impl Head {
             series: DashMap::new(),
             by_hash: DashMap::new(),
             next_id: AtomicU64::new(1),
+            min_valid: AtomicI64::new(i64::MIN),
+            wal: OnceLock::new(),
             stats: HeadStats::default(),
         }
     }
 
+    /// Starts logging to `wal`. Called once, after the WAL has been replayed into the head.
+    pub fn attach_wal(&self, wal: Arc<Wal>) {
+        let _ = self.wal.set(wal);
+    }
+
+    pub fn wal(&self) -> Option<&Arc<Wal>> {
+        self.wal.get()
+    }
+
+    pub fn set_min_valid(&self, t: Timestamp) {
+        self.min_valid.fetch_max(t, Relaxed);
+    }
+
+    pub fn min_valid(&self) -> Timestamp {
+        self.min_valid.load(Relaxed)
+    }
+
+    /// Recreates a series from the WAL under its logged id, so that ids stay unique for
+    /// the WAL's whole life and later records can keep referring to it.
+    pub fn replay_series(&self, id: SeriesId, labels: &Labels) -> SeriesRef {
+        self.next_id.fetch_max(id + 1, Relaxed);
+        self.create(labels, Some(id)).0
+    }
+
+    pub fn all_series(&self) -> Vec<SeriesRef> {
+        self.series.iter().map(|e| e.value().clone()).collect()
+    }
+
+    /// The oldest and newest sample times in the head.
+    pub fn time_range(&self) -> Option<(Timestamp, Timestamp)> {
+        let mut range: Option<(Timestamp, Timestamp)> = None;
+        for s in self.series.iter() {
+            let d = s.data.lock();
+            let Some((last, _)) = d.open.last() else { continue };
+            let first = d.sealed.first().map_or(d.open_min_t, |c| c.min_t);
+            range = Some(range.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
+        }
+        range
+    }
+
+    /// Every series' id and labels: what a WAL checkpoint must keep.
+    pub fn live_series(&self) -> Vec<(SeriesId, Labels)> {
+        let mut all = self.all_series();
+        all.sort_by_key(|s| s.id);
+        all.iter().map(|s| (s.id, self.labels(s))).collect()
+    }
+
+    /// A batch of appends logged as one WAL record when committed (or dropped).
+    pub fn appender(&self) -> Appender<'_> {
+        Appender { head: self, logged: Vec::new() }
+    }
+
     /// The series with exactly these labels, created if new. The bool says whether it was.
     pub fn get_or_create(&self, labels: &Labels) -> (SeriesRef, bool) {
+        let (series, created) = self.create(labels, None);
+        if created && let Some(wal) = self.wal.get() {
+            wal.log_series(&[(series.id, labels)]);
+        }
+        (series, created)
+    }
+
+    fn create(&self, labels: &Labels, with_id: Option<SeriesId>) -> (SeriesRef, bool) {
         let hash = labels.stable_hash();
         let mut bucket = self.by_hash.entry(hash).or_default();
         {
@@ -206,7 +277,7 @@ impl Head {
         let mut index = self.index.write();
         let pairs: Box<[(u32, u32)]> =
             labels.iter().map(|l| (index.symbols.intern(&l.name), index.symbols.intern(&l.value))).collect();
-        let id = self.next_id.fetch_add(1, Relaxed);
+        let id = with_id.unwrap_or_else(|| self.next_id.fetch_add(1, Relaxed));
         index.postings.add(id, &pairs);
         let series = Arc::new(MemSeries {
             id,
@@ -222,8 +293,23 @@ impl Head {
         (series, true)
     }
 
-    /// Appends through a series handle, keeping the head's counters.
+    /// Appends one sample, logged on its own; batches go through [`Head::appender`].
     pub fn append(&self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
+        let r = self.append_unlogged(series, t, v);
+        if r.is_ok()
+            && let Some(wal) = self.wal.get()
+        {
+            wal.log_samples(&[RefSample { id: series.id, t, v }]);
+        }
+        r
+    }
+
+    /// Appends without logging: for WAL replay, and under an [`Appender`].
+    pub fn append_unlogged(&self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
+        if t < self.min_valid.load(Relaxed) {
+            self.stats.out_of_bounds.fetch_add(1, Relaxed);
+            return Err(AppendError::OutOfBounds);
+        }
         let r = series.push(t, v);
         if r == Ok(true) {
             self.stats.chunks_created.fetch_add(1, Relaxed);
@@ -233,7 +319,7 @@ impl Head {
             Ok(()) => &self.stats.samples_appended,
             Err(AppendError::OutOfOrder) => &self.stats.out_of_order,
             Err(AppendError::Duplicate) => &self.stats.duplicates,
-            Err(AppendError::Removed) => return r,
+            Err(AppendError::Removed | AppendError::OutOfBounds) => return r,
         }
         .fetch_add(1, Relaxed);
         r
@@ -396,6 +482,39 @@ impl Head {
             series_by_metric: by_metric,
             values_by_label: by_label,
         }
+    }
+}
+
+/// Appends that reach the WAL together, as one record, when committed or dropped.
+pub struct Appender<'a> {
+    head: &'a Head,
+    logged: Vec<RefSample>,
+}
+
+impl Appender<'_> {
+    pub fn append(&mut self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
+        let r = self.head.append_unlogged(series, t, v);
+        if r.is_ok() && self.head.wal.get().is_some() {
+            self.logged.push(RefSample { id: series.id, t, v });
+        }
+        r
+    }
+
+    pub fn commit(mut self) {
+        self.log();
+    }
+
+    fn log(&mut self) {
+        if let Some(wal) = self.head.wal.get() {
+            wal.log_samples(&self.logged);
+        }
+        self.logged.clear();
+    }
+}
+
+impl Drop for Appender<'_> {
+    fn drop(&mut self) {
+        self.log();
     }
 }
 

@@ -15,12 +15,12 @@ pub struct Postings {
 }
 
 impl Postings {
-    /// Adds a series with the given (name, value) symbol pairs. `id` must exceed every id
-    /// added before.
+    /// Adds a series with the given (name, value) symbol pairs. Ids normally arrive in
+    /// increasing order (an append); WAL replay may bring them out of order (an insert).
     pub fn add(&mut self, id: SeriesId, labels: &[(u32, u32)]) {
-        self.all.push(id);
+        insert_sorted(&mut self.all, id);
         for (n, v) in labels {
-            self.by_label.entry(*n).or_default().entry(*v).or_default().push(id);
+            insert_sorted(self.by_label.entry(*n).or_default().entry(*v).or_default(), id);
         }
     }
 
@@ -91,6 +91,16 @@ impl Postings {
     /// Number of distinct (name, value) pairs.
     pub fn label_pairs(&self) -> usize {
         self.by_label.values().map(HashMap::len).sum()
+    }
+}
+
+fn insert_sorted(list: &mut Vec<SeriesId>, id: SeriesId) {
+    match list.last() {
+        Some(last) if *last > id => {
+            let at = list.partition_point(|x| *x < id);
+            list.insert(at, id);
+        }
+        _ => list.push(id),
     }
 }
 

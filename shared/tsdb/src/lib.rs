@@ -1,9 +1,18 @@
 //! Storage. [`chunk`] is Prometheus's XOR chunk encoding; [`head`] keeps recent series in
-//! memory, found through [`index`]'s postings and interned label [`symbols`].
+//! memory, found through [`index`]'s postings and interned label [`symbols`]; [`wal`]
+//! makes the head durable; [`block`] holds older data on disk, immutable, and [`db`]
+//! puts head and blocks together with compaction and retention.
 
 pub mod chunk;
+mod encoding;
 pub mod head;
 pub mod index;
 pub mod symbols;
+pub mod wal;
 
 pub use head::{AppendError, Cardinality, Head, HeadStats, MemSeries, SeriesRef};
+pub mod block;
+pub mod compact;
+pub mod db;
+
+pub use db::{Db, DbOptions, SeriesSamples};

@@ -1,0 +1,161 @@
+//! Flags, named as Prometheus names them, and the promtool-like subcommands.
+
+use cardinal_config::Config;
+use cardinal_rules::manager::RuleManager;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// What differs between the two daemons.
+#[derive(Clone, Copy)]
+pub struct Role {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub default_config: &'static str,
+    pub default_retention: &'static str,
+    /// Compact the head into blocks (master) rather than just dropping old data.
+    pub compaction: bool,
+}
+
+impl Role {
+    pub const COLLECTOR: Role = Role {
+        name: "collector",
+        about: "Scrapes high-cardinality targets into a short-retention head and serves /federate",
+        default_config: "collector.yml",
+        default_retention: "2h",
+        compaction: false,
+    };
+    pub const MASTER: Role = Role {
+        name: "master",
+        about: "Federates aggregates from collectors into durable, compressed long-term storage",
+        default_config: "master.yml",
+        default_retention: "15d",
+        compaction: true,
+    };
+}
+
+#[derive(Parser)]
+#[command(version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Configuration file, in Prometheus's schema.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+    /// Address the HTTP API listens on.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    pub listen: String,
+    /// Data directory: the WAL (and on the master the blocks) live here.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    pub data: PathBuf,
+    /// How long samples are kept (collector default 2h, master 15d).
+    #[arg(long = "storage.tsdb.retention.time", value_parser = parse_duration)]
+    pub retention: Option<Duration>,
+    /// Maximum bytes of storage (blocks and WAL); the oldest blocks go first. 0 = no limit.
+    #[arg(long = "storage.tsdb.retention.size", default_value = "0", value_parser = parse_bytes)]
+    pub retention_size: u64,
+    /// How often the WAL is fsynced: the most scraped data a power loss can take.
+    #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "1s", value_parser = parse_duration)]
+    pub wal_fsync_interval: Duration,
+    /// How far back an instant vector selector looks for a sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
+    pub lookback: Duration,
+    /// Maximum time a query may take.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_duration)]
+    pub query_timeout: Duration,
+    /// Maximum samples a query may hold in memory at once.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub max_samples: usize,
+    /// Log level: debug, info, warn or error.
+    #[arg(long = "log.level", default_value = "info")]
+    pub log_level: String,
+    /// Log format: logfmt (human-readable) or json.
+    #[arg(long = "log.format", default_value = "logfmt")]
+    pub log_format: String,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Validate configuration or rule files, as promtool does.
+    Check {
+        #[command(subcommand)]
+        what: Check,
+    },
+    /// Run unit tests, as `promtool test` does.
+    Test {
+        #[command(subcommand)]
+        what: Test,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Check {
+    /// Check configuration files; exits non-zero with the first error of each.
+    Config { files: Vec<PathBuf> },
+    /// Check rule files: exit 1 on errors, 3 on lint problems (duplicate rules).
+    Rules { files: Vec<String> },
+}
+
+#[derive(Subcommand)]
+pub enum Test {
+    /// Run rule unit tests in promtool's format: exit 0 when all pass, 1 otherwise.
+    Rules { files: Vec<String> },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    cardinal_model::parse_duration(s)
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    cardinal_config::ByteSize::parse(s).map(|b| b.0)
+}
+
+pub fn parse(role: &Role) -> Result<Cli, ExitCode> {
+    let matches = Cli::command().name(role.name).about(role.about).get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|e| {
+        let _ = e.print();
+        ExitCode::from(2)
+    })?;
+    cli.config_file.get_or_insert_with(|| PathBuf::from(role.default_config));
+    if cli.retention.is_none() {
+        cli.retention = Some(parse_duration(role.default_retention).expect("valid default"));
+    }
+    Ok(cli)
+}
+
+/// Runs a subcommand if one was given, returning its exit code.
+pub fn run_subcommand(cli: &Cli) -> Option<ExitCode> {
+    Some(match cli.command.as_ref()? {
+        Command::Check { what: Check::Config { files } } => check_config(files),
+        Command::Check { what: Check::Rules { files } } => ExitCode::from(cardinal_rules::check::run(files)),
+        Command::Test { what: Test::Rules { files } } => {
+            if cardinal_rules::unittest::run_files(files) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        // As promtool does, the rule files a config names are checked with it.
+        let checked = Config::load(f).map_err(|e| e.to_string()).and_then(|c| {
+            let groups = RuleManager::load(&c.rule_files)?;
+            Ok((c.scrape_configs.len(), groups.len()))
+        });
+        match checked {
+            Ok((jobs, groups)) => {
+                println!("  SUCCESS: {} is valid ({jobs} scrape configs, {groups} rule groups)", f.display())
+            }
+            Err(e) => {
+                eprintln!("  FAILED: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

@@ -1,0 +1,169 @@
+//! Starting, reloading and stopping a daemon.
+
+use crate::cli::{Cli, Role};
+use cardinal_api::{ApiState, ReloadRequest};
+use cardinal_config::Config;
+use cardinal_model::{Labels, now_ms};
+use cardinal_promql::Engine;
+use cardinal_rules::manager::RuleManager;
+use cardinal_scrape::ScrapeManager;
+use cardinal_tsdb::{Db, DbOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+pub fn main(role: Role, cli: Cli) -> ExitCode {
+    init_logging(&cli.log_level, &cli.log_format);
+    let path = cli.config_file.clone().expect("filled by cli::parse");
+    let cfg = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error loading config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(role, cli, path, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "{} failed", role.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str, format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" { builder.json().init() } else { builder.init() }
+}
+
+fn open_db(role: &Role, cli: &Cli) -> Result<Arc<Db>, String> {
+    let opts = DbOptions {
+        retention: cli.retention.expect("filled by cli::parse"),
+        retention_bytes: (cli.retention_size > 0).then_some(cli.retention_size),
+        compaction: role.compaction,
+        ..DbOptions::default()
+    };
+    let db = Db::open(&cli.data, opts).map_err(|e| format!("opening storage in {}: {e}", cli.data.display()))?;
+    Ok(Arc::new(db))
+}
+
+async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), String> {
+    let db = tokio::task::block_in_place(|| open_db(&role, &cli))?;
+    let head = db.head.clone();
+    let scrape = Arc::new(ScrapeManager::new(head.clone()));
+    let engine = Engine {
+        lookback: cli.lookback,
+        timeout: cli.query_timeout,
+        max_samples: cli.max_samples,
+        default_subquery_step: cfg.global.evaluation_interval.0,
+    };
+    let rules = Arc::new(RuleManager::new(head.clone(), engine.clone()));
+    let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
+    let mut state = ApiState::new(db.clone(), scrape.clone(), reload_tx.clone());
+    state.retention = cli.retention.expect("filled by cli::parse");
+    state.engine = engine;
+    state.rules = Some(rules.clone());
+    let state = Arc::new(state);
+    apply(&state, &cfg)?;
+    let listener =
+        tokio::net::TcpListener::bind(&cli.listen).await.map_err(|e| format!("listening on {}: {e}", cli.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, config = %path.display(), "{} listening", role.name);
+    tokio::spawn(reload_loop(path, state.clone(), reload_rx));
+    tokio::spawn(sighup_reloads(reload_tx));
+    tokio::spawn(maintenance_loop(db.clone()));
+    tokio::spawn(wal_sync_loop(db.clone(), cli.wal_fsync_interval));
+    state.ready.store(true, Relaxed);
+    axum::serve(listener, cardinal_api::router(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    scrape.stop();
+    rules.stop();
+    if let Err(e) = db.wal().sync() {
+        tracing::error!(error = %e, "final WAL sync failed");
+    }
+    tracing::info!("{} stopped", role.name);
+    Ok(())
+}
+
+/// Applies a config to the running daemon. Everything that can fail (rule files, HTTP
+/// clients) is checked before anything changes, so a bad config changes nothing.
+fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
+    let rule_groups = RuleManager::load(&cfg.rule_files)?;
+    state.scrape.apply(cfg)?;
+    if let Some(rules) = &state.rules {
+        rules.install(rule_groups, cfg.global.evaluation_interval.0);
+    }
+    *state.external_labels.write() = Labels::from_pairs(cfg.global.external_labels.clone());
+    Ok(())
+}
+
+async fn reload_loop(path: PathBuf, state: Arc<ApiState>, mut rx: tokio::sync::mpsc::Receiver<ReloadRequest>) {
+    while let Some(reply) = rx.recv().await {
+        let result = Config::load(&path).map_err(|e| e.to_string()).and_then(|cfg| apply(&state, &cfg));
+        match &result {
+            Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
+            Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
+        }
+        let _ = reply.send(result);
+    }
+}
+
+async fn sighup_reloads(tx: tokio::sync::mpsc::Sender<ReloadRequest>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        let (reply, _) = tokio::sync::oneshot::channel();
+        if tx.send(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Retention, compaction and WAL truncation, once a minute, off the async threads.
+async fn maintenance_loop(db: Arc<Db>) {
+    let period = Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tick.tick().await;
+        let db = db.clone();
+        let result = tokio::task::spawn_blocking(move || db.maintain(now_ms())).await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed; retrying next minute"),
+            Err(e) => tracing::error!(error = %e, "storage maintenance panicked"),
+        }
+    }
+}
+
+/// Bounds what a power loss can take of scraped data to one interval.
+async fn wal_sync_loop(db: Arc<Db>, every: Duration) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+    loop {
+        tick.tick().await;
+        let db = db.clone();
+        // Errors are recorded by the WAL itself (and refuse pushes until it recovers).
+        let _ = tokio::task::spawn_blocking(move || db.wal().sync()).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,129 @@
+//! The receiving side: decode, validate, and check that every sample can be appended
+//! before any is, so a request lands whole or not at all (Prometheus rolls back its
+//! appender on the first error; we refuse before writing).
+
+use crate::proto::WriteRequest;
+use cardinal_model::{Labels, Timestamp};
+use cardinal_tsdb::{AppendError, Head, SeriesRef};
+use prost::Message;
+use std::collections::HashMap;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// 400: the request is wrong and will stay wrong.
+    BadRequest(String),
+    /// 413: bigger than the limit.
+    TooLarge(String),
+    /// 415: a content type this receiver does not speak.
+    Unsupported(String),
+    /// 503: storage cannot take writes now; the sender should retry.
+    Unavailable(String),
+}
+
+/// Counts of what an accepted request carried.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub series: usize,
+    pub samples: usize,
+    pub exemplars_ignored: usize,
+}
+
+/// Refuses remote-write 2.0 (and anything but 1.0's protobuf) with the 415 the spec asks for.
+pub fn check_content_type(content_type: Option<&str>) -> Result<(), Rejection> {
+    let Some(ct) = content_type else { return Ok(()) };
+    let mut parts = ct.split(';').map(str::trim);
+    let media = parts.next().unwrap_or("");
+    let proto = parts.find_map(|p| p.strip_prefix("proto=")).unwrap_or("prometheus.WriteRequest");
+    if !media.eq_ignore_ascii_case(crate::proto::CONTENT_TYPE) {
+        return Err(Rejection::Unsupported(format!(
+            "unsupported content type {ct:?}; expected application/x-protobuf"
+        )));
+    }
+    if proto != "prometheus.WriteRequest" {
+        return Err(Rejection::Unsupported(format!(
+            "remote write protobuf message {proto} is not supported; send prometheus.WriteRequest (remote write 1.0)"
+        )));
+    }
+    Ok(())
+}
+
+pub fn decode(body: &[u8], max_bytes: usize) -> Result<WriteRequest, Rejection> {
+    let n = snap::raw::decompress_len(body).map_err(|e| Rejection::BadRequest(format!("snappy: {e}")))?;
+    if n > max_bytes {
+        return Err(Rejection::TooLarge(format!("decompressed body of {n} bytes exceeds the limit of {max_bytes}")));
+    }
+    let raw =
+        snap::raw::Decoder::new().decompress_vec(body).map_err(|e| Rejection::BadRequest(format!("snappy: {e}")))?;
+    WriteRequest::decode(raw.as_slice()).map_err(|e| Rejection::BadRequest(format!("protobuf: {e}")))
+}
+
+/// Validates the request against the head and appends it whole, returning what it held.
+pub fn append(head: &Head, req: &WriteRequest) -> Result<Written, Rejection> {
+    if let Some(e) = head.wal().and_then(|w| w.last_error.lock().clone()) {
+        return Err(Rejection::Unavailable(e));
+    }
+    let mut planned: Vec<(SeriesRef, &[crate::proto::Sample])> = Vec::with_capacity(req.timeseries.len());
+    let mut newest: HashMap<u64, (Timestamp, u64)> = HashMap::new();
+    let mut written = Written::default();
+    for ts in &req.timeseries {
+        if !ts.histograms.is_empty() {
+            return Err(Rejection::BadRequest("native histograms are not supported".into()));
+        }
+        let labels = labels_of(ts)?;
+        written.exemplars_ignored += ts.exemplars.len();
+        if ts.samples.is_empty() {
+            continue;
+        }
+        let (series, _) = head.get_or_create(&labels);
+        let last = newest
+            .entry(series.id)
+            .or_insert_with(|| series.last_at_or_before(i64::MAX).map_or((i64::MIN, 0), |(t, v)| (t, v.to_bits())));
+        for s in &ts.samples {
+            check_sample(head, last, s).map_err(|e| Rejection::BadRequest(format!("{e} for series {labels}")))?;
+            *last = (s.timestamp, s.value.to_bits());
+        }
+        written.series += 1;
+        written.samples += ts.samples.len();
+        planned.push((series, &ts.samples));
+    }
+    let mut app = head.appender();
+    for (series, samples) in planned {
+        for s in samples {
+            let _ = app.append(&series, s.timestamp, s.value);
+        }
+    }
+    app.commit();
+    Ok(written)
+}
+
+fn check_sample(head: &Head, last: &(Timestamp, u64), s: &crate::proto::Sample) -> Result<(), AppendError> {
+    if s.timestamp < head.min_valid() {
+        return Err(AppendError::OutOfBounds);
+    }
+    match s.timestamp.cmp(&last.0) {
+        std::cmp::Ordering::Less => Err(AppendError::OutOfOrder),
+        std::cmp::Ordering::Equal if s.value.to_bits() != last.1 => Err(AppendError::Duplicate),
+        _ => Ok(()),
+    }
+}
+
+/// The spec's rules for labels: valid names, no duplicates, `__name__` present. Empty
+/// values are dropped, as an empty label is the same as none.
+fn labels_of(ts: &crate::proto::TimeSeries) -> Result<Labels, Rejection> {
+    let mut pairs: Vec<(&str, &str)> = ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    pairs.sort_unstable_by_key(|p| p.0);
+    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Rejection::BadRequest(format!("duplicate label name {:?}", w[0].0)));
+    }
+    if let Some((n, _)) = pairs.iter().find(|(n, _)| !cardinal_model::labels::is_valid_label_name(n)) {
+        return Err(Rejection::BadRequest(format!("invalid label name {n:?}")));
+    }
+    let labels = Labels::from_pairs(pairs.into_iter().filter(|(_, v)| !v.is_empty()));
+    if labels.get(cardinal_model::labels::METRIC_NAME).is_none() {
+        return Err(Rejection::BadRequest(format!("series {labels} has no __name__ label")));
+    }
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Compaction: cutting the head's oldest range into a block, and merging adjacent blocks
+//! into larger ones so a months-long query opens a few dozen blocks, not thousands.
+
+use crate::block::{Block, SeriesChunks, write_block};
+use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender};
+use crate::head::Head;
+use cardinal_model::Timestamp;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Writes the head's samples in `[mint, maxt)` as a level-1 block.
+pub fn head_to_block(head: &Head, parent: &Path, mint: Timestamp, maxt: Timestamp) -> io::Result<Option<PathBuf>> {
+    let mut series = Vec::new();
+    let mut samples = Vec::new();
+    for s in head.all_series() {
+        samples.clear();
+        s.samples(mint, maxt - 1, &mut samples);
+        if !samples.is_empty() {
+            series.push(SeriesChunks { labels: head.labels(&s), chunks: encode_chunks(&samples) });
+        }
+    }
+    write_block(parent, mint, maxt, 1, series)
+}
+
+/// Samples as XOR chunks of at most [`SAMPLES_PER_CHUNK`] samples each.
+pub fn encode_chunks(samples: &[(Timestamp, f64)]) -> Vec<(Timestamp, Timestamp, u16, Vec<u8>)> {
+    samples
+        .chunks(usize::from(SAMPLES_PER_CHUNK))
+        .map(|part| {
+            let mut a = XorAppender::new();
+            for (t, v) in part {
+                a.append(*t, *v);
+            }
+            (part[0].0, part[part.len() - 1].0, part.len() as u16, a.bytes())
+        })
+        .collect()
+}
+
+/// Merges blocks (sorted by time, not overlapping) into one covering their union; chunks
+/// are copied as they are, not re-encoded.
+pub fn merge(parent: &Path, blocks: &[Arc<Block>]) -> io::Result<Option<PathBuf>> {
+    let mut by_labels: BTreeMap<_, SeriesChunks> = BTreeMap::new();
+    for b in blocks {
+        for i in 0..b.num_series() {
+            let labels = b.labels(i);
+            let entry = by_labels
+                .entry(labels.clone())
+                .or_insert_with(|| SeriesChunks { labels: labels.clone(), chunks: Vec::new() });
+            for (c, data) in b.raw_chunks(i) {
+                let count = crate::chunk::XorIter::new(data).count() as u16;
+                entry.chunks.push((c.min_t, c.max_t, count, data.to_vec()));
+            }
+        }
+    }
+    let min = blocks.iter().map(|b| b.meta.min_time).min().unwrap_or(0);
+    let max = blocks.iter().map(|b| b.meta.max_time).max().unwrap_or(0);
+    let level = blocks.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1;
+    write_block(parent, min, max, level, by_labels.into_values().collect())
+}
+
+/// The next group of blocks worth merging: two or more blocks inside one aligned window of
+/// a larger range, once that window is complete (the newest block has reached its end).
+/// `ranges` ascend, the first being the head's block range.
+pub fn plan_merge(blocks: &[(Timestamp, Timestamp)], ranges: &[i64]) -> Option<Vec<usize>> {
+    let newest = blocks.iter().map(|b| b.1).max()?;
+    for &r in ranges.iter().skip(1) {
+        let mut windows: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (i, (min, max)) in blocks.iter().enumerate() {
+            let w = min.div_euclid(r);
+            if (max - 1).div_euclid(r) == w {
+                windows.entry(w).or_default().push(i);
+            }
+        }
+        if let Some(group) = windows.into_iter().find(|(w, g)| g.len() > 1 && (w + 1) * r <= newest).map(|(_, g)| g) {
+            return Some(group);
+        }
+    }
+    None
+}
+
+/// Prometheus's block ranges: the head's, then each three times the last, up to `max`.
+pub fn block_ranges(first: i64, max: i64) -> Vec<i64> {
+    let mut out = vec![first];
+    while let Some(&last) = out.last() {
+        if last * 3 > max || out.len() >= 10 {
+            break;
+        }
+        out.push(last * 3);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    #[test]
+    fn ranges_grow_by_three_up_to_the_cap() {
+        assert_eq!(block_ranges(2 * H, 36 * H), [2 * H, 6 * H, 18 * H]);
+        assert_eq!(block_ranges(2 * H, H), [2 * H]);
+    }
+
+    #[test]
+    fn merges_only_complete_windows() {
+        let ranges = block_ranges(2 * H, 100 * H);
+        let blocks = [(0, 2 * H), (2 * H, 4 * H), (4 * H, 6 * H), (6 * H, 8 * H)];
+        assert_eq!(plan_merge(&blocks, &ranges), Some(vec![0, 1, 2]));
+        // The second 6h window holds one block and is not complete: nothing more to do.
+        assert_eq!(plan_merge(&blocks[..2], &ranges), None);
+        assert_eq!(plan_merge(&[(0, 6 * H), (6 * H, 8 * H)], &ranges), None);
+    }
+}

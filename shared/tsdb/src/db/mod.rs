@@ -1,0 +1,333 @@
+//! The database a daemon opens: the head (made durable by the WAL) and, for the master,
+//! the on-disk blocks the head is compacted into. Queries see both as one: blocks cover
+//! everything before the head's lower bound, the head everything from it.
+
+use crate::block::Block;
+use crate::compact;
+use crate::head::Head;
+use crate::wal::{self, Record, Wal};
+use cardinal_model::{Labels, Matcher, Timestamp};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3_600_000;
+
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    pub retention: Duration,
+    /// Oldest blocks go first once blocks and WAL together exceed this.
+    pub retention_bytes: Option<u64>,
+    /// Cut the head into blocks (the master); without, the head just drops what leaves
+    /// the retention window (the collector).
+    pub compaction: bool,
+    pub block_range: i64,
+    pub wal_segment_size: u64,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            retention: Duration::from_secs(15 * 86_400),
+            retention_bytes: None,
+            compaction: false,
+            block_range: DEFAULT_BLOCK_RANGE,
+            wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
+        }
+    }
+}
+
+pub struct Db {
+    dir: PathBuf,
+    opts: DbOptions,
+    pub head: Arc<Head>,
+    wal: Arc<Wal>,
+    /// Sorted by time, not overlapping.
+    blocks: RwLock<Vec<Arc<Block>>>,
+    /// What opening found damaged, for the logs and the status page.
+    pub damage: Mutex<Vec<String>>,
+    maintenance: Mutex<()>,
+}
+
+/// One series' samples from wherever they are stored.
+pub struct SeriesSamples {
+    pub labels: Labels,
+    pub samples: Vec<(Timestamp, f64)>,
+}
+
+impl Db {
+    /// Opens `dir`: the blocks under `blocks/`, then the WAL under `wal/` replayed into a
+    /// new head. Damaged files are reported and skipped, never fatal.
+    pub fn open(dir: &Path, opts: DbOptions) -> io::Result<Db> {
+        let blocks_dir = dir.join("blocks");
+        std::fs::create_dir_all(&blocks_dir)?;
+        let mut damage = Vec::new();
+        let blocks = open_blocks(&blocks_dir, &mut damage)?;
+        let head = Arc::new(Head::new());
+        if let Some(last) = blocks.last() {
+            head.set_min_valid(last.meta.max_time);
+        }
+        let started = std::time::Instant::now();
+        let mut by_id = HashMap::new();
+        let (wal, report) = Wal::open(&dir.join("wal"), opts.wal_segment_size, |rec| replay(&head, &mut by_id, rec))?;
+        head.stats.out_of_bounds.store(0, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            records = report.records,
+            series = head.num_series(),
+            blocks = blocks.len(),
+            elapsed = ?started.elapsed(),
+            "storage opened"
+        );
+        damage.extend(report.damage);
+        for d in &damage {
+            tracing::warn!(damage = %d, "storage damage found and skipped");
+        }
+        let wal = Arc::new(wal);
+        head.attach_wal(wal.clone());
+        Ok(Db {
+            dir: dir.to_path_buf(),
+            opts,
+            head,
+            wal,
+            blocks: RwLock::new(blocks),
+            damage: Mutex::new(damage),
+            maintenance: Mutex::new(()),
+        })
+    }
+
+    pub fn wal(&self) -> &Wal {
+        &self.wal
+    }
+
+    pub fn blocks(&self) -> Vec<Arc<Block>> {
+        self.blocks.read().clone()
+    }
+
+    /// Every series matching `matchers` with its samples in `[mint, maxt]`, from blocks
+    /// and head together; series without samples there are left out.
+    pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {
+        let mut out: Vec<SeriesSamples> = Vec::new();
+        let mut pos: HashMap<Labels, usize> = HashMap::new();
+        let mut buf = Vec::new();
+        let head_min = self.head.min_valid();
+        for b in self.blocks().iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt) {
+            for i in b.select(matchers) {
+                buf.clear();
+                b.samples(i, mint, maxt.min(head_min - 1), &mut buf);
+                push(&mut out, &mut pos, b.labels(i), &buf);
+            }
+        }
+        for s in self.head.select(matchers) {
+            buf.clear();
+            s.samples(mint.max(head_min), maxt, &mut buf);
+            if !buf.is_empty() {
+                push(&mut out, &mut pos, &self.head.labels(&s), &buf);
+            }
+        }
+        out
+    }
+
+    /// Labels of the series matching any of the matcher sets, with data in `[mint, maxt]`.
+    pub fn series(&self, sets: &[Vec<Matcher>], mint: Timestamp, maxt: Timestamp) -> Vec<Labels> {
+        let mut out: Vec<Labels> = sets.iter().flat_map(|ms| self.select(ms, mint, maxt)).map(|s| s.labels).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    pub fn label_names(&self) -> Vec<String> {
+        let mut out = self.head.label_names();
+        for b in self.blocks() {
+            out.extend(b.label_names().map(str::to_string));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        let mut out = self.head.label_values(name);
+        for b in self.blocks() {
+            out.extend(b.label_values(name).into_iter().map(str::to_string));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Compaction, retention and WAL truncation; run periodically off the async threads.
+    pub fn maintain(&self, now: Timestamp) -> io::Result<()> {
+        let _one_at_a_time = self.maintenance.lock();
+        if self.opts.compaction {
+            self.compact_head()?;
+            self.merge_blocks()?;
+            self.apply_retention()?;
+        } else {
+            let mint = now - self.opts.retention.as_millis() as i64;
+            self.head.truncate(mint);
+            self.truncate_wal(mint)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts the head's oldest block range into a block while the head spans more than
+    /// one and a half ranges (the newest half range stays open for late samples).
+    fn compact_head(&self) -> io::Result<()> {
+        let r = self.opts.block_range;
+        while let Some((min, max)) = self.head.time_range() {
+            let start = min.max(self.head.min_valid()).div_euclid(r) * r;
+            if max - start < r * 3 / 2 {
+                break;
+            }
+            let end = start + r;
+            let written = compact::head_to_block(&self.head, &self.dir.join("blocks"), start, end)?;
+            if let Some(dir) = written {
+                let block = Arc::new(Block::open(&dir)?);
+                tracing::info!(block = %dir.display(), series = block.num_series(), "head compacted");
+                self.blocks.write().push(block);
+            }
+            self.head.set_min_valid(end);
+            self.head.truncate(end);
+            self.truncate_wal(end)?;
+        }
+        Ok(())
+    }
+
+    fn merge_blocks(&self) -> io::Result<()> {
+        let max_range = (self.opts.retention.as_millis() as i64 / 10).min(31 * 86_400_000);
+        let ranges = compact::block_ranges(self.opts.block_range, max_range);
+        loop {
+            let blocks = self.blocks();
+            let spans: Vec<_> = blocks.iter().map(|b| (b.meta.min_time, b.meta.max_time)).collect();
+            let Some(group) = compact::plan_merge(&spans, &ranges) else { return Ok(()) };
+            let parts: Vec<Arc<Block>> = group.iter().map(|i| blocks[*i].clone()).collect();
+            let Some(dir) = compact::merge(&self.dir.join("blocks"), &parts)? else { return Ok(()) };
+            let merged = Arc::new(Block::open(&dir)?);
+            tracing::info!(block = %dir.display(), parts = parts.len(), "blocks merged");
+            self.replace_blocks(&parts, Some(merged));
+        }
+    }
+
+    /// Deletes whole blocks: those entirely older than the retention window (measured
+    /// back from the newest data, as Prometheus does), then the oldest while over size.
+    fn apply_retention(&self) -> io::Result<()> {
+        let blocks = self.blocks();
+        let newest = blocks.iter().map(|b| b.meta.max_time).chain(self.head.time_range().map(|r| r.1)).max();
+        let Some(newest) = newest else { return Ok(()) };
+        let cutoff = newest - self.opts.retention.as_millis() as i64;
+        let mut doomed: Vec<Arc<Block>> = blocks.iter().filter(|b| b.meta.max_time <= cutoff).cloned().collect();
+        if let Some(limit) = self.opts.retention_bytes {
+            let mut total: u64 = blocks.iter().map(|b| b.disk_bytes).sum::<u64>() + self.wal.disk_bytes();
+            total -= doomed.iter().map(|b| b.disk_bytes).sum::<u64>();
+            for b in blocks.iter().filter(|b| b.meta.max_time > cutoff) {
+                if total <= limit {
+                    break;
+                }
+                total -= b.disk_bytes;
+                doomed.push(b.clone());
+            }
+        }
+        if !doomed.is_empty() {
+            tracing::info!(blocks = doomed.len(), "retention: deleting blocks");
+            self.replace_blocks(&doomed, None);
+        }
+        Ok(())
+    }
+
+    /// Swaps blocks out of the list, then deletes their directories. Queries holding an
+    /// `Arc<Block>` keep reading: the mapping outlives the unlinked files.
+    fn replace_blocks(&self, old: &[Arc<Block>], new: Option<Arc<Block>>) {
+        {
+            let mut list = self.blocks.write();
+            list.retain(|b| !old.iter().any(|o| Arc::ptr_eq(o, b)));
+            list.extend(new);
+            list.sort_by_key(|b| b.meta.min_time);
+        }
+        for b in old {
+            if let Err(e) = std::fs::remove_dir_all(&b.dir) {
+                tracing::error!(block = %b.dir.display(), error = %e, "could not delete a block");
+            }
+        }
+    }
+
+    fn truncate_wal(&self, mint: Timestamp) -> io::Result<()> {
+        self.wal.truncate(mint, || self.head.live_series()).map(|_| ())
+    }
+
+    /// Bytes on disk: blocks and WAL.
+    pub fn disk_bytes(&self) -> u64 {
+        self.blocks().iter().map(|b| b.disk_bytes).sum::<u64>() + self.wal.disk_bytes()
+    }
+}
+
+fn push(out: &mut Vec<SeriesSamples>, pos: &mut HashMap<Labels, usize>, labels: &Labels, samples: &[(Timestamp, f64)]) {
+    if samples.is_empty() {
+        return;
+    }
+    match pos.get(labels) {
+        Some(&i) => out[i].samples.extend_from_slice(samples),
+        None => {
+            pos.insert(labels.clone(), out.len());
+            out.push(SeriesSamples { labels: labels.clone(), samples: samples.to_vec() });
+        }
+    }
+}
+
+fn replay(head: &Head, by_id: &mut HashMap<u64, crate::SeriesRef>, rec: Record) {
+    match rec {
+        Record::Series(list) => {
+            for (id, labels) in list {
+                by_id.insert(id, head.replay_series(id, &labels));
+            }
+        }
+        Record::Samples(samples) => {
+            for s in samples {
+                // Samples of series no longer defined were older than the head anyway.
+                if let Some(series) = by_id.get(&s.id) {
+                    let _ = head.append_unlogged(series, s.t, s.v);
+                }
+            }
+        }
+    }
+}
+
+/// Opens every block; a damaged one is reported and set aside (renamed `.damaged`) so
+/// that it neither stops the start nor is deleted. A block another covers (a crash
+/// between writing a merged block and deleting its parts) is removed.
+fn open_blocks(dir: &Path, damage: &mut Vec<String>) -> io::Result<Vec<Arc<Block>>> {
+    let mut blocks = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let path = e?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if name.ends_with(".tmp") {
+            std::fs::remove_dir_all(&path)?;
+            continue;
+        }
+        if name.ends_with(".damaged") || !path.is_dir() {
+            continue;
+        }
+        match Block::open(&path) {
+            Ok(b) => blocks.push(Arc::new(b)),
+            Err(err) => {
+                damage.push(format!("block {}: {err}; moved aside", path.display()));
+                std::fs::rename(&path, path.with_file_name(format!("{name}.damaged")))?;
+            }
+        }
+    }
+    blocks.sort_by_key(|b| (b.meta.min_time, std::cmp::Reverse(b.meta.max_time)));
+    let mut kept: Vec<Arc<Block>> = Vec::new();
+    for b in blocks {
+        if kept.last().is_some_and(|k| k.meta.max_time >= b.meta.max_time) {
+            std::fs::remove_dir_all(&b.dir)?;
+            continue;
+        }
+        kept.push(b);
+    }
+    Ok(kept)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,326 @@
+//! The write-ahead log: every series definition and sample the head accepts, appended to
+//! numbered segment files before (for pushes) or at most one flush interval after (for
+//! scrapes) it is acknowledged, and replayed into a fresh head at start.
+//!
+//! Truncation drops whole segments whose samples are all older than what the head keeps;
+//! the series those segments defined and the head still holds are first written to a
+//! checkpoint (`checkpoint.N`, read before segment N), as Prometheus does.
+//!
+//! Damage is survived, never fatal: a torn tail in the newest segment (a crash mid-write)
+//! is truncated away; damage in an older segment loses the rest of that segment only,
+//! and is reported.
+
+pub mod record;
+pub mod segment;
+
+use cardinal_model::{Labels, Timestamp};
+use parking_lot::Mutex;
+pub use record::{Record, RefSample};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+pub const DEFAULT_SEGMENT_SIZE: u64 = 128 << 20;
+const CHECKPOINT_PREFIX: &str = "checkpoint.";
+
+#[derive(Default)]
+pub struct WalStats {
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub write_failures: AtomicU64,
+    pub corruptions: AtomicU64,
+    pub truncations: AtomicU64,
+}
+
+/// What replay found.
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    pub records: u64,
+    /// One line per damaged file: what was skipped and why.
+    pub damage: Vec<String>,
+}
+
+struct Writer {
+    file: BufWriter<File>,
+    seg: u32,
+    size: u64,
+    max_t: Timestamp,
+    scratch: Vec<u8>,
+    framed: Vec<u8>,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    segment_size: u64,
+    w: Mutex<Writer>,
+    /// Closed segments with the newest sample time each holds.
+    closed: Mutex<BTreeMap<u32, Timestamp>>,
+    pub stats: WalStats,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Wal {
+    /// Opens (creating) the WAL in `dir`, replaying everything readable into `apply`,
+    /// then starts a new segment for writing.
+    pub fn open(dir: &Path, segment_size: u64, mut apply: impl FnMut(Record)) -> io::Result<(Wal, ReplayReport)> {
+        fs::create_dir_all(dir)?;
+        let (checkpoint, segments) = list(dir)?;
+        let mut report = ReplayReport::default();
+        let stats = WalStats::default();
+        if let Some((n, path)) = &checkpoint {
+            read_file(path, &mut report, &stats, &mut apply, false)?;
+            for (seg, p) in segments.iter().filter(|(s, _)| s < n) {
+                fs::remove_file(p)?;
+                tracing::debug!(segment = seg, "removed a segment older than the checkpoint");
+            }
+        }
+        let first_kept = checkpoint.as_ref().map_or(0, |(n, _)| *n);
+        let mut closed = BTreeMap::new();
+        let kept: Vec<_> = segments.into_iter().filter(|(s, _)| *s >= first_kept).collect();
+        for (i, (seg, path)) in kept.iter().enumerate() {
+            let is_last = i + 1 == kept.len();
+            let max_t = read_file(path, &mut report, &stats, &mut apply, is_last)?;
+            closed.insert(*seg, max_t);
+        }
+        let next = kept.last().map_or(first_kept.max(1), |(s, _)| s + 1);
+        let w = Writer::create(dir, next)?;
+        let wal = Wal {
+            dir: dir.to_path_buf(),
+            segment_size,
+            w: Mutex::new(w),
+            closed: Mutex::new(closed),
+            stats,
+            last_error: Mutex::new(None),
+        };
+        Ok((wal, report))
+    }
+
+    pub fn log_series(&self, series: &[(u64, &Labels)]) {
+        self.log(i64::MIN, |buf| record::encode_series(buf, series));
+    }
+
+    pub fn log_samples(&self, samples: &[RefSample]) {
+        if samples.is_empty() {
+            return;
+        }
+        let max_t = samples.iter().map(|s| s.t).max().unwrap_or(i64::MIN);
+        self.log(max_t, |buf| record::encode_samples(buf, samples));
+    }
+
+    fn log(&self, max_t: Timestamp, encode: impl FnOnce(&mut Vec<u8>)) {
+        let mut w = self.w.lock();
+        let Writer { scratch, framed, .. } = &mut *w;
+        scratch.clear();
+        encode(scratch);
+        framed.clear();
+        segment::frame(framed, scratch);
+        let n = framed.len() as u64;
+        let result = {
+            let Writer { file, framed, .. } = &mut *w;
+            file.write_all(framed)
+        };
+        self.note(result);
+        w.size += n;
+        w.max_t = w.max_t.max(max_t);
+        self.stats.records.fetch_add(1, Relaxed);
+        self.stats.bytes.fetch_add(n, Relaxed);
+        if w.size >= self.segment_size {
+            let r = self.cut(&mut w);
+            self.note(r);
+        }
+    }
+
+    /// Hands buffered records to the OS: after this they survive the process being
+    /// killed (not yet a power loss). What a push is acknowledged after.
+    pub fn flush(&self) -> io::Result<()> {
+        let r = self.w.lock().file.flush();
+        self.note(r.as_ref().map(|_| ()).map_err(clone_err));
+        r
+    }
+
+    /// Flushes and fsyncs the current segment; run on the flush interval.
+    pub fn sync(&self) -> io::Result<()> {
+        let mut w = self.w.lock();
+        let r = w.file.flush().and_then(|_| w.file.get_ref().sync_data());
+        self.stats.fsyncs.fetch_add(1, Relaxed);
+        self.note(r.as_ref().map(|_| ()).map_err(clone_err));
+        r
+    }
+
+    fn note(&self, r: io::Result<()>) {
+        match r {
+            Ok(()) => {
+                if self.last_error.lock().is_some() {
+                    tracing::info!("WAL writes succeed again");
+                    *self.last_error.lock() = None;
+                }
+            }
+            Err(e) => {
+                self.stats.write_failures.fetch_add(1, Relaxed);
+                let msg = format!("writing the WAL in {}: {e}", self.dir.display());
+                if self.last_error.lock().as_deref() != Some(msg.as_str()) {
+                    tracing::error!(error = %msg, "WAL write failed; data is kept in memory and retried");
+                }
+                *self.last_error.lock() = Some(msg);
+            }
+        }
+    }
+
+    fn cut(&self, w: &mut Writer) -> io::Result<()> {
+        w.file.flush()?;
+        w.file.get_ref().sync_data()?;
+        self.closed.lock().insert(w.seg, w.max_t);
+        let next = Writer::create(&self.dir, w.seg + 1)?;
+        *w = next;
+        Ok(())
+    }
+
+    /// Drops the segments whose samples are all older than `mint`, first checkpointing
+    /// the series the head still holds (`live`, called only when something is dropped).
+    /// Returns the number of segments removed.
+    pub fn truncate(&self, mint: Timestamp, live: impl FnOnce() -> Vec<(u64, Labels)>) -> io::Result<usize> {
+        {
+            // The current segment is cut first if it is entirely old, so an idle head
+            // does not pin its last segment forever.
+            let mut w = self.w.lock();
+            if w.size > 0 && w.max_t < mint {
+                self.cut(&mut w)?;
+            }
+        }
+        let current = self.w.lock().seg;
+        let first_kept = self.closed.lock().iter().find(|(_, t)| **t >= mint).map_or(current, |(s, _)| *s);
+        let doomed: Vec<u32> = self.closed.lock().range(..first_kept).map(|(s, _)| *s).collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        self.write_checkpoint(first_kept, &live())?;
+        for seg in &doomed {
+            fs::remove_file(self.dir.join(segment_name(*seg)))?;
+            self.closed.lock().remove(seg);
+        }
+        self.stats.truncations.fetch_add(1, Relaxed);
+        Ok(doomed.len())
+    }
+
+    fn write_checkpoint(&self, n: u32, live: &[(u64, Labels)]) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{CHECKPOINT_PREFIX}{n:08}.tmp"));
+        let mut f = BufWriter::new(File::create(&tmp)?);
+        let (mut body, mut framed) = (Vec::new(), Vec::new());
+        for batch in live.chunks(1000) {
+            let refs: Vec<(u64, &Labels)> = batch.iter().map(|(id, l)| (*id, l)).collect();
+            body.clear();
+            record::encode_series(&mut body, &refs);
+            framed.clear();
+            segment::frame(&mut framed, &body);
+            f.write_all(&framed)?;
+        }
+        f.flush()?;
+        f.get_ref().sync_all()?;
+        fs::rename(&tmp, self.dir.join(format!("{CHECKPOINT_PREFIX}{n:08}")))?;
+        File::open(&self.dir)?.sync_all()?;
+        for (old, path) in list(&self.dir)?.0.into_iter().filter(|(o, _)| *o < n) {
+            tracing::debug!(checkpoint = old, "removing an older checkpoint");
+            fs::remove_file(path)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes on disk, for size-based retention and the status page.
+    pub fn disk_bytes(&self) -> u64 {
+        fs::read_dir(&self.dir).map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+    }
+
+    pub fn segments(&self) -> usize {
+        self.closed.lock().len() + 1
+    }
+}
+
+fn clone_err(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
+
+impl Writer {
+    fn create(dir: &Path, seg: u32) -> io::Result<Writer> {
+        let file = OpenOptions::new().create(true).append(true).open(dir.join(segment_name(seg)))?;
+        Ok(Writer {
+            file: BufWriter::with_capacity(256 << 10, file),
+            seg,
+            size: 0,
+            max_t: i64::MIN,
+            scratch: Vec::new(),
+            framed: Vec::new(),
+        })
+    }
+}
+
+fn segment_name(seg: u32) -> String {
+    format!("{seg:08}")
+}
+
+/// The newest checkpoint and the segments, in order. Anything else is left alone.
+#[allow(clippy::type_complexity)]
+fn list(dir: &Path) -> io::Result<(Option<(u32, PathBuf)>, Vec<(u32, PathBuf)>)> {
+    let (mut checkpoints, mut segments) = (Vec::new(), Vec::new());
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name.strip_prefix(CHECKPOINT_PREFIX).and_then(|n| n.parse::<u32>().ok()) {
+            checkpoints.push((n, e.path()));
+        } else if let Ok(n) = name.parse::<u32>() {
+            segments.push((n, e.path()));
+        } else if name.ends_with(".tmp") {
+            // A checkpoint a crash interrupted: the segments it was to replace are intact.
+            fs::remove_file(e.path())?;
+        }
+    }
+    checkpoints.sort();
+    segments.sort();
+    Ok((checkpoints.pop(), segments))
+}
+
+/// Replays one file; returns the newest sample time in it. The newest segment's torn
+/// tail is cut off so that the file ends on a whole record.
+fn read_file(
+    path: &Path,
+    report: &mut ReplayReport,
+    stats: &WalStats,
+    apply: &mut impl FnMut(Record),
+    repair_tail: bool,
+) -> io::Result<Timestamp> {
+    let mut max_t = i64::MIN;
+    let mut bad_record = None;
+    let end = segment::read(path, |body| match record::decode(body) {
+        Ok(rec) => {
+            if let Record::Samples(s) = &rec {
+                max_t = s.iter().map(|s| s.t).fold(max_t, i64::max);
+            }
+            report.records += 1;
+            apply(rec);
+        }
+        // A record whose CRC holds but which does not decode was written by something
+        // else; skip it and carry on.
+        Err(e) => bad_record = Some(e),
+    })?;
+    if let Some(e) = bad_record {
+        stats.corruptions.fetch_add(1, Relaxed);
+        report.damage.push(format!("{}: undecodable record skipped: {e}", path.display()));
+    }
+    if let segment::End::Corrupt { offset, reason } = end {
+        stats.corruptions.fetch_add(1, Relaxed);
+        let size = fs::metadata(path)?.len();
+        let what = format!("{}: {reason} at byte {offset} of {size}", path.display());
+        if repair_tail {
+            OpenOptions::new().write(true).open(path)?.set_len(offset)?;
+            report.damage.push(format!("{what}; truncated the torn tail"));
+        } else {
+            report.damage.push(format!("{what}; the rest of this segment is skipped"));
+        }
+    }
+    Ok(max_t)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+use super::*;
+
+fn labels(i: u64) -> Labels {
+    Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])
+}
+
+fn replay(dir: &Path) -> (Vec<Record>, ReplayReport) {
+    let mut got = Vec::new();
+    let (_, report) = Wal::open(dir, DEFAULT_SEGMENT_SIZE, |r| got.push(r)).unwrap();
+    (got, report)
+}
+
+fn samples_in(records: &[Record]) -> Vec<RefSample> {
+    records
+        .iter()
+        .flat_map(|r| match r {
+            Record::Samples(s) => s.clone(),
+            Record::Series(_) => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn what_is_flushed_is_replayed_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), DEFAULT_SEGMENT_SIZE, |_| {}).unwrap();
+    wal.log_series(&[(1, &labels(1))]);
+    wal.log_samples(&[RefSample { id: 1, t: 10, v: 1.5 }, RefSample { id: 1, t: 20, v: f64::NAN }]);
+    wal.flush().unwrap();
+    drop(wal);
+    let (got, report) = replay(dir.path());
+    assert!(report.damage.is_empty(), "{:?}", report.damage);
+    assert_eq!(got[0], Record::Series(vec![(1, labels(1))]));
+    let s = samples_in(&got);
+    assert_eq!((s[0].t, s[0].v, s[1].t), (10, 1.5, 20));
+    assert!(s[1].v.is_nan());
+}
+
+#[test]
+fn segments_are_cut_and_old_ones_truncated_behind_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), 4096, |_| {}).unwrap();
+    for i in 0..100u64 {
+        wal.log_series(&[(i, &labels(i))]);
+        wal.log_samples(&(0..20).map(|k| RefSample { id: i, t: (i * 20 + k) as i64, v: 1.0 }).collect::<Vec<_>>());
+    }
+    assert!(wal.segments() > 3, "{} segments", wal.segments());
+    // The head keeps series 90.. (samples from t=1800 on).
+    let removed = wal.truncate(1800, || (90..100).map(|i| (i, labels(i))).collect()).unwrap();
+    assert!(removed > 0);
+    wal.flush().unwrap();
+    drop(wal);
+    let (got, report) = replay(dir.path());
+    assert!(report.damage.is_empty(), "{:?}", report.damage);
+    let series: Vec<u64> = got
+        .iter()
+        .flat_map(|r| if let Record::Series(s) = r { s.iter().map(|x| x.0).collect() } else { vec![] })
+        .collect();
+    for i in 90..100 {
+        assert!(series.contains(&i), "series {i} survives truncation");
+    }
+    let samples = samples_in(&got);
+    for t in 1800..2000 {
+        assert!(samples.iter().any(|s| s.t == t), "sample at {t} survives truncation");
+    }
+    assert!(samples.len() < 2000, "old samples went with their segments");
+}
+
+#[test]
+fn a_torn_tail_is_truncated_and_writing_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), DEFAULT_SEGMENT_SIZE, |_| {}).unwrap();
+    wal.log_series(&[(1, &labels(1))]);
+    wal.log_samples(&[RefSample { id: 1, t: 10, v: 1.0 }]);
+    wal.log_samples(&[RefSample { id: 1, t: 20, v: 2.0 }]);
+    wal.flush().unwrap();
+    drop(wal);
+    let seg = dir.path().join("00000001");
+    let len = fs::metadata(&seg).unwrap().len();
+    OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
+
+    let mut got = Vec::new();
+    let (wal, report) = Wal::open(dir.path(), DEFAULT_SEGMENT_SIZE, |r| got.push(r)).unwrap();
+    assert_eq!(report.damage.len(), 1, "{:?}", report.damage);
+    assert!(report.damage[0].contains("truncated the torn tail"), "{}", report.damage[0]);
+    assert_eq!(samples_in(&got).len(), 1, "the whole record before the tear is kept");
+    wal.log_samples(&[RefSample { id: 1, t: 30, v: 3.0 }]);
+    wal.flush().unwrap();
+    drop(wal);
+    let (got, report) = replay(dir.path());
+    assert!(report.damage.is_empty(), "the repaired WAL reads clean: {:?}", report.damage);
+    assert_eq!(samples_in(&got).iter().map(|s| s.t).collect::<Vec<_>>(), [10, 30]);
+}
+
+#[test]
+fn damage_in_an_old_segment_loses_only_that_segment_s_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), 512, |_| {}).unwrap();
+    wal.log_series(&[(1, &labels(1))]);
+    for t in 0..200 {
+        wal.log_samples(&[RefSample { id: 1, t, v: t as f64 }]);
+    }
+    wal.flush().unwrap();
+    drop(wal);
+    let first = dir.path().join("00000001");
+    let mut data = fs::read(&first).unwrap();
+    let n = data.len();
+    data[n / 2] ^= 0xff;
+    fs::write(&first, data).unwrap();
+    let (got, report) = replay(dir.path());
+    assert_eq!(report.damage.len(), 1, "{:?}", report.damage);
+    assert!(report.damage[0].contains("the rest of this segment is skipped"), "{}", report.damage[0]);
+    let ts: Vec<i64> = samples_in(&got).iter().map(|s| s.t).collect();
+    assert!(ts.contains(&0) && ts.contains(&199), "data before and after the damage is kept");
+    assert!(ts.len() < 200 && ts.len() > 150, "{} samples", ts.len());
+}
