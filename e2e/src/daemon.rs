@@ -23,7 +23,44 @@ pub struct Daemon {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
-    log: std::sync::Arc<parking_lot::Mutex<Vec<String>>>,
+    log: Log,
+    bin: String,
+    extra: Vec<String>,
+}
+
+type Log = std::sync::Arc<parking_lot::Mutex<Vec<String>>>;
+
+/// Starts `bin` on an ephemeral port with its data under `dir`; waits until it is ready.
+async fn spawn(bin: &str, dir: &Path, cfg_path: &Path, extra: &[String]) -> (Child, SocketAddr, Log) {
+    let mut child = Command::new(bin_path(bin))
+        .arg(format!("--config.file={}", cfg_path.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg("--log.format=json")
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {bin}: {e} (is it built?)"));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let log: Log = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = listening_addr(&line) {
+                let _ = tx.send(addr);
+            }
+            log2.lock().push(line);
+        }
+    });
+    let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .expect("join")
+        .unwrap_or_else(|_| panic!("{bin} did not start: {:?}", log.lock()));
+    let ready = format!("http://{addr}/-/ready");
+    wait_until(Duration::from_secs(10), || async { reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) }).await;
+    (child, addr, log)
 }
 
 impl Daemon {
@@ -41,37 +78,23 @@ impl Daemon {
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).expect("write file");
         }
-        let mut child = Command::new(bin_path(bin))
-            .arg(format!("--config.file={}", cfg_path.display()))
-            .arg("--web.listen-address=127.0.0.1:0")
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg("--log.format=json")
-            .args(extra)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {bin}: {e} (is it built?)"));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = listening_addr(&line) {
-                    let _ = tx.send(addr);
-                }
-                log2.lock().push(line);
-            }
-        });
-        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(20)))
-            .await
-            .expect("join")
-            .unwrap_or_else(|_| panic!("{bin} did not start: {:?}", log.lock()));
-        let d = Daemon { child, addr, dir, config: cfg_path, log };
-        let ready = d.url("/-/ready");
-        wait_until(Duration::from_secs(10), || async { reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) })
-            .await;
-        d
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, addr, log) = spawn(bin, dir.path(), &cfg_path, &extra).await;
+        Daemon { child, addr, dir, config: cfg_path, log, bin: bin.to_string(), extra }
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs, as in a crash.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same binary again on the same data directory and config (after
+    /// `kill9`, or to restart a running one). The new process listens on a new port.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        let (child, addr, log) = spawn(&self.bin, self.dir.path(), &self.config, &self.extra).await;
+        (self.child, self.addr, self.log) = (child, addr, log);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -87,6 +110,14 @@ impl Daemon {
     pub async fn get(&self, path: &str) -> (u16, String) {
         let r = reqwest::get(self.url(path)).await.expect("request");
         (r.status().as_u16(), r.text().await.expect("body"))
+    }
+
+    /// An instant query's `data.result`, panicking on an error response.
+    pub async fn query(&self, expr: &str) -> Vec<serde_json::Value> {
+        let r = reqwest::Client::new().get(self.url("/api/v1/query")).query(&[("query", expr)]).send().await;
+        let v: serde_json::Value = r.expect("query").json().await.expect("query JSON");
+        assert_eq!(v["status"], "success", "{expr}: {v}");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
     }
 
     /// GET `/federate` with the given selectors.

@@ -5,6 +5,8 @@ pub mod daemon;
 pub mod istio;
 pub mod prometheus;
 pub mod target;
+pub mod workload;
 
 pub use daemon::{Daemon, bin_path, wait_until};
 pub use target::TestTarget;
+pub use workload::Workload;

@@ -1,0 +1,109 @@
+//! The two tiers end to end: a synthetic mesh scraped by a collector running the shipped
+//! Istio rules, and a master federating the collector with the shipped master config.
+
+use e2e::istio::Mesh;
+use e2e::{Daemon, Workload, wait_until};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The shipped collector rules, evaluated every second over 5 s windows (a range
+/// function keeps answering from a vanished series' last samples for its whole window,
+/// in Prometheus as here: 1m would make the test wait a minute).
+fn rules() -> String {
+    repo_file("config/rules/istio.rules.yml").replace("interval: 10s", "interval: 1s").replace("[1m]", "[5s]")
+}
+
+/// The shipped master config, pointed at `collector` and scraping every second.
+fn master_config(collector: &Daemon) -> String {
+    repo_file("config/master.yml")
+        .replace("scrape_interval: 15s", "scrape_interval: 1s")
+        .replace("127.0.0.1:9090", &collector.addr.to_string())
+}
+
+async fn two_tiers(mesh: Mesh) -> (Workload, Daemon, Daemon) {
+    let w = Workload::start(mesh, "127.0.0.1:0").await.unwrap();
+    let cfg = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s, external_labels: {{collector: c1}}}}\nrule_files: [rules.yml]\nscrape_configs:\n{}",
+        w.scrape_job("envoy", "1s")
+    );
+    let collector = Daemon::start_with_files("collector", &cfg, &[("rules.yml", &rules())], &[]).await;
+    let master = Daemon::start("master", &master_config(&collector), &[]).await;
+    (w, collector, master)
+}
+
+/// `(series without __name__ and `drop`, timestamp) -> value` for a range selector.
+async fn raw_samples(d: &Daemon, selector: &str, drop: &[&str]) -> BTreeMap<(String, i64), f64> {
+    let mut out = BTreeMap::new();
+    for s in d.query(selector).await {
+        let mut metric = s["metric"].as_object().unwrap().clone();
+        for name in drop.iter().chain(&["__name__"]) {
+            metric.remove(*name);
+        }
+        for p in s["values"].as_array().unwrap() {
+            let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+            out.insert(
+                (serde_json::Value::Object(metric.clone()).to_string(), t),
+                p[1].as_str().unwrap().parse().unwrap(),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_master_holds_exactly_the_collectors_rollups_and_vanished_ones_go_stale_at_once() {
+    let (w, collector, master) = two_tiers(Mesh { pods: 12, workloads: 4 }).await;
+    let series = "istio_requests_total:rate1m";
+    wait_until(WAIT, || async { master.query(&format!("count({series}) >= 28")).await.len() == 1 }).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Every sample the master stored is one the collector recorded: same labels (prefix
+    // stripped, collector's external label added), same timestamp, same value, bit for bit.
+    // (The master adds its job label, as honor_labels does for labels the source lacks.)
+    let theirs = raw_samples(&collector, &format!("federate:{series}[20s]"), &[]).await;
+    let mine =
+        raw_samples(&master, &format!("{series}{{collector=\"c1\",job=\"federate\"}}[20s]"), &["collector", "job"])
+            .await;
+    assert!(mine.len() >= 28 * 2, "the master holds {} samples", mine.len());
+    for ((labels, t), v) in &mine {
+        let want = theirs.get(&(labels.clone(), *t));
+        assert_eq!(want, Some(v), "{labels} at {t}: master {v}, collector {want:?}");
+    }
+    let names = master.query("count by (__name__) ({__name__=~\"istio.*\"})").await;
+    let names: Vec<&str> = names.iter().map(|s| s["metric"]["__name__"].as_str().unwrap()).collect();
+    assert!(names.contains(&"istio_request_duration_milliseconds:p90"), "{names:?}");
+    assert!(master.query("{__name__=~\"federate:.+\"}").await.is_empty(), "the prefix is stripped");
+
+    // A workload disappears: once its rollups leave the collector's /federate, the master
+    // marks them stale at its next scrape instead of serving them for 5 more minutes.
+    let gone = r#"istio_requests_total:rate1m{source_workload="workload-1"}"#;
+    assert!(!master.query(gone).await.is_empty());
+    w.retire_workload(1);
+    wait_until(WAIT, || async {
+        let text = collector.federate(&["{__name__=~\"federate:.+\"}"]).await;
+        !text.contains("source_workload=\"workload-1\"")
+    })
+    .await;
+    let vanished_upstream = Instant::now();
+    wait_until(WAIT, || async { master.query(gone).await.is_empty() }).await;
+    let lag = vanished_upstream.elapsed();
+    assert!(lag < Duration::from_secs(5), "stale on the master {lag:?} after leaving /federate (scrape interval 1s)");
+    assert!(!master.query(r#"istio_requests_total:rate1m{source_workload="workload-2"}"#).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_collector_that_is_down_is_up_0_on_the_master_not_a_crash() {
+    let (_w, mut collector, master) = two_tiers(Mesh { pods: 4, workloads: 2 }).await;
+    wait_until(WAIT, || async { master.query("up{job=\"federate\"} == 1").await.len() == 1 }).await;
+    collector.kill9();
+    wait_until(WAIT, || async { master.query("up{job=\"federate\"} == 0").await.len() == 1 }).await;
+    let (_, targets) = master.get("/api/v1/targets").await;
+    assert!(targets.contains("\"health\":\"down\""), "{targets}");
+    assert!(targets.contains("connect") || targets.contains("refused"), "the reason is shown: {targets}");
+}
