@@ -111,8 +111,8 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
     cardinal_config::ByteSize::parse(s).map(|b| b.0)
 }
 
-pub fn parse(role: &Role) -> Result<Cli, ExitCode> {
-    let matches = Cli::command().name(role.name).about(role.about).get_matches();
+pub fn parse(role: &Role, args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, ExitCode> {
+    let matches = Cli::command().name(role.name).about(role.about).get_matches_from(args);
     let mut cli = Cli::from_arg_matches(&matches).map_err(|e| {
         let _ = e.print();
         ExitCode::from(2)

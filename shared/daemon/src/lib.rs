@@ -16,7 +16,12 @@ use std::process::ExitCode;
 
 /// Parses the command line for `role` and runs the daemon or the subcommand asked for.
 pub fn main(role: Role) -> ExitCode {
-    let cli = match cli::parse(&role) {
+    main_with_args(role, std::env::args_os())
+}
+
+/// Like [`main`], with the arguments given (the first is the program name).
+pub fn main_with_args(role: Role, args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = match cli::parse(&role, args) {
         Ok(c) => c,
         Err(code) => return code,
     };

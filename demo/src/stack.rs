@@ -1,0 +1,190 @@
+//! Starting the three parts, reporting, and stopping them cleanly.
+
+use e2e::Workload;
+use e2e::istio::Mesh;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RULES: &str = include_str!("../../config/rules/istio.rules.yml");
+const MASTER_CONFIG: &str = include_str!("../../config/master.yml");
+
+pub struct Options {
+    pub pods: usize,
+    pub workloads: usize,
+    pub collector: String,
+    pub master: String,
+    pub workload: String,
+    pub interval: String,
+    pub exit_after: Option<Duration>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A daemon child process, stopped with SIGTERM (then killed) when dropped.
+struct Daemon {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SIGTERM lets the daemon sync its WAL; `kill` is the fallback.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                println!("{} stopped", self.name);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn run(o: Options) -> Result<(), String> {
+    let tmp;
+    let dir: &Path = match &o.data_dir {
+        Some(d) => d,
+        None => {
+            tmp = tempfile::Builder::new().prefix("cardinal-demo-").tempdir().map_err(|e| e.to_string())?;
+            tmp.path()
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mesh = Mesh { pods: o.pods, workloads: o.workloads };
+    let w = Workload::start(mesh, &o.workload).await.map_err(|e| format!("serving the mesh on {}: {e}", o.workload))?;
+    println!("mesh       {} pods × {} series on http://{}/metrics?pod=N", o.pods, e2e::istio::SERIES_PER_POD, w.addr);
+
+    let collector_cfg = format!(
+        "global:\n  scrape_interval: {i}\n  evaluation_interval: {i}\n  external_labels: {{collector: demo}}\nrule_files: [istio.rules.yml]\nscrape_configs:\n{}",
+        w.scrape_job("envoy", &o.interval),
+        i = o.interval
+    );
+    write(dir, "istio.rules.yml", &RULES.replace("interval: 10s", &format!("interval: {}", o.interval)))?;
+    write(dir, "collector.yml", &collector_cfg)?;
+    let master_cfg = MASTER_CONFIG.replace("127.0.0.1:9090", &o.collector).replace("15s", &o.interval);
+    write(dir, "master.yml", &master_cfg)?;
+
+    let collector = spawn("collector", dir, &o.collector)?;
+    let master = spawn("master", dir, &o.master)?;
+    println!("collector  http://{}/  (federate: http://{}/federate)", o.collector, o.collector);
+    println!("master     http://{}/  (Prometheus data source for Grafana)", o.master);
+    println!("logs and data in {}; Ctrl-C stops everything", dir.display());
+
+    let started = Instant::now();
+    let stop = async {
+        match o.exit_after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = stop => {},
+        r = report(&o, started) => r?,
+    }
+    println!("stopping…");
+    drop(master);
+    drop(collector);
+    Ok(())
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+    std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+}
+
+fn spawn(role: &'static str, dir: &Path, listen: &str) -> Result<Daemon, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(dir.join(format!("{role}.log"))).map_err(|e| e.to_string())?;
+    let child = Command::new(exe)
+        .arg(role)
+        .arg(format!("--config.file={}", dir.join(format!("{role}.yml")).display()))
+        .arg(format!("--web.listen-address={listen}"))
+        .arg(format!("--storage.tsdb.path={}", dir.join(format!("{role}-data")).display()))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("starting the {role}: {e}"))?;
+    Ok(Daemon { name: role, child })
+}
+
+/// Head series of a daemon, from its `/api/v1/status/tsdb`.
+async fn series(client: &reqwest::Client, addr: &str) -> Option<u64> {
+    let v: serde_json::Value =
+        client.get(format!("http://{addr}/api/v1/status/tsdb")).send().await.ok()?.json().await.ok()?;
+    v["data"]["headStats"]["numSeries"].as_u64()
+}
+
+async fn targets_up(client: &reqwest::Client, addr: &str) -> Option<(usize, usize)> {
+    let v: serde_json::Value = client.get(format!("http://{addr}/api/v1/targets")).send().await.ok()?.json().await.ok()?;
+    let t = v["data"]["activeTargets"].as_array()?;
+    Some((t.iter().filter(|t| t["health"] == "up").count(), t.len()))
+}
+
+/// Prints progress every 5 s until the master has data, then the reduction every 15 s.
+async fn report(o: &Options, started: Instant) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    let mut steady = false;
+    loop {
+        tokio::time::sleep(Duration::from_secs(if steady { 15 } else { 5 })).await;
+        let (c, m) = (series(&client, &o.collector).await, series(&client, &o.master).await);
+        let up = targets_up(&client, &o.collector).await;
+        let federated = federated_series(&client, &o.master).await.unwrap_or(0);
+        match (c, m) {
+            (Some(c), Some(m)) if federated > 0 => {
+                steady = true;
+                let drop = 100.0 * (1.0 - m as f64 / c.max(1) as f64);
+                println!("collector {} series → master {} series (−{drop:.1}%)", group(c), group(m));
+            }
+            _ => {
+                let (up, total) = up.unwrap_or((0, 0));
+                println!(
+                    "[{:>3}s] starting: {up}/{total} pods scraped, collector {} series, master {} series",
+                    started.elapsed().as_secs(),
+                    c.map_or("-".into(), group),
+                    m.map_or("-".into(), group)
+                );
+            }
+        }
+    }
+}
+
+/// Series the master has received from the collector (anything federated).
+async fn federated_series(client: &reqwest::Client, addr: &str) -> Option<u64> {
+    let v: serde_json::Value = client
+        .get(format!("http://{addr}/api/v1/query"))
+        .query(&[("query", "scrape_samples_post_metric_relabeling{job=\"federate\"}")])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse::<f64>().ok().map(|f| f as u64)
+}
+
+/// 337635 → "337,635".
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(super::group(337_635), "337,635");
+        assert_eq!(super::group(999), "999");
+        assert_eq!(super::group(1_000), "1,000");
+    }
+}

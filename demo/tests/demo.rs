@@ -1,0 +1,31 @@
+//! The README's first command, at a small scale: the demo starts the three parts, prints
+//! the reduction line, and stops them all by itself.
+
+use std::process::Command;
+
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn the_demo_shows_the_cardinality_drop_and_stops_cleanly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--pods", "40", "--workloads", "5", "--interval", "1s", "--exit-after", "20s"])
+        .args(["--collector", &free_port(), "--master", &free_port(), "--workload", &free_port()])
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find(|l| l.starts_with("collector ") && l.contains(" series → master ")).unwrap_or_else(|| {
+        panic!("no reduction line in:\n{stdout}");
+    });
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit() && c != ',')
+        .filter(|s| !s.is_empty() && s.chars().any(|c| c.is_ascii_digit()))
+        .map(|s| s.replace(',', "").parse().unwrap())
+        .collect();
+    assert!(numbers[0] >= 40 * 337, "{line}");
+    assert!(numbers[1] < numbers[0] / 5, "{line}");
+    assert!(stdout.contains("master stopped") && stdout.contains("collector stopped"), "{stdout}");
+}
