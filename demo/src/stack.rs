@@ -119,7 +119,8 @@ async fn series(client: &reqwest::Client, addr: &str) -> Option<u64> {
 }
 
 async fn targets_up(client: &reqwest::Client, addr: &str) -> Option<(usize, usize)> {
-    let v: serde_json::Value = client.get(format!("http://{addr}/api/v1/targets")).send().await.ok()?.json().await.ok()?;
+    let v: serde_json::Value =
+        client.get(format!("http://{addr}/api/v1/targets")).send().await.ok()?.json().await.ok()?;
     let t = v["data"]["activeTargets"].as_array()?;
     Some((t.iter().filter(|t| t["health"] == "up").count(), t.len()))
 }
@@ -171,7 +172,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

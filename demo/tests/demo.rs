@@ -17,9 +17,10 @@ fn the_demo_shows_the_cardinality_drop_and_stops_cleanly() {
         .expect("run the demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let line = stdout.lines().find(|l| l.starts_with("collector ") && l.contains(" series → master ")).unwrap_or_else(|| {
-        panic!("no reduction line in:\n{stdout}");
-    });
+    let line =
+        stdout.lines().find(|l| l.starts_with("collector ") && l.contains(" series → master ")).unwrap_or_else(|| {
+            panic!("no reduction line in:\n{stdout}");
+        });
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit() && c != ',')
         .filter(|s| !s.is_empty() && s.chars().any(|c| c.is_ascii_digit()))

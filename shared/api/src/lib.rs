@@ -37,6 +37,8 @@ pub struct ApiState {
     pub started: std::time::SystemTime,
     pub retention: std::time::Duration,
     pub write_stats: write::WriteStats,
+    /// The running remote-write senders, with the config they were started from.
+    pub remote_writers: parking_lot::Mutex<(String, Vec<cardinal_remote::send::RemoteWriter>)>,
 }
 
 impl ApiState {
@@ -54,6 +56,7 @@ impl ApiState {
             started: std::time::SystemTime::now(),
             retention: std::time::Duration::from_secs(2 * 3600),
             write_stats: write::WriteStats::default(),
+            remote_writers: parking_lot::Mutex::new((String::new(), Vec::new())),
         }
     }
 }

@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use cardinal_exposition::text;
 use cardinal_rules::manager::GroupStatus;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -59,6 +60,70 @@ fn rule_group_metrics(out: &mut String, st: &ApiState) {
     }
 }
 
+/// The WAL, the blocks and the remote-write receiver.
+fn storage_metrics(out: &mut String, st: &ApiState) {
+    let w = &st.db.wal().stats;
+    counter(out, "cardinal_wal_records_total", "Records written to the WAL.", &w.records);
+    counter(out, "cardinal_wal_bytes_total", "Bytes written to the WAL.", &w.bytes);
+    counter(out, "cardinal_wal_fsyncs_total", "WAL fsyncs.", &w.fsyncs);
+    counter(out, "cardinal_wal_write_failures_total", "WAL writes that failed (a full disk, say).", &w.write_failures);
+    counter(out, "cardinal_wal_corruptions_total", "Damaged WAL records found at replay.", &w.corruptions);
+    counter(out, "cardinal_wal_truncations_total", "WAL truncations behind the head.", &w.truncations);
+    let blocks = st.db.blocks();
+    metric(out, "cardinal_blocks", "gauge", "On-disk blocks.", blocks.len() as f64);
+    let samples: u64 = blocks.iter().map(|b| b.meta.num_samples).sum();
+    metric(out, "cardinal_blocks_samples", "gauge", "Samples in on-disk blocks.", samples as f64);
+    let bytes: u64 = blocks.iter().map(|b| b.disk_bytes).sum();
+    metric(out, "cardinal_blocks_bytes", "gauge", "Bytes of on-disk blocks.", bytes as f64);
+    metric(out, "cardinal_storage_bytes", "gauge", "Bytes on disk: blocks and WAL.", st.db.disk_bytes() as f64);
+    let r = &st.write_stats;
+    counter(out, "cardinal_remote_write_requests_total", "Remote-write requests received.", &r.requests);
+    counter(out, "cardinal_remote_write_samples_total", "Samples accepted by remote write.", &r.samples);
+    counter(out, "cardinal_remote_write_rejected_total", "Remote-write requests refused.", &r.rejected);
+    sender_metrics(out, st);
+}
+
+/// A metric family of the senders: name, type, help, and how to read it.
+type SenderFamily = (&'static str, &'static str, &'static str, fn(&cardinal_remote::send::SenderStats) -> f64);
+
+/// Per `remote_write` entry: what was sent, dropped, retried, and how far behind it is.
+fn sender_metrics(out: &mut String, st: &ApiState) {
+    let writers = st.remote_writers.lock();
+    let families: [SenderFamily; 5] = [
+        ("cardinal_remote_storage_samples_sent_total", "counter", "Samples delivered to the remote.", |s| {
+            s.samples_sent.load(Relaxed) as f64
+        }),
+        (
+            "cardinal_remote_storage_samples_dropped_total",
+            "counter",
+            "Samples the remote refused for good (4xx).",
+            |s| s.samples_dropped.load(Relaxed) as f64,
+        ),
+        ("cardinal_remote_storage_failed_requests_total", "counter", "Requests that failed.", |s| {
+            s.requests_failed.load(Relaxed) as f64
+        }),
+        ("cardinal_remote_storage_retries_total", "counter", "Requests retried.", |s| s.retries.load(Relaxed) as f64),
+        ("cardinal_remote_storage_highest_sent_timestamp_seconds", "gauge", "Newest sample delivered.", |s| {
+            s.highest_sent_ms.load(Relaxed).max(0) as f64 / 1000.0
+        }),
+    ];
+    for (name, kind, help, value) in families {
+        if writers.1.is_empty() {
+            break;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for w in &writers.1 {
+            text::write_sample(
+                out,
+                name,
+                [("remote_name", w.name.as_str()), ("url", w.url.as_str())],
+                value(&w.stats),
+                None,
+            );
+        }
+    }
+}
+
 pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let mut out = String::new();
     let h = &st.head.stats;
@@ -94,6 +159,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let secs = f.duration_micros.load(Relaxed) as f64 / 1e6;
     metric(&mut out, "cardinal_federate_duration_seconds_total", "counter", "Time spent answering /federate.", secs);
     rule_group_metrics(&mut out, &st);
+    storage_metrics(&mut out, &st);
     let start = st.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     metric(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", start);
     ([(header::CONTENT_TYPE, text::CONTENT_TYPE)], out)

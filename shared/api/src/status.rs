@@ -68,7 +68,31 @@ pub async fn tsdb(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Jso
         },
         "seriesCountByMetricName": pairs(&c.series_by_metric),
         "labelValueCountByLabelName": pairs(&c.values_by_label),
+        "storage": storage(&st),
     }))
+}
+
+/// Beyond Prometheus's fields: the blocks on disk and what a sample costs there.
+fn storage(st: &ApiState) -> Value {
+    let blocks = st.db.blocks();
+    let (samples, bytes) = blocks.iter().fold((0u64, 0u64), |(s, b), x| (s + x.meta.num_samples, b + x.disk_bytes));
+    let list: Vec<Value> = blocks
+        .iter()
+        .map(|b| {
+            json!({
+                "minTime": b.meta.min_time, "maxTime": b.meta.max_time, "level": b.meta.level,
+                "numSeries": b.meta.num_series, "numSamples": b.meta.num_samples, "bytes": b.disk_bytes,
+            })
+        })
+        .collect();
+    json!({
+        "blocks": list,
+        "blockBytes": bytes,
+        "walBytes": st.db.wal().disk_bytes(),
+        "bytesPerSample": if samples > 0 { bytes as f64 / samples as f64 } else { 0.0 },
+        "retentionSeconds": st.retention.as_secs(),
+        "damage": st.db.damage.lock().clone(),
+    })
 }
 
 /// `/api/v1/metadata`: what the scrape targets say of their metric families.

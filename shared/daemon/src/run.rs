@@ -96,11 +96,32 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
 /// clients) is checked before anything changes, so a bad config changes nothing.
 fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
     let rule_groups = RuleManager::load(&cfg.rule_files)?;
+    for rw in &cfg.remote_write {
+        cardinal_scrape::fetch::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
+    }
     state.scrape.apply(cfg)?;
     if let Some(rules) = &state.rules {
         rules.install(rule_groups, cfg.global.evaluation_interval.0);
     }
-    *state.external_labels.write() = Labels::from_pairs(cfg.global.external_labels.clone());
+    let external = Labels::from_pairs(cfg.global.external_labels.clone());
+    *state.external_labels.write() = external.clone();
+    apply_remote_write(state, cfg, external)
+}
+
+/// Restarts the senders only when their config changed: a sender resumes from its saved
+/// WAL position either way, so a restart costs nothing but the reconnect.
+fn apply_remote_write(state: &ApiState, cfg: &Config, external: Labels) -> Result<(), String> {
+    let key = format!("{:?}{external:?}", cfg.remote_write);
+    let mut running = state.remote_writers.lock();
+    if running.0 == key {
+        return Ok(());
+    }
+    running.1.clear();
+    let wal = state.db.wal_handle();
+    for rw in &cfg.remote_write {
+        running.1.push(cardinal_remote::send::start(wal.clone(), rw.clone(), external.clone())?);
+    }
+    running.0 = key;
     Ok(())
 }
 

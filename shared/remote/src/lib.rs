@@ -4,3 +4,5 @@
 
 pub mod proto;
 pub mod receive;
+pub mod send;
+pub mod wal_reader;

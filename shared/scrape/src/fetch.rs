@@ -42,11 +42,7 @@ impl Fetcher {
             .header("Accept-Encoding", "gzip")
             .header("User-Agent", USER_AGENT)
             .header("X-Prometheus-Scrape-Timeout-Seconds", cardinal_model::number::go_f(self.timeout.as_secs_f64()));
-        req = match self.http.credentials()? {
-            Some(Credentials::Basic { username, password }) => req.basic_auth(username, Some(password)),
-            Some(Credentials::Header(h)) => req.header("Authorization", h),
-            None => req,
-        };
+        req = authorize(req, &self.http)?;
         let resp = req.send().await.map_err(|e| error_chain(&e))?;
         let status = resp.status();
         if status != reqwest::StatusCode::OK {
@@ -96,7 +92,17 @@ fn body_limit_error() -> String {
     "body size limit exceeded".into()
 }
 
-fn build_client(http: &HttpClientConfig) -> Result<reqwest::Client, String> {
+/// Adds the configured credentials (read afresh, so rotated files are picked up).
+pub fn authorize(req: reqwest::RequestBuilder, http: &HttpClientConfig) -> Result<reqwest::RequestBuilder, String> {
+    Ok(match http.credentials()? {
+        Some(Credentials::Basic { username, password }) => req.basic_auth(username, Some(password)),
+        Some(Credentials::Header(h)) => req.header("Authorization", h),
+        None => req,
+    })
+}
+
+/// A client honouring the TLS and redirect settings of an HTTP client config.
+pub fn build_client(http: &HttpClientConfig) -> Result<reqwest::Client, String> {
     let tls = &http.tls_config;
     if tls.server_name.is_some() {
         return Err("tls_config.server_name is not supported yet".into());
@@ -124,7 +130,7 @@ fn build_client(http: &HttpClientConfig) -> Result<reqwest::Client, String> {
 
 /// The error with its causes, which is where reqwest keeps the useful part
 /// ("connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {

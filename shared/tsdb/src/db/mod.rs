@@ -102,6 +102,10 @@ impl Db {
         &self.wal
     }
 
+    pub fn wal_handle(&self) -> Arc<Wal> {
+        self.wal.clone()
+    }
+
     pub fn blocks(&self) -> Vec<Arc<Block>> {
         self.blocks.read().clone()
     }

@@ -60,6 +60,8 @@ pub struct Wal {
     closed: Mutex<BTreeMap<u32, Timestamp>>,
     pub stats: WalStats,
     pub last_error: Mutex<Option<String>>,
+    /// Segments readers (remote-write senders) still need: truncation keeps them.
+    holds: Mutex<std::collections::HashMap<u64, u32>>,
 }
 
 impl Wal {
@@ -94,6 +96,7 @@ impl Wal {
             closed: Mutex::new(closed),
             stats,
             last_error: Mutex::new(None),
+            holds: Mutex::new(std::collections::HashMap::new()),
         };
         Ok((wal, report))
     }
@@ -191,7 +194,10 @@ impl Wal {
             }
         }
         let current = self.w.lock().seg;
-        let first_kept = self.closed.lock().iter().find(|(_, t)| **t >= mint).map_or(current, |(s, _)| *s);
+        let mut first_kept = self.closed.lock().iter().find(|(_, t)| **t >= mint).map_or(current, |(s, _)| *s);
+        if let Some(held) = self.holds.lock().values().min() {
+            first_kept = first_kept.min(*held);
+        }
         let doomed: Vec<u32> = self.closed.lock().range(..first_kept).map(|(s, _)| *s).collect();
         if doomed.is_empty() {
             return Ok(0);
@@ -231,6 +237,29 @@ impl Wal {
     /// Bytes on disk, for size-based retention and the status page.
     pub fn disk_bytes(&self) -> u64 {
         fs::read_dir(&self.dir).map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Keeps segment `seg` and later from truncation on behalf of reader `id`.
+    pub fn hold(&self, id: u64, seg: u32) {
+        self.holds.lock().insert(id, seg);
+    }
+
+    pub fn release(&self, id: u64) {
+        self.holds.lock().remove(&id);
+    }
+
+    /// The checkpoint to read first, if any, and the segment numbers in order.
+    pub fn files(&self) -> io::Result<(Option<PathBuf>, Vec<u32>)> {
+        let (checkpoint, segments) = list(&self.dir)?;
+        Ok((checkpoint.map(|(_, p)| p), segments.into_iter().map(|(s, _)| s).collect()))
+    }
+
+    pub fn segment_path(&self, seg: u32) -> PathBuf {
+        self.dir.join(segment_name(seg))
     }
 
     pub fn segments(&self) -> usize {

@@ -29,35 +29,75 @@ pub enum End {
 
 /// Calls `f` with each intact record body, in order, until the end or the first damage.
 pub fn read(path: &Path, mut f: impl FnMut(&[u8])) -> io::Result<End> {
-    let mut r = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut offset = 0u64;
+    let (_, stop) = read_from(path, 0, |b| {
+        f(b);
+        true
+    })?;
+    Ok(match stop {
+        Stop::Eof | Stop::Paused => End::Clean,
+        Stop::Torn { offset, reason } | Stop::Corrupt { offset, reason } => End::Corrupt { offset, reason },
+    })
+}
+
+/// Where reading from an offset stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    Eof,
+    /// The callback asked to stop; resume from the returned offset.
+    Paused,
+    /// The last record is incomplete: still being written, or torn by a crash.
+    Torn {
+        offset: u64,
+        reason: String,
+    },
+    /// A complete record fails its CRC (or has an impossible length).
+    Corrupt {
+        offset: u64,
+        reason: String,
+    },
+}
+
+/// Reads records from `offset` while `f` returns true; returns the offset after the last
+/// record consumed. What a WAL tailer (the remote-write sender) resumes from.
+pub fn read_from(path: &Path, offset: u64, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<(u64, Stop)> {
+    let mut file = File::open(path)?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut offset = offset;
     let mut body = Vec::new();
     loop {
         let mut header = [0u8; HEADER];
         match read_full(&mut r, &mut header)? {
-            0 => return Ok(End::Clean),
-            n if n < HEADER => return Ok(corrupt(offset, "torn record header")),
+            0 => return Ok((offset, Stop::Eof)),
+            n if n < HEADER => return Ok((offset, torn(offset, "torn record header"))),
             _ => {}
         }
         let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
         if len > MAX_RECORD {
-            return Ok(corrupt(offset, "impossible record length"));
+            return Ok((offset, corrupt(offset, "impossible record length")));
         }
         body.resize(len, 0);
         if read_full(&mut r, &mut body)? < len {
-            return Ok(corrupt(offset, "torn record"));
+            return Ok((offset, torn(offset, "torn record")));
         }
         if crc32fast::hash(&body) != crc {
-            return Ok(corrupt(offset, "checksum mismatch"));
+            return Ok((offset, corrupt(offset, "checksum mismatch")));
         }
-        f(&body);
+        let more = f(&body);
         offset += (HEADER + len) as u64;
+        if !more {
+            return Ok((offset, Stop::Paused));
+        }
     }
 }
 
-fn corrupt(offset: u64, reason: &str) -> End {
-    End::Corrupt { offset, reason: reason.to_string() }
+fn torn(offset: u64, reason: &str) -> Stop {
+    Stop::Torn { offset, reason: reason.to_string() }
+}
+
+fn corrupt(offset: u64, reason: &str) -> Stop {
+    Stop::Corrupt { offset, reason: reason.to_string() }
 }
 
 /// Like `read_exact`, but says how much it got instead of failing at the end of the file.

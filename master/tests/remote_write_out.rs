@@ -1,0 +1,115 @@
+//! The master's `remote_write` to another system: retries while the remote fails, no
+//! loss across an outage or a SIGKILL of the master, and 4xx batches dropped and counted.
+
+use cardinal_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+use e2e::{Daemon, wait_until};
+use parking_lot::Mutex;
+use prost::Message;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering::Relaxed};
+use std::time::Duration;
+
+/// A remote-write endpoint recording what it accepts, answering with a settable status.
+#[derive(Clone, Default)]
+struct Remote {
+    status: Arc<AtomicU16>,
+    got: Arc<Mutex<Received>>,
+}
+
+/// Samples received, by series (`name=value,…`).
+type Received = BTreeMap<String, Vec<(i64, f64)>>;
+
+impl Remote {
+    async fn start(status: u16) -> (Remote, String) {
+        let r = Remote::default();
+        r.status.store(status, Relaxed);
+        let state = r.clone();
+        let app = axum::Router::new().route(
+            "/receive",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let state = state.clone();
+                async move {
+                    let status = state.status.load(Relaxed);
+                    if status == 204 {
+                        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+                        for ts in WriteRequest::decode(raw.as_slice()).unwrap().timeseries {
+                            let key: Vec<String> =
+                                ts.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
+                            let mut got = state.got.lock();
+                            got.entry(key.join(","))
+                                .or_default()
+                                .extend(ts.samples.iter().map(|s| (s.timestamp, s.value)));
+                        }
+                    }
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/receive", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        (r, url)
+    }
+
+    fn samples(&self, series: &str) -> Vec<(i64, f64)> {
+        self.got.lock().get(series).cloned().unwrap_or_default()
+    }
+}
+
+async fn push(d: &Daemon, name: &str, t: i64, v: f64) {
+    let ts = TimeSeries {
+        labels: vec![Label { name: "__name__".into(), value: name.into() }],
+        samples: vec![Sample { value: v, timestamp: t }],
+        ..Default::default()
+    };
+    let body = proto::encode(&WriteRequest { timeseries: vec![ts], metadata: vec![] });
+    let r = reqwest::Client::new().post(d.url("/api/v1/write")).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+fn config(url: &str) -> String {
+    format!(
+        "global: {{external_labels: {{replica: a}}}}\nremote_write:\n  - url: {url}\n    queue_config: {{batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 200ms}}\n    write_relabel_configs: [{{source_labels: [__name__], regex: dropme, action: drop}}]\n"
+    )
+}
+
+#[tokio::test]
+async fn nothing_is_lost_while_the_remote_is_down_nor_across_a_sigkill() {
+    let (remote, url) = Remote::start(503).await;
+    let mut master = Daemon::start("master", &config(&url), &[]).await;
+    let base = cardinal_model::now_ms() - 60_000;
+    for i in 0..20 {
+        push(&master, "fwd", base + i, i as f64).await;
+        push(&master, "dropme", base + i, 0.0).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(remote.samples("__name__=fwd,replica=a").is_empty(), "the remote is down");
+    master.kill9();
+    master.restart().await;
+    for i in 20..30 {
+        push(&master, "fwd", base + i, i as f64).await;
+    }
+    remote.status.store(204, Relaxed);
+    let want: Vec<(i64, f64)> = (0..30).map(|i| (base + i, i as f64)).collect();
+    wait_until(Duration::from_secs(20), || async { remote.samples("__name__=fwd,replica=a").len() >= 30 }).await;
+    assert_eq!(remote.samples("__name__=fwd,replica=a"), want, "every sample once, in order, with external labels");
+    assert!(remote.got.lock().keys().all(|k| !k.contains("dropme")), "write_relabel_configs applied");
+}
+
+#[tokio::test]
+async fn a_4xx_drops_the_batch_and_the_sender_carries_on() {
+    let (remote, url) = Remote::start(400).await;
+    let master = Daemon::start("master", &config(&url), &[]).await;
+    let base = cardinal_model::now_ms() - 60_000;
+    push(&master, "fwd", base, 1.0).await;
+    let dropped = || async {
+        let (_, metrics) = master.get("/metrics").await;
+        metrics.lines().any(|l| l.starts_with("cardinal_remote_storage_samples_dropped_total{") && !l.ends_with(" 0"))
+    };
+    wait_until(Duration::from_secs(10), dropped).await;
+    remote.status.store(204, Relaxed);
+    push(&master, "fwd", base + 1, 2.0).await;
+    wait_until(Duration::from_secs(10), || async { !remote.samples("__name__=fwd,replica=a").is_empty() }).await;
+    assert_eq!(remote.samples("__name__=fwd,replica=a"), [(base + 1, 2.0)], "the refused batch is not retried");
+}
