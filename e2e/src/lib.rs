@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod istio;
 pub mod prometheus;
+pub mod series;
 pub mod target;
 pub mod workload;
 

@@ -115,22 +115,37 @@ impl Db {
     pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {
         let mut out: Vec<SeriesSamples> = Vec::new();
         let mut pos: HashMap<Labels, usize> = HashMap::new();
-        let mut buf = Vec::new();
         let head_min = self.head.min_valid();
+        // Each store decodes straight into the series' result vector: a 30-day read is
+        // tens of millions of samples, and every extra copy shows.
+        let mut slot = |labels: &Labels| -> usize {
+            *pos.entry(labels.clone()).or_insert_with(|| {
+                out.push(SeriesSamples { labels: labels.clone(), samples: Vec::new() });
+                out.len() - 1
+            })
+        };
+        let mut targets = Vec::new();
         for b in self.blocks().iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt) {
             for i in b.select(matchers) {
-                buf.clear();
-                b.samples(i, mint, maxt.min(head_min - 1), &mut buf);
-                push(&mut out, &mut pos, b.labels(i), &buf);
+                targets.push((b.clone(), i, slot(b.labels(i))));
             }
         }
-        for s in self.head.select(matchers) {
-            buf.clear();
-            s.samples(mint.max(head_min), maxt, &mut buf);
-            if !buf.is_empty() {
-                push(&mut out, &mut pos, &self.head.labels(&s), &buf);
-            }
+        let head_series: Vec<_> = self
+            .head
+            .select(matchers)
+            .into_iter()
+            .map(|s| {
+                let i = slot(&self.head.labels(&s));
+                (s, i)
+            })
+            .collect();
+        for (b, i, at) in targets {
+            b.samples(i, mint, maxt.min(head_min - 1), &mut out[at].samples);
         }
+        for (s, at) in head_series {
+            s.samples(mint.max(head_min), maxt, &mut out[at].samples);
+        }
+        out.retain(|s| !s.samples.is_empty());
         out
     }
 
@@ -264,19 +279,6 @@ impl Db {
     /// Bytes on disk: blocks and WAL.
     pub fn disk_bytes(&self) -> u64 {
         self.blocks().iter().map(|b| b.disk_bytes).sum::<u64>() + self.wal.disk_bytes()
-    }
-}
-
-fn push(out: &mut Vec<SeriesSamples>, pos: &mut HashMap<Labels, usize>, labels: &Labels, samples: &[(Timestamp, f64)]) {
-    if samples.is_empty() {
-        return;
-    }
-    match pos.get(labels) {
-        Some(&i) => out[i].samples.extend_from_slice(samples),
-        None => {
-            pos.insert(labels.clone(), out.len());
-            out.push(SeriesSamples { labels: labels.clone(), samples: samples.to_vec() });
-        }
     }
 }
 
