@@ -34,15 +34,11 @@ struct Cli {
     #[arg(long, default_value = "15s")]
     interval: String,
     /// Stop by itself after this long (default: run until Ctrl-C).
-    #[arg(long, value_parser = humantime_secs)]
+    #[arg(long, value_parser = cardinal_model::parse_duration)]
     exit_after: Option<Duration>,
     /// Keep data here instead of a temporary directory.
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
-}
-
-fn humantime_secs(s: &str) -> Result<Duration, String> {
-    s.trim_end_matches('s').parse::<u64>().map(Duration::from_secs).map_err(|_| format!("{s:?}: seconds, e.g. 60s"))
 }
 
 fn main() -> ExitCode {

@@ -82,7 +82,13 @@ impl Drop for Prometheus {
 
 /// Every raw sample a Prometheus-compatible server at `base` holds for a range selector,
 /// evaluated at `time` (seconds): `(labels, ms) -> value bits`, comparable bit for bit.
-pub async fn raw_samples(base: &str, selector: &str, time: f64) -> std::collections::BTreeMap<(String, i64), u64> {
+/// The labels named in `drop` are left out of the key.
+pub async fn raw_samples(
+    base: &str,
+    selector: &str,
+    time: f64,
+    drop: &[&str],
+) -> std::collections::BTreeMap<(String, i64), u64> {
     let r = reqwest::Client::new()
         .get(format!("{base}/api/v1/query"))
         .query(&[("query", selector.to_string()), ("time", format!("{time:.3}"))])
@@ -91,11 +97,14 @@ pub async fn raw_samples(base: &str, selector: &str, time: f64) -> std::collecti
         .expect("query");
     let v: serde_json::Value = r.json().await.expect("json");
     let mut out = std::collections::BTreeMap::new();
-    for s in v["data"]["result"].as_array().cloned().unwrap_or_default() {
+    for mut s in v["data"]["result"].as_array().cloned().unwrap_or_default() {
+        let metric = s["metric"].as_object_mut().expect("metric");
+        drop.iter().for_each(|name| _ = metric.remove(*name));
+        let key = s["metric"].to_string();
         for p in s["values"].as_array().cloned().unwrap_or_default() {
             let t = (p[0].as_f64().expect("time") * 1000.0).round() as i64;
             let value: f64 = p[1].as_str().expect("value").parse().expect("number");
-            out.insert((s["metric"].to_string(), t), value.to_bits());
+            out.insert((key.clone(), t), value.to_bits());
         }
     }
     out

@@ -2,8 +2,8 @@
 //! Istio rules, and a master federating the collector with the shipped master config.
 
 use e2e::istio::Mesh;
+use e2e::prometheus::raw_samples;
 use e2e::{Daemon, Workload, wait_until};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -37,25 +37,6 @@ async fn two_tiers(mesh: Mesh) -> (Workload, Daemon, Daemon) {
     (w, collector, master)
 }
 
-/// `(series without __name__ and `drop`, timestamp) -> value` for a range selector.
-async fn raw_samples(d: &Daemon, selector: &str, drop: &[&str]) -> BTreeMap<(String, i64), f64> {
-    let mut out = BTreeMap::new();
-    for s in d.query(selector).await {
-        let mut metric = s["metric"].as_object().unwrap().clone();
-        for name in drop.iter().chain(&["__name__"]) {
-            metric.remove(*name);
-        }
-        for p in s["values"].as_array().unwrap() {
-            let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
-            out.insert(
-                (serde_json::Value::Object(metric.clone()).to_string(), t),
-                p[1].as_str().unwrap().parse().unwrap(),
-            );
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn the_master_holds_exactly_the_collectors_rollups_and_vanished_ones_go_stale_at_once() {
     let (w, collector, master) = two_tiers(Mesh { pods: 12, workloads: 4 }).await;
@@ -66,14 +47,14 @@ async fn the_master_holds_exactly_the_collectors_rollups_and_vanished_ones_go_st
     // Every sample the master stored is one the collector recorded: same labels (prefix
     // stripped, collector's external label added), same timestamp, same value, bit for bit.
     // (The master adds its job label, as honor_labels does for labels the source lacks.)
-    let theirs = raw_samples(&collector, &format!("federate:{series}[20s]"), &[]).await;
-    let mine =
-        raw_samples(&master, &format!("{series}{{collector=\"c1\",job=\"federate\"}}[20s]"), &["collector", "job"])
-            .await;
+    let at = cardinal_model::now_ms() as f64 / 1000.0;
+    let theirs = raw_samples(&collector.url(""), &format!("federate:{series}[20s]"), at, &["__name__"]).await;
+    let selector = format!("{series}{{collector=\"c1\",job=\"federate\"}}[20s]");
+    let mine = raw_samples(&master.url(""), &selector, at, &["__name__", "collector", "job"]).await;
     assert!(mine.len() >= 28 * 2, "the master holds {} samples", mine.len());
     for ((labels, t), v) in &mine {
         let want = theirs.get(&(labels.clone(), *t));
-        assert_eq!(want, Some(v), "{labels} at {t}: master {v}, collector {want:?}");
+        assert_eq!(want, Some(v), "{labels} at {t}: master {}, collector {want:?}", f64::from_bits(*v));
     }
     let names = master.query("count by (__name__) ({__name__=~\"istio.*\"})").await;
     let names: Vec<&str> = names.iter().map(|s| s["metric"]["__name__"].as_str().unwrap()).collect();

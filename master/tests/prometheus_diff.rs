@@ -40,8 +40,8 @@ async fn the_master_federates_a_real_prometheus() {
     let master = Daemon::start("master", &master_cfg, &[]).await;
     wait_until(WAIT, || async { master.query("count_over_time(demo_total[1m]) > 4").await.len() == 2 }).await;
     let at = now_secs();
-    let theirs = raw_samples(&prom.url(""), "{job=\"app\"}[1m]", at).await;
-    let mine = raw_samples(&master.url(""), "{job=\"app\"}[1m]", at).await;
+    let theirs = raw_samples(&prom.url(""), "{job=\"app\"}[1m]", at, &[]).await;
+    let mine = raw_samples(&master.url(""), "{job=\"app\"}[1m]", at, &[]).await;
     assert!(mine.len() >= 5 * 5, "{} samples on the master", mine.len());
     for (key, v) in &mine {
         assert_eq!(theirs.get(key), Some(v), "{key:?} is Prometheus's sample exactly");
@@ -63,8 +63,8 @@ async fn a_real_prometheus_remote_writes_into_the_master() {
     // Everything Prometheus stored up to a few seconds ago must have arrived.
     let at = now_secs() - 3.0;
     wait_until(WAIT, || async { !master.query(&format!("up @ {:.3}", at + 2.0)).await.is_empty() }).await;
-    let theirs = raw_samples(&prom.url(""), "{job=\"app\"}[1m]", at).await;
-    let mine = raw_samples(&master.url(""), "{job=\"app\"}[1m]", at).await;
+    let theirs = raw_samples(&prom.url(""), "{job=\"app\"}[1m]", at, &[]).await;
+    let mine = raw_samples(&master.url(""), "{job=\"app\"}[1m]", at, &[]).await;
     assert!(theirs.len() >= 3 * 5, "{} samples in Prometheus", theirs.len());
     let missing: Vec<_> = theirs.iter().filter(|(k, v)| mine.get(*k) != Some(*v)).collect();
     assert!(

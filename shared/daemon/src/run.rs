@@ -117,7 +117,7 @@ fn apply_remote_write(state: &ApiState, cfg: &Config, external: Labels) -> Resul
         return Ok(());
     }
     running.1.clear();
-    let wal = state.db.wal_handle();
+    let wal = state.db.wal();
     for rw in &cfg.remote_write {
         running.1.push(cardinal_remote::send::start(wal.clone(), rw.clone(), external.clone())?);
     }

@@ -1,14 +1,11 @@
 //! What the engine needs from storage: the series matching some matchers, with their
 //! samples in a time range (stale markers included; the engine interprets them).
 
-use cardinal_model::{Labels, Matcher, Timestamp};
+use cardinal_model::{Matcher, Timestamp};
 use cardinal_tsdb::{Db, Head};
 
-pub struct StoredSeries {
-    pub labels: Labels,
-    /// Sorted by time.
-    pub samples: Vec<(Timestamp, f64)>,
-}
+/// A series with its samples, sorted by time: the storage's own result type.
+pub type StoredSeries = cardinal_tsdb::SeriesSamples;
 
 pub trait Queryable: Sync {
     fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries>;
@@ -31,8 +28,5 @@ impl Queryable for Head {
 impl Queryable for Db {
     fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries> {
         Db::select(self, matchers, mint, maxt)
-            .into_iter()
-            .map(|s| StoredSeries { labels: s.labels, samples: s.samples })
-            .collect()
     }
 }

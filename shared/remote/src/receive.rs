@@ -4,7 +4,8 @@
 
 use crate::proto::WriteRequest;
 use cardinal_model::{Labels, Timestamp};
-use cardinal_tsdb::{AppendError, Head, SeriesRef};
+use cardinal_tsdb::head::follows;
+use cardinal_tsdb::{AppendError, Head};
 use prost::Message;
 use std::collections::HashMap;
 
@@ -58,12 +59,14 @@ pub fn decode(body: &[u8], max_bytes: usize) -> Result<WriteRequest, Rejection> 
 }
 
 /// Validates the request against the head and appends it whole, returning what it held.
+/// Nothing is created before every sample has passed: a refused request leaves no trace.
 pub fn append(head: &Head, req: &WriteRequest) -> Result<Written, Rejection> {
     if let Some(e) = head.wal().and_then(|w| w.last_error.lock().clone()) {
         return Err(Rejection::Unavailable(e));
     }
-    let mut planned: Vec<(SeriesRef, &[crate::proto::Sample])> = Vec::with_capacity(req.timeseries.len());
-    let mut newest: HashMap<u64, (Timestamp, u64)> = HashMap::new();
+    let mut planned: Vec<(Labels, &[crate::proto::Sample])> = Vec::with_capacity(req.timeseries.len());
+    // The newest sample of each series so far: the head's, then the request's own.
+    let mut newest: HashMap<Labels, Option<(Timestamp, f64)>> = HashMap::new();
     let mut written = Written::default();
     for ts in &req.timeseries {
         if !ts.histograms.is_empty() {
@@ -74,37 +77,31 @@ pub fn append(head: &Head, req: &WriteRequest) -> Result<Written, Rejection> {
         if ts.samples.is_empty() {
             continue;
         }
-        let (series, _) = head.get_or_create(&labels);
         let last = newest
-            .entry(series.id)
-            .or_insert_with(|| series.last_at_or_before(i64::MAX).map_or((i64::MIN, 0), |(t, v)| (t, v.to_bits())));
+            .entry(labels.clone())
+            .or_insert_with(|| head.get(&labels).and_then(|s| s.last_at_or_before(i64::MAX)));
         for s in &ts.samples {
-            check_sample(head, last, s).map_err(|e| Rejection::BadRequest(format!("{e} for series {labels}")))?;
-            *last = (s.timestamp, s.value.to_bits());
+            let checked = if s.timestamp < head.min_valid() {
+                Err(AppendError::OutOfBounds)
+            } else {
+                last.map_or(Ok(true), |l| follows(l, s.timestamp, s.value))
+            };
+            checked.map_err(|e| Rejection::BadRequest(format!("{e} for series {labels}")))?;
+            *last = Some((s.timestamp, s.value));
         }
         written.series += 1;
         written.samples += ts.samples.len();
-        planned.push((series, &ts.samples));
+        planned.push((labels, &ts.samples));
     }
     let mut app = head.appender();
-    for (series, samples) in planned {
+    for (labels, samples) in planned {
+        let (series, _) = head.get_or_create(&labels);
         for s in samples {
             let _ = app.append(&series, s.timestamp, s.value);
         }
     }
     app.commit();
     Ok(written)
-}
-
-fn check_sample(head: &Head, last: &(Timestamp, u64), s: &crate::proto::Sample) -> Result<(), AppendError> {
-    if s.timestamp < head.min_valid() {
-        return Err(AppendError::OutOfBounds);
-    }
-    match s.timestamp.cmp(&last.0) {
-        std::cmp::Ordering::Less => Err(AppendError::OutOfOrder),
-        std::cmp::Ordering::Equal if s.value.to_bits() != last.1 => Err(AppendError::Duplicate),
-        _ => Ok(()),
-    }
 }
 
 /// The spec's rules for labels: valid names, no duplicates, `__name__` present. Empty

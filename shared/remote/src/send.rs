@@ -128,16 +128,7 @@ impl Sender {
     /// Reads WAL records into `batch` until it holds `max` samples or the WAL is drained.
     fn read(&mut self, reader: &mut WalReader, batch: &mut Vec<Pending>, max: usize) -> std::io::Result<bool> {
         let wal = self.wal.clone();
-        let mut records = Vec::new();
-        let mut room = max.saturating_sub(batch.len());
-        let progressed = reader.poll(&wal, |rec| {
-            if let Record::Samples(s) = &rec {
-                room = room.saturating_sub(s.len());
-            }
-            records.push(rec);
-            room > 0
-        })?;
-        for rec in records {
+        reader.poll(&wal, |rec| {
             match rec {
                 Record::Series(_) => self.learn(rec),
                 Record::Samples(samples) => {
@@ -152,8 +143,8 @@ impl Sender {
                     }
                 }
             }
-        }
-        Ok(progressed)
+            batch.len() < max
+        })
     }
 
     /// Notes series definitions: external labels added where absent, then

@@ -240,13 +240,18 @@ pub struct XorIter<'a> {
     trailing: u8,
 }
 
+/// The sample count a chunk's header declares (0 for a chunk too short to have one).
+pub fn sample_count(chunk: &[u8]) -> u16 {
+    match chunk {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => 0,
+    }
+}
+
 impl<'a> XorIter<'a> {
     /// Iterates a whole chunk (header included). A malformed chunk ends early.
     pub fn new(chunk: &'a [u8]) -> Self {
-        if chunk.len() < 2 {
-            return XorIter::over(&[], 0);
-        }
-        XorIter::over(&chunk[2..], u16::from_be_bytes([chunk[0], chunk[1]]))
+        XorIter::over(chunk.get(2..).unwrap_or(&[]), sample_count(chunk))
     }
 
     fn over(stream: &'a [u8], count: u16) -> Self {

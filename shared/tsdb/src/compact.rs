@@ -49,8 +49,7 @@ pub fn merge(parent: &Path, blocks: &[Arc<Block>]) -> io::Result<Option<PathBuf>
                 .entry(labels.clone())
                 .or_insert_with(|| SeriesChunks { labels: labels.clone(), chunks: Vec::new() });
             for (c, data) in b.raw_chunks(i) {
-                let count = crate::chunk::XorIter::new(data).count() as u16;
-                entry.chunks.push((c.min_t, c.max_t, count, data.to_vec()));
+                entry.chunks.push((c.min_t, c.max_t, crate::chunk::sample_count(data), data.to_vec()));
             }
         }
     }

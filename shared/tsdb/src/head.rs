@@ -81,11 +81,8 @@ impl MemSeries {
         }
         let mut d = self.data.lock();
         if let Some((last_t, last_v)) = d.open.last() {
-            if t < last_t {
-                return Err(AppendError::OutOfOrder);
-            }
-            if t == last_t {
-                return if v.to_bits() == last_v.to_bits() { Ok(false) } else { Err(AppendError::Duplicate) };
+            if !follows((last_t, last_v), t, v)? {
+                return Ok(false);
             }
             if d.open.count() >= SAMPLES_PER_CHUNK {
                 let full = std::mem::replace(&mut d.open, XorAppender::new());
@@ -129,6 +126,18 @@ impl MemSeries {
     /// The newest timestamp, if any sample exists.
     pub fn last_timestamp(&self) -> Option<Timestamp> {
         self.data.lock().open.last().map(|(t, _)| t)
+    }
+}
+
+/// Whether `(t, v)` may follow a series' newest sample `last`: `Ok(true)` to append,
+/// `Ok(false)` for the same sample again (accepted as a no-op, as in Prometheus), or why not.
+/// The one rule of order both appends and the remote-write receiver's pre-check apply.
+pub fn follows(last: (Timestamp, f64), t: Timestamp, v: f64) -> Result<bool, AppendError> {
+    match t.cmp(&last.0) {
+        std::cmp::Ordering::Less => Err(AppendError::OutOfOrder),
+        std::cmp::Ordering::Equal if v.to_bits() == last.1.to_bits() => Ok(false),
+        std::cmp::Ordering::Equal => Err(AppendError::Duplicate),
+        std::cmp::Ordering::Greater => Ok(true),
     }
 }
 
@@ -265,14 +274,22 @@ impl Head {
         (series, created)
     }
 
+    /// The series with exactly these labels, if the head has it.
+    pub fn get(&self, labels: &Labels) -> Option<SeriesRef> {
+        let bucket = self.by_hash.get(&labels.stable_hash())?;
+        self.find_in(&bucket, labels)
+    }
+
+    fn find_in(&self, bucket: &[SeriesRef], labels: &Labels) -> Option<SeriesRef> {
+        let index = self.index.read();
+        bucket.iter().find(|s| same_labels(&index.symbols, &s.labels, labels)).cloned()
+    }
+
     fn create(&self, labels: &Labels, with_id: Option<SeriesId>) -> (SeriesRef, bool) {
         let hash = labels.stable_hash();
         let mut bucket = self.by_hash.entry(hash).or_default();
-        {
-            let index = self.index.read();
-            if let Some(s) = bucket.iter().find(|s| same_labels(&index.symbols, &s.labels, labels)) {
-                return (s.clone(), false);
-            }
+        if let Some(s) = self.find_in(&bucket, labels) {
+            return (s, false);
         }
         let mut index = self.index.write();
         let pairs: Box<[(u32, u32)]> =

@@ -1,6 +1,6 @@
 use super::*;
 use crate::proto::{self, Label, Sample, TimeSeries};
-use cardinal_model::{MatchOp, Matcher};
+use cardinal_model::{Labels, MatchOp, Matcher};
 
 fn series(name: &str, samples: &[(i64, f64)]) -> TimeSeries {
     TimeSeries {
@@ -51,6 +51,8 @@ fn one_bad_sample_rejects_the_whole_request() {
             other => panic!("{other:?}"),
         }
         assert!(stored(&head, "b").is_empty(), "nothing of a rejected request is stored");
+        let b = Labels::from_pairs([("__name__", "b"), ("job", "push")]);
+        assert!(head.get(&b).is_none(), "not even an empty series");
     }
     // The same sample again is accepted, as Prometheus does.
     append(&head, &req(vec![series("a", &[(5000, 1.0)])])).unwrap();

@@ -52,7 +52,7 @@ pub struct Db {
     maintenance: Mutex<()>,
 }
 
-/// One series' samples from wherever they are stored.
+/// One series' samples (sorted by time) from wherever they are stored.
 pub struct SeriesSamples {
     pub labels: Labels,
     pub samples: Vec<(Timestamp, f64)>,
@@ -98,12 +98,8 @@ impl Db {
         })
     }
 
-    pub fn wal(&self) -> &Wal {
+    pub fn wal(&self) -> &Arc<Wal> {
         &self.wal
-    }
-
-    pub fn wal_handle(&self) -> Arc<Wal> {
-        self.wal.clone()
     }
 
     pub fn blocks(&self) -> Vec<Arc<Block>> {
@@ -113,36 +109,24 @@ impl Db {
     /// Every series matching `matchers` with its samples in `[mint, maxt]`, from blocks
     /// and head together; series without samples there are left out.
     pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {
-        let mut out: Vec<SeriesSamples> = Vec::new();
-        let mut pos: HashMap<Labels, usize> = HashMap::new();
         let head_min = self.head.min_valid();
+        let mut out: Vec<SeriesSamples> = Vec::new();
+        // A series can be in many blocks and the head: results are merged by labels.
         // Each store decodes straight into the series' result vector: a 30-day read is
         // tens of millions of samples, and every extra copy shows.
-        let mut slot = |labels: &Labels| -> usize {
-            *pos.entry(labels.clone()).or_insert_with(|| {
-                out.push(SeriesSamples { labels: labels.clone(), samples: Vec::new() });
-                out.len() - 1
-            })
-        };
-        let mut targets = Vec::new();
-        for b in self.blocks().iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt) {
+        let mut pos: HashMap<Labels, usize> = HashMap::new();
+        let blocks: Vec<Arc<Block>> =
+            self.blocks().into_iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt).collect();
+        for b in &blocks {
             for i in b.select(matchers) {
-                targets.push((b.clone(), i, slot(b.labels(i))));
+                let at = slot(&mut out, &mut pos, b.labels(i));
+                b.samples(i, mint, maxt.min(head_min - 1), &mut out[at].samples);
             }
         }
-        let head_series: Vec<_> = self
-            .head
-            .select(matchers)
-            .into_iter()
-            .map(|s| {
-                let i = slot(&self.head.labels(&s));
-                (s, i)
-            })
-            .collect();
-        for (b, i, at) in targets {
-            b.samples(i, mint, maxt.min(head_min - 1), &mut out[at].samples);
-        }
-        for (s, at) in head_series {
+        for s in self.head.select(matchers) {
+            let labels = self.head.labels(&s);
+            // Without blocks (the collector, a young master) no merge is needed.
+            let at = if blocks.is_empty() { push_new(&mut out, labels) } else { slot(&mut out, &mut pos, &labels) };
             s.samples(mint.max(head_min), maxt, &mut out[at].samples);
         }
         out.retain(|s| !s.samples.is_empty());
@@ -280,6 +264,21 @@ impl Db {
     pub fn disk_bytes(&self) -> u64 {
         self.blocks().iter().map(|b| b.disk_bytes).sum::<u64>() + self.wal.disk_bytes()
     }
+}
+
+/// The index of `labels`' entry in `out`, added if new.
+fn slot(out: &mut Vec<SeriesSamples>, pos: &mut HashMap<Labels, usize>, labels: &Labels) -> usize {
+    if let Some(&at) = pos.get(labels) {
+        return at;
+    }
+    let at = push_new(out, labels.clone());
+    pos.insert(labels.clone(), at);
+    at
+}
+
+fn push_new(out: &mut Vec<SeriesSamples>, labels: Labels) -> usize {
+    out.push(SeriesSamples { labels, samples: Vec::new() });
+    out.len() - 1
 }
 
 fn replay(head: &Head, by_id: &mut HashMap<u64, crate::SeriesRef>, rec: Record) {

@@ -48,8 +48,8 @@ struct Writer {
     seg: u32,
     size: u64,
     max_t: Timestamp,
-    scratch: Vec<u8>,
-    framed: Vec<u8>,
+    /// The record being written, reused from one record to the next.
+    record: Vec<u8>,
 }
 
 pub struct Wal {
@@ -115,24 +115,17 @@ impl Wal {
 
     fn log(&self, max_t: Timestamp, encode: impl FnOnce(&mut Vec<u8>)) {
         let mut w = self.w.lock();
-        let Writer { scratch, framed, .. } = &mut *w;
-        scratch.clear();
-        encode(scratch);
-        framed.clear();
-        segment::frame(framed, scratch);
-        let n = framed.len() as u64;
-        let result = {
-            let Writer { file, framed, .. } = &mut *w;
-            file.write_all(framed)
-        };
-        self.note(result);
+        let Writer { file, record, .. } = &mut *w;
+        segment::frame_with(record, encode);
+        let n = record.len() as u64;
+        self.note(&file.write_all(record));
         w.size += n;
         w.max_t = w.max_t.max(max_t);
         self.stats.records.fetch_add(1, Relaxed);
         self.stats.bytes.fetch_add(n, Relaxed);
         if w.size >= self.segment_size {
             let r = self.cut(&mut w);
-            self.note(r);
+            self.note(&r);
         }
     }
 
@@ -140,7 +133,7 @@ impl Wal {
     /// killed (not yet a power loss). What a push is acknowledged after.
     pub fn flush(&self) -> io::Result<()> {
         let r = self.w.lock().file.flush();
-        self.note(r.as_ref().map(|_| ()).map_err(clone_err));
+        self.note(&r);
         r
     }
 
@@ -149,25 +142,24 @@ impl Wal {
         let mut w = self.w.lock();
         let r = w.file.flush().and_then(|_| w.file.get_ref().sync_data());
         self.stats.fsyncs.fetch_add(1, Relaxed);
-        self.note(r.as_ref().map(|_| ()).map_err(clone_err));
+        self.note(&r);
         r
     }
 
-    fn note(&self, r: io::Result<()>) {
+    /// Records the outcome of a write: the error a failing disk gives (refusing pushes
+    /// until it clears), or its clearing.
+    fn note(&self, r: &io::Result<()>) {
+        let mut last = self.last_error.lock();
         match r {
-            Ok(()) => {
-                if self.last_error.lock().is_some() {
-                    tracing::info!("WAL writes succeed again");
-                    *self.last_error.lock() = None;
-                }
-            }
+            Ok(()) if last.take().is_some() => tracing::info!("WAL writes succeed again"),
+            Ok(()) => {}
             Err(e) => {
                 self.stats.write_failures.fetch_add(1, Relaxed);
                 let msg = format!("writing the WAL in {}: {e}", self.dir.display());
-                if self.last_error.lock().as_deref() != Some(msg.as_str()) {
+                if last.as_deref() != Some(msg.as_str()) {
                     tracing::error!(error = %msg, "WAL write failed; data is kept in memory and retried");
                 }
-                *self.last_error.lock() = Some(msg);
+                *last = Some(msg);
             }
         }
     }
@@ -214,14 +206,11 @@ impl Wal {
     fn write_checkpoint(&self, n: u32, live: &[(u64, Labels)]) -> io::Result<()> {
         let tmp = self.dir.join(format!("{CHECKPOINT_PREFIX}{n:08}.tmp"));
         let mut f = BufWriter::new(File::create(&tmp)?);
-        let (mut body, mut framed) = (Vec::new(), Vec::new());
+        let mut rec = Vec::new();
         for batch in live.chunks(1000) {
             let refs: Vec<(u64, &Labels)> = batch.iter().map(|(id, l)| (*id, l)).collect();
-            body.clear();
-            record::encode_series(&mut body, &refs);
-            framed.clear();
-            segment::frame(&mut framed, &body);
-            f.write_all(&framed)?;
+            segment::frame_with(&mut rec, |body| record::encode_series(body, &refs));
+            f.write_all(&rec)?;
         }
         f.flush()?;
         f.get_ref().sync_all()?;
@@ -267,10 +256,6 @@ impl Wal {
     }
 }
 
-fn clone_err(e: &io::Error) -> io::Error {
-    io::Error::new(e.kind(), e.to_string())
-}
-
 impl Writer {
     fn create(dir: &Path, seg: u32) -> io::Result<Writer> {
         let file = OpenOptions::new().create(true).append(true).open(dir.join(segment_name(seg)))?;
@@ -279,8 +264,7 @@ impl Writer {
             seg,
             size: 0,
             max_t: i64::MIN,
-            scratch: Vec::new(),
-            framed: Vec::new(),
+            record: Vec::new(),
         })
     }
 }
