@@ -16,7 +16,12 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-const TEST_FILES: &[&str] = &["config/rules/istio.test.yml", "shared/promql/tests/rules/edge-cases.test.yml"];
+const TEST_FILES: &[&str] = &[
+    "config/rules/istio.test.yml",
+    "config/rules/alerts.test.yml",
+    "shared/promql/tests/rules/edge-cases.test.yml",
+    "shared/rules/tests/alerts/templates.test.yml",
+];
 
 #[test]
 fn repository_rule_tests_pass() {
@@ -35,9 +40,10 @@ fn the_same_files_pass_under_promtool() {
         let out = Command::new(&promtool).args(["test", "rules"]).arg(repo(f)).output().unwrap();
         assert!(out.status.success(), "promtool on {f}:\n{}", text(&out));
     }
-    let out =
-        Command::new(&promtool).args(["check", "rules"]).arg(repo("config/rules/istio.rules.yml")).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    for rules in ["config/rules/istio.rules.yml", "config/rules/alerts.rules.yml"] {
+        let out = Command::new(&promtool).args(["check", "rules"]).arg(repo(rules)).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
 }
 
 #[test]
@@ -59,6 +65,28 @@ fn a_wrong_expectation_fails_with_exit_1() {
         t.contains("FAILED") && t.contains(r#"exp: [{__name__="s"} 10]"#) && t.contains(r#"got: [{__name__="s"} 9]"#),
         "{t}"
     );
+}
+
+#[test]
+fn a_wrong_alert_expectation_fails_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.yml"),
+        "groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 1m\n    annotations: {s: '{{ $labels.i }} down'}\n",
+    )
+    .unwrap();
+    let test = "rule_files: [r.yml]\nevaluation_interval: 30s\ntests:\n- interval: 1m\n  input_series:\n  - {series: 'up{i=\"a\"}', values: '0x5'}\n  alert_rule_test:\n  - {eval_time: AT, alertname: Down, exp_alerts: [{exp_labels: {i: a}, exp_annotations: {s: WANT}}]}\n";
+    let run = |at: &str, want: &str| {
+        let p = dir.path().join(format!("t{at}{want}.yml"));
+        std::fs::write(&p, test.replace("AT", at).replace("WANT", want)).unwrap();
+        collector(&["test", "rules", p.to_str().unwrap()])
+    };
+    assert!(run("1m", "a down").status.success(), "fires once up has been 0 for 1m");
+    let pending = run("30s", "a down");
+    assert_eq!(pending.status.code(), Some(1), "still pending at 30s: {}", text(&pending));
+    let wrong = run("1m", "b down");
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(text(&wrong).contains(r#"Annotations:{s="a down"}"#), "{}", text(&wrong));
 }
 
 #[test]

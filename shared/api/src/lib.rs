@@ -1,6 +1,7 @@
 //! The HTTP surface. [`router`] wires the handlers over an [`ApiState`]; each module is
 //! one group of endpoints.
 
+pub mod alerts;
 pub mod federate;
 pub mod ops;
 pub mod query;
@@ -30,6 +31,7 @@ pub struct ApiState {
     pub scrape: Arc<ScrapeManager>,
     pub engine: cardinal_promql::Engine,
     pub rules: Option<Arc<cardinal_rules::manager::RuleManager>>,
+    pub notifier: Option<Arc<cardinal_rules::notifier::Notifier>>,
     pub external_labels: RwLock<Labels>,
     pub ready: AtomicBool,
     pub reload: mpsc::Sender<ReloadRequest>,
@@ -49,6 +51,7 @@ impl ApiState {
             scrape,
             engine: cardinal_promql::Engine::default(),
             rules: None,
+            notifier: None,
             external_labels: RwLock::new(Labels::empty()),
             ready: AtomicBool::new(false),
             reload,
@@ -77,6 +80,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/query_exemplars", get(query::query_exemplars).post(query::query_exemplars))
         .route("/api/v1/write", post(write::handler).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)))
         .route("/api/v1/rules", get(rules::handler))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v1/alertmanagers", get(alerts::alertmanagers))
         .route("/api/v1/targets", get(status::targets))
         .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))

@@ -45,26 +45,26 @@ fn group_json(g: &GroupStatus, kind: Option<&str>) -> Value {
             if !r.labels.is_empty() {
                 v["labels"] = json!(r.labels);
             }
+            v["health"] = json!(match (&h.last_error, h.evaluated) {
+                (Some(_), _) => "err",
+                (None, true) => "ok",
+                (None, false) => "unknown",
+            });
+            if let Some(e) = &h.last_error {
+                v["lastError"] = json!(e);
+            }
             if r.alert.is_some() {
-                // Alerting rules are read but not evaluated before the alerting work
-                // lands; say so rather than report them healthy.
                 v["type"] = json!("alerting");
-                v["state"] = json!("inactive");
-                v["health"] = json!("unknown");
-                v["lastError"] = json!("alerting rules are not evaluated yet");
+                v["state"] = json!(h.alert_state.map_or("inactive", |s| s.as_str()));
                 v["annotations"] = json!(r.annotations);
-                v["alerts"] = json!([]);
-                v["duration"] = json!(r.for_.map_or(0, |d| d.0.as_secs()));
+                if v.get("labels").is_none() {
+                    v["labels"] = json!({});
+                }
+                v["alerts"] = Value::Array(h.alerts.iter().map(crate::alerts::alert_json).collect());
+                v["duration"] = json!(r.for_.map_or(0.0, |d| d.0.as_secs_f64()));
+                v["keepFiringFor"] = json!(r.keep_firing_for.map_or(0.0, |d| d.0.as_secs_f64()));
             } else {
                 v["type"] = json!("recording");
-                v["health"] = json!(match (&h.last_error, h.evaluated) {
-                    (Some(_), _) => "err",
-                    (None, true) => "ok",
-                    (None, false) => "unknown",
-                });
-                if let Some(e) = &h.last_error {
-                    v["lastError"] = json!(e);
-                }
             }
             v
         })

@@ -7,7 +7,6 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use cardinal_exposition::text;
 use cardinal_rules::manager::GroupStatus;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -111,7 +110,8 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
         if writers.1.is_empty() {
             break;
         }
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        text::write_help(out, name, help);
+        text::write_type(out, name, kind);
         for w in &writers.1 {
             text::write_sample(
                 out,
@@ -120,6 +120,43 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
                 value(&w.stats),
                 None,
             );
+        }
+    }
+}
+
+/// Prometheus's notifier metrics, per Alertmanager where Prometheus has them so.
+fn notifier_metrics(out: &mut String, st: &ApiState) {
+    let Some(n) = &st.notifier else { return };
+    metric(out, "cardinal_notifications_queue_length", "gauge", "Alerts waiting to be sent.", n.queue_len() as f64);
+    metric(out, "cardinal_notifications_queue_capacity", "gauge", "Alerts the queue holds.", n.capacity() as f64);
+    counter(out, "cardinal_notifications_dropped_total", "Alerts dropped from a full queue.", &n.stats.dropped);
+    let ams = n.alertmanagers();
+    metric(
+        out,
+        "cardinal_notifications_alertmanagers_discovered",
+        "gauge",
+        "Alertmanagers alerts go to.",
+        ams.len() as f64,
+    );
+    let per_am = n.stats.per_am.read();
+    type Get = fn(&cardinal_rules::notifier::AmStats) -> f64;
+    let families: [(&str, &str, &str, Get); 4] = [
+        ("cardinal_notifications_sent_total", "counter", "Alerts sent.", |s| s.sent.load(Relaxed) as f64),
+        ("cardinal_notifications_errors_total", "counter", "Alerts that failed to send.", |s| {
+            s.errors.load(Relaxed) as f64
+        }),
+        ("cardinal_notifications_latency_seconds_total", "counter", "Time spent sending alerts.", |s| {
+            s.latency_micros.load(Relaxed) as f64 / 1e6
+        }),
+        ("cardinal_notifications_requests_total", "counter", "Requests sending alerts.", |s| {
+            s.requests.load(Relaxed) as f64
+        }),
+    ];
+    for (name, kind, help, value) in families {
+        text::write_help(out, name, help);
+        text::write_type(out, name, kind);
+        for (url, s) in per_am.iter() {
+            text::write_sample(out, name, [("alertmanager", url.as_str())], value(s), None);
         }
     }
 }
@@ -159,6 +196,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let secs = f.duration_micros.load(Relaxed) as f64 / 1e6;
     metric(&mut out, "cardinal_federate_duration_seconds_total", "counter", "Time spent answering /federate.", secs);
     rule_group_metrics(&mut out, &st);
+    notifier_metrics(&mut out, &st);
     storage_metrics(&mut out, &st);
     let start = st.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     metric(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", start);

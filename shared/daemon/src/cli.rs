@@ -67,6 +67,22 @@ pub struct Cli {
     /// Maximum samples a query may hold in memory at once.
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub max_samples: usize,
+    /// The URL the daemon is reachable under: the base of alerts' generatorURL and of
+    /// `$externalURL` in templates. Default: http://<hostname>:<listen port>.
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// Minimum time before a firing alert is sent to Alertmanager again.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m", value_parser = parse_duration)]
+    pub resend_delay: Duration,
+    /// Longest outage after which an alert's `for` progress is still restored.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h", value_parser = parse_duration)]
+    pub for_outage_tolerance: Duration,
+    /// Least time a restored alert waits before firing; rules with a shorter `for` are not restored.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m", value_parser = parse_duration)]
+    pub for_grace_period: Duration,
+    /// Alerts queued for Alertmanager; the oldest are dropped beyond this.
+    #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = 10_000)]
+    pub notification_queue_capacity: usize,
     /// Log level: debug, info, warn or error.
     #[arg(long = "log.level", default_value = "info")]
     pub log_level: String,

@@ -5,7 +5,8 @@ use cardinal_api::{ApiState, ReloadRequest};
 use cardinal_config::Config;
 use cardinal_model::{Labels, now_ms};
 use cardinal_promql::Engine;
-use cardinal_rules::manager::RuleManager;
+use cardinal_rules::manager::{AlertOptions, RuleManager};
+use cardinal_rules::notifier::Notifier;
 use cardinal_scrape::ScrapeManager;
 use cardinal_tsdb::{Db, DbOptions};
 use std::path::PathBuf;
@@ -62,12 +63,14 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
         max_samples: cli.max_samples,
         default_subquery_step: cfg.global.evaluation_interval.0,
     };
-    let rules = Arc::new(RuleManager::new(head.clone(), engine.clone()));
+    let notifier = Notifier::start(cli.notification_queue_capacity);
+    let rules = Arc::new(RuleManager::new(head.clone(), engine.clone(), alert_options(&cli), Some(notifier.clone())));
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
     let mut state = ApiState::new(db.clone(), scrape.clone(), reload_tx.clone());
     state.retention = cli.retention.expect("filled by cli::parse");
     state.engine = engine;
     state.rules = Some(rules.clone());
+    state.notifier = Some(notifier);
     let state = Arc::new(state);
     apply(&state, &cfg)?;
     let listener =
@@ -92,18 +95,35 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
     Ok(())
 }
 
+fn alert_options(cli: &Cli) -> AlertOptions {
+    let port = cli.listen.rsplit(':').next().unwrap_or("9090");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string());
+    let default_url = format!("http://{}:{port}", host.unwrap_or_else(|_| "localhost".into()));
+    AlertOptions {
+        external_url: cli.external_url.clone().unwrap_or(default_url).trim_end_matches('/').to_string(),
+        resend_delay: cli.resend_delay,
+        outage_tolerance: cli.for_outage_tolerance,
+        for_grace_period: cli.for_grace_period,
+    }
+}
+
 /// Applies a config to the running daemon. Everything that can fail (rule files, HTTP
 /// clients) is checked before anything changes, so a bad config changes nothing.
 fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
     let rule_groups = RuleManager::load(&cfg.rule_files)?;
+    Notifier::check(&cfg.alerting)?;
     for rw in &cfg.remote_write {
         cardinal_scrape::fetch::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
     }
     state.scrape.apply(cfg)?;
+    let external = Labels::from_pairs(cfg.global.external_labels.clone());
     if let Some(rules) = &state.rules {
+        rules.set_external_labels(external.clone());
         rules.install(rule_groups, cfg.global.evaluation_interval.0);
     }
-    let external = Labels::from_pairs(cfg.global.external_labels.clone());
+    if let Some(n) = &state.notifier {
+        n.apply(&cfg.alerting, external.clone())?;
+    }
     *state.external_labels.write() = external.clone();
     apply_remote_write(state, cfg, external)
 }

@@ -58,6 +58,26 @@ pub fn write_go_f(out: &mut String, v: f64) {
     write_plain(out, &digits, exp);
 }
 
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: shortest digits in exponent form, as
+/// Prometheus's alert API shows values (`3e+01`).
+pub fn go_e(v: f64) -> String {
+    if let Some(s) = special(v) {
+        return s.to_string();
+    }
+    let (negative, digits, exp) = shortest_digits(v);
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    out.push_str(&digits[..1]);
+    if digits.len() > 1 {
+        out.push('.');
+        out.push_str(&digits[1..]);
+    }
+    let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+    out
+}
+
 /// `write_go_g` into a fresh string.
 pub fn go_g(v: f64) -> String {
     let mut s = String::new();
@@ -119,6 +139,16 @@ fn write_plain(out: &mut String, digits: &str, exp: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn e_format_matches_go() {
+        for (v, want) in
+            [(30.0, "3e+01"), (1234.5678, "1.2345678e+03"), (-0.00012, "-1.2e-04"), (0.0, "0e+00"), (1e100, "1e+100")]
+        {
+            assert_eq!(go_e(v), want, "{v}");
+        }
+        assert_eq!(go_e(f64::NAN), "NaN");
+    }
 
     #[test]
     fn g_format_matches_go() {

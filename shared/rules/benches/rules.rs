@@ -51,21 +51,22 @@ fn bench(c: &mut Criterion) {
         query(r#"sum by (source_workload, destination_workload, le) (istio_request_duration_milliseconds_bucket)"#);
     g.bench_function("sum_by_duration_buckets", |b| b.iter(|| engine.instant(head.as_ref(), &sum_by, t).unwrap()));
     for group in &rules.groups {
-        let mut runner = GroupRunner::new(group.clone());
+        let mut runner = GroupRunner::new(group.clone(), std::time::Duration::from_secs(10), true);
         let mut at = t;
         g.bench_function(format!("group/{}", group.name), |b| {
             b.iter(|| {
                 at += 1;
-                runner.eval(&engine, &head, at)
+                runner.eval(&engine, &head, at, &Default::default())
             })
         });
     }
-    let mut runners: Vec<GroupRunner> = rules.groups.iter().cloned().map(GroupRunner::new).collect();
+    let mut runners: Vec<GroupRunner> =
+        rules.groups.iter().cloned().map(|g| GroupRunner::new(g, std::time::Duration::from_secs(10), true)).collect();
     let mut at = t + 10_000;
     g.bench_function("whole_istio_rule_set_sequential", |b| {
         b.iter(|| {
             at += 1;
-            runners.iter_mut().map(|r| r.eval(&engine, &head, at).0).sum::<usize>()
+            runners.iter_mut().map(|r| r.eval(&engine, &head, at, &Default::default()).samples).sum::<usize>()
         })
     });
     g.finish();

@@ -94,7 +94,18 @@ fn check_rule(r: &Rule) -> Vec<String> {
                 errors.push("invalid field 'keep_firing_for' in recording rule".into());
             }
         }
-        (None, Some(_)) => {}
+        (None, Some(name)) => {
+            if name.is_empty() || name.contains(char::is_control) {
+                errors.push(format!("invalid alert name: {name}"));
+            }
+            for (kind, map) in [("label", &r.labels), ("annotation", &r.annotations)] {
+                for (k, v) in map {
+                    if let Err(e) = crate::template::check_alert(v) {
+                        errors.push(format!("{kind} {k:?}: template: __alert_{name}:{e}"));
+                    }
+                }
+            }
+        }
     }
     if r.expr.is_empty() {
         errors.push("field 'expr' must be set in rule".into());
@@ -149,6 +160,13 @@ mod tests {
         assert!(e[0].contains("could not parse expression"), "{e:?}");
         let e = parse("groups:\n- name: x\n  rules:\n  - record: a\n    exprr: up\n").unwrap_err();
         assert!(e[0].contains(":5:5: unknown field `exprr`"), "{e:?}");
+        let e =
+            parse("groups:\n- name: x\n  rules:\n  - alert: A\n    expr: up\n    annotations: {s: '{{ nosuch }}'}\n")
+                .unwrap_err();
+        assert!(
+            e[0].contains("annotation \"s\": template: __alert_A:") && e[0].contains("\"nosuch\" not defined"),
+            "{e:?}"
+        );
         let e = parse("groups:\n- name: x\n  rules: []\n- name: x\n  rules: []\n").unwrap_err();
         assert!(e[0].contains("repeated in the same file"), "{e:?}");
     }

@@ -1,13 +1,40 @@
 //! One rule group's evaluation: its rules in order at one timestamp, each seeing the
 //! outputs of those before it, with stale markers for series a rule stopped producing.
+//! Alerting rules record `ALERTS`/`ALERTS_FOR_STATE` the same way and hand the alerts
+//! due for sending back to the caller.
 //! Used by the live scheduler ([`crate::manager`]) and by the unit-test runner alike.
 
+use crate::alert::{Alert, AlertState, AlertingRule, Expansion};
 use crate::file::{Rule, RuleGroup};
+use crate::template::{self, Env};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME, stale_nan};
 use cardinal_promql::{Engine, Value};
 use cardinal_tsdb::{Head, SeriesRef};
 use std::collections::HashMap;
 use std::time::Instant;
+
+/// What alerting rules need besides the data: template inputs and the resend delay.
+#[derive(Clone, Debug, Default)]
+pub struct AlertContext {
+    pub external_labels: Labels,
+    pub external_url: String,
+    pub resend_delay_ms: i64,
+}
+
+/// Alerts an alerting rule wants sent, with the expression for their generator URL.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    pub expr: String,
+    pub alerts: Vec<Alert>,
+}
+
+/// One evaluation's outcome.
+#[derive(Debug, Default)]
+pub struct Evaluated {
+    pub samples: usize,
+    pub failures: usize,
+    pub notifications: Vec<Notification>,
+}
 
 /// What `/api/v1/rules` reports for one rule.
 #[derive(Clone, Debug, Default)]
@@ -17,52 +44,130 @@ pub struct RuleHealth {
     pub evaluation_seconds: f64,
     /// Evaluated at least once.
     pub evaluated: bool,
+    /// For an alerting rule: its state and its pending and firing alerts.
+    pub alert_state: Option<AlertState>,
+    pub alerts: Vec<Alert>,
 }
 
 /// A group's rules with the state that spans evaluations.
 pub struct GroupRunner {
     pub group: RuleGroup,
     parsed: Vec<Option<promql_parser::parser::Expr>>,
+    alerting: Vec<Option<AlertingRule>>,
+    interval_ms: i64,
     /// Per rule: the series it wrote at the previous evaluation.
     previous: Vec<HashMap<u64, SeriesRef>>,
     pub health: Vec<RuleHealth>,
 }
 
 impl GroupRunner {
-    pub fn new(group: RuleGroup) -> Self {
+    /// `restored` is false when the group starts with the daemon: its alerting rules
+    /// then record nothing until [`GroupRunner::restore`] has read their state back.
+    pub fn new(group: RuleGroup, interval: std::time::Duration, restored: bool) -> Self {
         let parsed = group.rules.iter().map(|r| promql_parser::parser::parse(&r.expr).ok()).collect();
+        let alerting = group
+            .rules
+            .iter()
+            .map(|r| r.alert.as_ref().map(|_| AlertingRule::new(r, &group.labels, restored)))
+            .collect();
         let n = group.rules.len();
-        GroupRunner { group, parsed, previous: vec![HashMap::new(); n], health: vec![RuleHealth::default(); n] }
+        GroupRunner {
+            group,
+            parsed,
+            alerting,
+            interval_ms: interval.as_millis() as i64,
+            previous: vec![HashMap::new(); n],
+            health: vec![RuleHealth::default(); n],
+        }
     }
 
-    /// Evaluates every recording rule at `t`. Returns the number of samples written and
-    /// the number of rules that failed.
-    pub fn eval(&mut self, engine: &Engine, head: &Head, t: Timestamp) -> (usize, usize) {
-        let (mut samples, mut failures) = (0, 0);
+    /// Evaluates every rule at `t`, in order.
+    pub fn eval(&mut self, engine: &Engine, head: &Head, t: Timestamp, ctx: &AlertContext) -> Evaluated {
+        let mut done = Evaluated::default();
         for i in 0..self.group.rules.len() {
-            let rule = &self.group.rules[i];
-            let Some(record) = rule.record.clone() else { continue };
             let started = Instant::now();
-            let result = self.outputs(i, engine, head, t, &record);
+            let result = match self.group.rules[i].record.clone() {
+                Some(record) => self.outputs(i, engine, head, t, &record),
+                None => self.alert_outputs(i, engine, head, t, ctx),
+            };
             let health = &mut self.health[i];
             health.evaluated = true;
             health.last_evaluation = Some(std::time::SystemTime::now());
             match result {
                 Ok(outputs) => {
                     health.last_error = None;
-                    samples += outputs.len();
+                    done.samples += outputs.len();
                     self.write(i, head, t, outputs);
                 }
                 // A failed evaluation writes nothing and keeps the previous series, so
                 // nothing goes stale because of a transient error (as Prometheus).
                 Err(e) => {
                     health.last_error = Some(e);
-                    failures += 1;
+                    done.failures += 1;
                 }
+            }
+            if let Some(ar) = &mut self.alerting[i] {
+                let alerts = ar.to_send(t, ctx.resend_delay_ms, self.interval_ms);
+                if !alerts.is_empty() {
+                    done.notifications.push(Notification { expr: self.group.rules[i].expr.clone(), alerts });
+                }
+                self.health[i].alert_state = Some(ar.state());
+                self.health[i].alerts = ar.active_alerts();
             }
             self.health[i].evaluation_seconds = started.elapsed().as_secs_f64();
         }
-        (samples, failures)
+        done
+    }
+
+    /// Restores the `for` state of the alerting rules after a start, from the newest
+    /// `ALERTS_FOR_STATE` sample of each alert no older than `outage_tolerance_ms`.
+    pub fn restore(&mut self, head: &Head, now: Timestamp, outage_tolerance_ms: i64, grace_ms: i64) {
+        let last = |labels: &Labels| {
+            let s = head.get(labels)?;
+            s.last_at_or_before(now).filter(|(t, _)| *t >= now - outage_tolerance_ms)
+        };
+        for (i, ar) in self.alerting.iter_mut().enumerate() {
+            if let Some(ar) = ar {
+                ar.restore(now, grace_ms, last);
+                self.health[i].alerts = ar.active_alerts();
+            }
+        }
+    }
+
+    /// Whether some alerting rule still waits for [`GroupRunner::restore`].
+    pub fn needs_restore(&self) -> bool {
+        self.alerting.iter().flatten().any(|a| !a.restored)
+    }
+
+    /// The pending and firing alerts of the rule named `alertname`.
+    pub fn active_alerts(&self, alertname: &str) -> Vec<Alert> {
+        self.alerting.iter().flatten().filter(|a| a.name == alertname).flat_map(|a| a.active_alerts()).collect()
+    }
+
+    /// The `ALERTS` samples alerting rule `i` records at `t`, advancing its state.
+    fn alert_outputs(
+        &mut self,
+        i: usize,
+        engine: &Engine,
+        head: &Head,
+        t: Timestamp,
+        ctx: &AlertContext,
+    ) -> Result<Vec<(Labels, f64)>, String> {
+        let values = self.query(i, engine, head, t)?;
+        let env = QueryEnv { engine, head, t, external_url: &ctx.external_url };
+        let x = Expansion { external_labels: &ctx.external_labels, external_url: &ctx.external_url, env: &env };
+        let limit = self.group.limit;
+        let ar = self.alerting[i].as_mut().ok_or("not an alerting rule")?;
+        ar.eval(values, t, limit, &x)
+    }
+
+    fn query(&self, i: usize, engine: &Engine, head: &Head, t: Timestamp) -> Result<Vec<(Labels, f64)>, String> {
+        let expr = self.parsed[i].as_ref().ok_or("expression does not parse")?;
+        Ok(match engine.instant(head, expr, t).map_err(|e| e.to_string())? {
+            Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
+            Value::Scalar(v) => vec![(Labels::empty(), v)],
+            other => return Err(format!("rule result is not a vector or scalar: {}", other.type_name())),
+        })
     }
 
     /// The labelled values rule `i` produces at `t`, or its error.
@@ -75,12 +180,7 @@ impl GroupRunner {
         record: &str,
     ) -> Result<Vec<(Labels, f64)>, String> {
         let rule = &self.group.rules[i];
-        let expr = self.parsed[i].as_ref().ok_or("expression does not parse")?;
-        let values = match engine.instant(head, expr, t).map_err(|e| e.to_string())? {
-            Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
-            Value::Scalar(v) => vec![(Labels::empty(), v)],
-            other => return Err(format!("rule result is not a vector or scalar: {}", other.type_name())),
-        };
+        let values = self.query(i, engine, head, t)?;
         let outputs: Vec<(Labels, f64)> =
             values.into_iter().map(|(l, v)| (output_labels(l, record, &self.group, rule), v)).collect();
         let mut seen = std::collections::HashSet::with_capacity(outputs.len());
@@ -132,4 +232,27 @@ fn output_labels(labels: Labels, record: &str, group: &RuleGroup, rule: &Rule) -
         b.set(k.clone(), v.clone());
     }
     b.build()
+}
+
+/// Template queries run against the same data at the evaluation time.
+struct QueryEnv<'a> {
+    engine: &'a Engine,
+    head: &'a Head,
+    t: Timestamp,
+    external_url: &'a str,
+}
+
+impl Env for QueryEnv<'_> {
+    fn query(&self, q: &str) -> Result<Vec<template::Value>, String> {
+        let expr = cardinal_promql::engine::parse(q).map_err(|e| e.to_string())?;
+        match self.engine.instant(self.head, &expr, self.t).map_err(|e| e.to_string())? {
+            Value::Vector(v) => Ok(v.iter().map(|s| template::Value::sample(&s.labels, s.v)).collect()),
+            Value::Scalar(v) => Ok(vec![template::Value::sample(&Labels::empty(), v)]),
+            other => Err(format!("query result is a {}, not a vector or scalar", other.type_name())),
+        }
+    }
+
+    fn external_url(&self) -> &str {
+        self.external_url
+    }
 }

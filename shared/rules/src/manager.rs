@@ -4,15 +4,50 @@
 //! removed groups wrote.
 
 use crate::file::{self, Rule, RuleGroup};
-use crate::group::{GroupRunner, RuleHealth};
-use cardinal_model::{Timestamp, now_ms};
+use crate::group::{AlertContext, GroupRunner, Notification, RuleHealth};
+use crate::notifier::{Notifier, PostableAlert};
+use cardinal_model::{Labels, Timestamp, now_ms};
 use cardinal_promql::Engine;
 use cardinal_tsdb::Head;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
+
+/// Alerting settings from the command line, with Prometheus's flag defaults.
+#[derive(Clone, Debug)]
+pub struct AlertOptions {
+    /// `--web.external-url`: the base of generator URLs and `$externalURL`.
+    pub external_url: String,
+    /// `--rules.alert.resend-delay`.
+    pub resend_delay: Duration,
+    /// `--rules.alert.for-outage-tolerance`: the oldest `for` state restored.
+    pub outage_tolerance: Duration,
+    /// `--rules.alert.for-grace-period`: the least time left to fire after a restore.
+    pub for_grace_period: Duration,
+}
+
+impl Default for AlertOptions {
+    fn default() -> Self {
+        AlertOptions {
+            external_url: "http://localhost:9090".into(),
+            resend_delay: Duration::from_secs(60),
+            outage_tolerance: Duration::from_secs(3600),
+            for_grace_period: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What every group's task shares.
+struct Deps {
+    head: Arc<Head>,
+    engine: Engine,
+    opts: AlertOptions,
+    ctx: RwLock<AlertContext>,
+    notifier: Option<Arc<Notifier>>,
+}
 
 /// A group as `/api/v1/rules` and `/metrics` show it.
 #[derive(Clone, Debug)]
@@ -42,14 +77,26 @@ struct Running {
 }
 
 pub struct RuleManager {
-    head: Arc<Head>,
-    engine: Engine,
+    deps: Arc<Deps>,
     groups: Mutex<HashMap<(String, String), Running>>,
+    /// Set after the first install: groups started by a reload need no restore.
+    installed: AtomicBool,
 }
 
 impl RuleManager {
-    pub fn new(head: Arc<Head>, engine: Engine) -> Self {
-        RuleManager { head, engine, groups: Mutex::default() }
+    pub fn new(head: Arc<Head>, engine: Engine, opts: AlertOptions, notifier: Option<Arc<Notifier>>) -> Self {
+        let ctx = AlertContext {
+            external_labels: Labels::empty(),
+            external_url: opts.external_url.clone(),
+            resend_delay_ms: opts.resend_delay.as_millis() as i64,
+        };
+        let deps = Arc::new(Deps { head, engine, opts, ctx: RwLock::new(ctx), notifier });
+        RuleManager { deps, groups: Mutex::default(), installed: AtomicBool::new(false) }
+    }
+
+    /// The external labels alert templates see (`$externalLabels`).
+    pub fn set_external_labels(&self, labels: Labels) {
+        self.deps.ctx.write().external_labels = labels;
     }
 
     /// Reads and checks the rule files without touching what runs.
@@ -94,6 +141,7 @@ impl RuleManager {
             }
             groups.insert(key, self.start(f, g, interval, fingerprint));
         }
+        self.installed.store(true, Relaxed);
     }
 
     fn start(&self, file: String, group: RuleGroup, interval: Duration, fingerprint: String) -> Running {
@@ -110,9 +158,10 @@ impl RuleManager {
             samples: 0,
             rules: group.rules.iter().map(|r| (r.clone(), RuleHealth::default())).collect(),
         };
-        let shared = Arc::new(Mutex::new(Shared { runner: GroupRunner::new(group), status }));
+        let restored = self.installed.load(Relaxed);
+        let shared = Arc::new(Mutex::new(Shared { runner: GroupRunner::new(group, interval, restored), status }));
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(run(self.head.clone(), self.engine.clone(), shared.clone(), stop_rx));
+        tokio::spawn(run(self.deps.clone(), shared.clone(), stop_rx));
         Running { fingerprint, shared, stop }
     }
 
@@ -138,7 +187,7 @@ pub fn next_slot(now: Timestamp, interval_ms: i64, offset_ms: i64) -> Timestamp 
     if base > now { base } else { base + interval_ms }
 }
 
-async fn run(head: Arc<Head>, engine: Engine, shared: Arc<Mutex<Shared>>, mut stop: watch::Receiver<bool>) {
+async fn run(deps: Arc<Deps>, shared: Arc<Mutex<Shared>>, mut stop: watch::Receiver<bool>) {
     let (interval_ms, offset_ms, query_offset) = {
         let s = shared.lock();
         let interval_ms = s.status.interval.as_millis().max(1) as i64;
@@ -148,15 +197,20 @@ async fn run(head: Arc<Head>, engine: Engine, shared: Arc<Mutex<Shared>>, mut st
         (interval_ms, offset, query_offset)
     };
     let mut ts = next_slot(now_ms(), interval_ms, offset_ms);
+    let mut evaluations = 0;
     loop {
         let wait = Duration::from_millis((ts - now_ms()).max(0) as u64);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => break,
         }
-        let (h, e, sh) = (head.clone(), engine.clone(), shared.clone());
+        let (d, sh) = (deps.clone(), shared.clone());
         let eval_at = ts - query_offset;
-        let _ = tokio::task::spawn_blocking(move || evaluate(&h, &e, &sh, eval_at)).await;
+        evaluations += 1;
+        // As Prometheus, restore `for` state after the second evaluation since start:
+        // by then scrapes and recording rules have filled in what alerts depend on.
+        let restore = evaluations == 2;
+        let _ = tokio::task::spawn_blocking(move || evaluate(&d, &sh, eval_at, restore)).await;
         // Iterations whose slot passed while evaluating are skipped and counted.
         let behind = (now_ms() - ts) / interval_ms;
         if behind > 0 {
@@ -164,23 +218,53 @@ async fn run(head: Arc<Head>, engine: Engine, shared: Arc<Mutex<Shared>>, mut st
         }
         ts += interval_ms * (behind + 1);
     }
-    shared.lock().runner.stale_all(&head, now_ms());
+    shared.lock().runner.stale_all(&deps.head, now_ms());
 }
 
-fn evaluate(head: &Head, engine: &Engine, shared: &Mutex<Shared>, t: Timestamp) {
+fn evaluate(deps: &Deps, shared: &Mutex<Shared>, t: Timestamp, restore: bool) {
     let started = std::time::Instant::now();
+    let ctx = deps.ctx.read().clone();
     let mut s = shared.lock();
-    let (samples, failures) = s.runner.eval(engine, head, t);
+    let done = s.runner.eval(&deps.engine, &deps.head, t, &ctx);
+    if restore && s.runner.needs_restore() {
+        let o = &deps.opts;
+        s.runner.restore(
+            &deps.head,
+            now_ms(),
+            o.outage_tolerance.as_millis() as i64,
+            o.for_grace_period.as_millis() as i64,
+        );
+    }
     let health = s.runner.health.clone();
     let st = &mut s.status;
     st.last_duration = started.elapsed().as_secs_f64();
     st.last_evaluation = Some(SystemTime::now());
     st.iterations += 1;
-    st.failures += failures as u64;
-    st.samples = samples as u64;
+    st.failures += done.failures as u64;
+    st.samples = done.samples as u64;
     for ((_, h), new) in st.rules.iter_mut().zip(health) {
         *h = new;
     }
+    drop(s);
+    if let Some(n) = &deps.notifier {
+        n.send(done.notifications.iter().flat_map(|x| postable(x, &ctx.external_url)).collect());
+    }
+}
+
+/// Alerts as Alertmanager gets them: `startsAt` is when the alert fired; `endsAt` its
+/// resolution, or while firing the time it stays valid without a resend.
+fn postable(n: &Notification, external_url: &str) -> Vec<PostableAlert> {
+    let generator_url = format!("{}{}", external_url.trim_end_matches('/'), crate::template::link(&n.expr, 1));
+    n.alerts
+        .iter()
+        .map(|a| PostableAlert {
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: a.fired_at.unwrap_or(a.active_at),
+            ends_at: a.resolved_at.unwrap_or(a.valid_until),
+            generator_url: generator_url.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

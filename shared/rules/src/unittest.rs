@@ -2,15 +2,16 @@
 //! evaluation interval, and compare PromQL results with the expected samples exactly
 //! (NaN never equals NaN, as in promtool). Output and exit status follow promtool.
 
+use crate::alert::AlertState;
 use crate::file::{self, RuleGroup};
-use crate::group::GroupRunner;
+use crate::group::{AlertContext, GroupRunner};
 use crate::series_desc::{parse_metric, parse_values};
 use cardinal_config::{Dur, parse_yaml};
 use cardinal_model::{Labels, Timestamp};
 use cardinal_promql::{Engine, Value};
 use cardinal_tsdb::Head;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -41,12 +42,9 @@ struct TestGroup {
     promql_expr_test: Vec<ExprTest>,
     #[serde(default)]
     alert_rule_test: Vec<AlertTest>,
-    /// Read for alert templates (`$externalLabels`, `$externalURL`), which the
-    /// alerting work evaluates; recording rules and PromQL tests don't use them.
+    /// What alert templates see as `$externalLabels` and `$externalURL`.
     #[serde(default)]
-    #[allow(dead_code)]
     external_labels: BTreeMap<String, String>,
-    #[allow(dead_code)]
     external_url: Option<String>,
 }
 
@@ -80,8 +78,20 @@ struct AlertTest {
     eval_time: Dur,
     alertname: String,
     #[serde(default)]
-    exp_alerts: Vec<serde::de::IgnoredAny>,
+    exp_alerts: Vec<ExpAlert>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpAlert {
+    #[serde(default)]
+    exp_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    exp_annotations: BTreeMap<String, String>,
+}
+
+/// An alert as the tests compare it: labels and annotations.
+type LabelsAndAnnotations = Vec<(Labels, Labels)>;
 
 /// Runs every test file; prints promtool's report; true when all passed.
 pub fn run_files(paths: &[String]) -> bool {
@@ -166,28 +176,55 @@ fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration, fuzz
         .unwrap_or_default()
         .as_millis() as i64;
     let mut errors = Vec::new();
-    let mut runners: Vec<GroupRunner> = groups.iter().cloned().map(GroupRunner::new).collect();
-    if groups.iter().any(|g| g.rules.iter().any(|r| r.record.is_some())) {
-        let mut t = 0;
-        while t <= max_t {
-            for r in &mut runners {
-                r.eval(&engine, &head, t);
-                for (rule, h) in r.group.rules.iter().zip(&r.health) {
-                    if let Some(e) = &h.last_error {
-                        errors.push(format!("    rule {:?} at {}: {e}", rule.name(), fmt_time(t)));
-                    }
+    let ctx = AlertContext {
+        external_labels: Labels::from_pairs(tg.external_labels.clone()),
+        external_url: tg.external_url.clone().unwrap_or_default(),
+        resend_delay_ms: 60_000,
+    };
+    let mut runners: Vec<GroupRunner> =
+        groups.iter().cloned().map(|g| GroupRunner::new(g, eval_interval, true)).collect();
+    let alert_times: std::collections::HashSet<i64> =
+        tg.alert_rule_test.iter().map(|a| a.eval_time.0.as_millis() as i64).collect();
+    let mut firing: HashMap<(i64, String), LabelsAndAnnotations> = HashMap::new();
+    let mut t = 0;
+    while t <= max_t && !runners.is_empty() {
+        for r in &mut runners {
+            r.eval(&engine, &head, t, &ctx);
+            for (rule, h) in r.group.rules.iter().zip(&r.health) {
+                if let Some(e) = &h.last_error {
+                    errors.push(format!("    rule: {}, time: {}, err: {e}", rule.name(), fmt_time(t)));
                 }
             }
-            t += eval_interval.as_millis().max(1) as i64;
+            if alert_times.contains(&t) {
+                for name in r.group.rules.iter().filter_map(|x| x.alert.as_ref()) {
+                    let got = r.active_alerts(name).into_iter().filter(|a| a.state == AlertState::Firing);
+                    firing.insert((t, name.clone()), got.map(|a| (a.labels, a.annotations)).collect());
+                }
+            }
         }
+        t += eval_interval.as_millis().max(1) as i64;
     }
     for at in &tg.alert_rule_test {
-        let defined = groups.iter().flat_map(|g| &g.rules).any(|r| r.alert.as_deref() == Some(&at.alertname));
-        if defined || !at.exp_alerts.is_empty() {
+        let t = at.eval_time.0.as_millis() as i64;
+        let mut got = firing.remove(&(t, at.alertname.clone())).unwrap_or_default();
+        let mut exp: LabelsAndAnnotations = at
+            .exp_alerts
+            .iter()
+            .map(|e| {
+                let mut labels = e.exp_labels.clone();
+                labels.insert("alertname".into(), at.alertname.clone());
+                (Labels::from_pairs(labels), Labels::from_pairs(e.exp_annotations.clone()))
+            })
+            .collect();
+        got.sort();
+        exp.sort();
+        if got != exp {
             errors.push(format!(
-                "    alertname: {}, time: {}: alerting rules are not evaluated yet",
+                "    alertname: {}, time: {}, \n        exp:{}, \n        got:{}",
                 at.alertname,
-                fmt_time(at.eval_time.0.as_millis() as i64)
+                fmt_time(t),
+                show_alerts(&exp),
+                show_alerts(&got)
             ));
         }
     }
@@ -221,6 +258,19 @@ fn check_expr(engine: &Engine, head: &Head, et: &ExprTest, fuzzy: bool) -> Resul
         return Ok(());
     }
     Err(fail(format!("        exp: {}\n        got: {}", show(&exp), show(&got))))
+}
+
+/// promtool's listing of alerts in a failure message.
+fn show_alerts(alerts: &LabelsAndAnnotations) -> String {
+    if alerts.is_empty() {
+        return "[]".into();
+    }
+    let items: Vec<String> = alerts
+        .iter()
+        .enumerate()
+        .map(|(i, (l, a))| format!("        {i}:\n          Labels:{l}\n          Annotations:{a}"))
+        .collect();
+    format!("[\n{}\n        ]", items.join(",\n"))
 }
 
 fn show(samples: &[(Labels, f64)]) -> String {
