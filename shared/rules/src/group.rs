@@ -90,6 +90,7 @@ impl GroupRunner {
                 Some(record) => self.outputs(i, engine, head, t, &record),
                 None => self.alert_outputs(i, engine, head, t, ctx),
             };
+            let ok = result.is_ok();
             let health = &mut self.health[i];
             health.evaluated = true;
             health.last_evaluation = Some(std::time::SystemTime::now());
@@ -107,7 +108,9 @@ impl GroupRunner {
                 }
             }
             if let Some(ar) = &mut self.alerting[i] {
-                let alerts = ar.to_send(t, ctx.resend_delay_ms, self.interval_ms);
+                // As Prometheus, a failed evaluation sends nothing: Alertmanager lets the
+                // alerts lapse at their endsAt unless evaluations recover first.
+                let alerts = if ok { ar.to_send(t, ctx.resend_delay_ms, self.interval_ms) } else { Vec::new() };
                 if !alerts.is_empty() {
                     done.notifications.push(Notification { expr: self.group.rules[i].expr.clone(), alerts });
                 }
@@ -254,5 +257,30 @@ impl Env for QueryEnv<'_> {
 
     fn external_url(&self) -> &str {
         self.external_url
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_alert_evaluation_sends_nothing() {
+        let group: RuleGroup = serde_saphyr::from_str("name: g\nrules:\n- alert: A\n  expr: '{x=\"1\"}'\n").unwrap();
+        let mut runner = GroupRunner::new(group, std::time::Duration::from_secs(10), true);
+        let (head, engine) = (Head::new(), Engine::default());
+        let ctx = AlertContext { resend_delay_ms: 60_000, ..AlertContext::default() };
+        let add = |name: &str, t: i64| {
+            let (s, _) = head.get_or_create(&Labels::from_pairs([("__name__", name), ("x", "1")]));
+            head.append(&s, t, 1.0).unwrap();
+        };
+        add("a", 0);
+        assert_eq!(runner.eval(&engine, &head, 0, &ctx).notifications.len(), 1, "fires and is sent");
+        // A second series with the same labels but its name: a duplicate alert, an error.
+        add("b", 100_000);
+        add("a", 100_000);
+        let done = runner.eval(&engine, &head, 120_000, &ctx);
+        assert_eq!(done.failures, 1);
+        assert!(done.notifications.is_empty(), "the resend is due, but the evaluation failed");
     }
 }
