@@ -166,11 +166,7 @@ impl GroupRunner {
 
     fn query(&self, i: usize, engine: &Engine, head: &Head, t: Timestamp) -> Result<Vec<(Labels, f64)>, String> {
         let expr = self.parsed[i].as_ref().ok_or("expression does not parse")?;
-        Ok(match engine.instant(head, expr, t).map_err(|e| e.to_string())? {
-            Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
-            Value::Scalar(v) => vec![(Labels::empty(), v)],
-            other => return Err(format!("rule result is not a vector or scalar: {}", other.type_name())),
-        })
+        instant_samples(engine, head, expr, t, "rule result")
     }
 
     /// The labelled values rule `i` produces at `t`, or its error.
@@ -237,6 +233,22 @@ fn output_labels(labels: Labels, record: &str, group: &RuleGroup, rule: &Rule) -
     b.build()
 }
 
+/// An instant query's result as labelled values (a scalar has no labels); `what` names
+/// the result in the error for any other type.
+fn instant_samples(
+    engine: &Engine,
+    head: &Head,
+    expr: &promql_parser::parser::Expr,
+    t: Timestamp,
+    what: &str,
+) -> Result<Vec<(Labels, f64)>, String> {
+    Ok(match engine.instant(head, expr, t).map_err(|e| e.to_string())? {
+        Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
+        Value::Scalar(v) => vec![(Labels::empty(), v)],
+        other => return Err(format!("{what} is not a vector or scalar: {}", other.type_name())),
+    })
+}
+
 /// Template queries run against the same data at the evaluation time.
 struct QueryEnv<'a> {
     engine: &'a Engine,
@@ -248,11 +260,8 @@ struct QueryEnv<'a> {
 impl Env for QueryEnv<'_> {
     fn query(&self, q: &str) -> Result<Vec<template::Value>, String> {
         let expr = cardinal_promql::engine::parse(q).map_err(|e| e.to_string())?;
-        match self.engine.instant(self.head, &expr, self.t).map_err(|e| e.to_string())? {
-            Value::Vector(v) => Ok(v.iter().map(|s| template::Value::sample(&s.labels, s.v)).collect()),
-            Value::Scalar(v) => Ok(vec![template::Value::sample(&Labels::empty(), v)]),
-            other => Err(format!("query result is a {}, not a vector or scalar", other.type_name())),
-        }
+        let samples = instant_samples(self.engine, self.head, &expr, self.t, "query result")?;
+        Ok(samples.iter().map(|(l, v)| template::Value::sample(l, *v)).collect())
     }
 
     fn external_url(&self) -> &str {

@@ -7,6 +7,7 @@
 pub mod alert;
 pub mod check;
 pub mod file;
+mod gotime;
 pub mod group;
 pub mod manager;
 pub mod notifier;

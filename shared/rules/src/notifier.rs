@@ -45,11 +45,7 @@ impl PostableAlert {
 
 /// Go's RFC3339Nano for a millisecond time: trailing zeros of the fraction dropped.
 pub fn rfc3339(ms: Timestamp) -> String {
-    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    let frac = format!("{:03}", ms.rem_euclid(1000));
-    let frac = frac.trim_end_matches('0');
-    let dot = if frac.is_empty() { "" } else { "." };
-    format!("{}{dot}{frac}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+    format!("{}Z", crate::gotime::utc_millis(ms, "%Y-%m-%dT%H:%M:%S"))
 }
 
 /// Counters for one Alertmanager, by URL.
@@ -115,24 +111,25 @@ impl Notifier {
     /// Checks an `alerting` config without applying it.
     pub fn check(cfg: &AlertingConfig) -> Result<(), String> {
         for am in &cfg.alertmanagers {
+            check_version(am)?;
             client(am)?;
-            if am.api_version != "v2" {
-                return Err(format!("unsupported Alertmanager api_version {:?}: only v2 is served", am.api_version));
-            }
         }
         Ok(())
     }
 
     /// Applies a new `alerting` config and external labels; discovery restarts only for
-    /// a changed config.
+    /// a changed config. On error nothing changes.
     pub fn apply(&self, cfg: &AlertingConfig, external_labels: Labels) -> Result<(), String> {
-        Self::check(cfg)?;
+        let same = {
+            let sets = self.sets.read();
+            sets.len() == cfg.alertmanagers.len()
+                && sets.iter().zip(&cfg.alertmanagers).all(|(s, c)| format!("{:?}", s.cfg) == format!("{c:?}"))
+        };
+        let new_sets: Option<Vec<Arc<AmSet>>> =
+            if same { None } else { Some(cfg.alertmanagers.iter().map(start_set).collect::<Result<_, _>>()?) };
         *self.settings.write() = Settings { external_labels, relabel: cfg.alert_relabel_configs.clone() };
-        let mut sets = self.sets.write();
-        let same = sets.len() == cfg.alertmanagers.len()
-            && sets.iter().zip(&cfg.alertmanagers).all(|(s, c)| format!("{:?}", s.cfg) == format!("{c:?}"));
-        if !same {
-            *sets = cfg.alertmanagers.iter().map(start_set).collect::<Result<_, _>>()?;
+        if let Some(sets) = new_sets {
+            *self.sets.write() = sets;
         }
         Ok(())
     }
@@ -199,13 +196,23 @@ fn prepare(a: PostableAlert, s: &Settings) -> Option<PostableAlert> {
     (!labels.is_empty()).then_some(PostableAlert { labels, ..a })
 }
 
+fn check_version(am: &AlertmanagerConfig) -> Result<(), String> {
+    if am.api_version == "v2" {
+        Ok(())
+    } else {
+        Err(format!("unsupported Alertmanager api_version {:?}: only v2 is served", am.api_version))
+    }
+}
+
 fn client(am: &AlertmanagerConfig) -> Result<reqwest::Client, String> {
     cardinal_scrape::fetch::build_client(&am.http).map_err(|e| format!("alertmanager client: {e}"))
 }
 
 fn start_set(cfg: &AlertmanagerConfig) -> Result<Arc<AmSet>, String> {
+    check_version(cfg)?;
+    let client = client(cfg)?;
     let (groups, discovery) = discovery::spawn(&cfg.static_configs, &cfg.file_sd_configs, &cfg.dns_sd_configs);
-    Ok(Arc::new(AmSet { cfg: cfg.clone(), client: client(cfg)?, groups, discovery }))
+    Ok(Arc::new(AmSet { cfg: cfg.clone(), client, groups, discovery }))
 }
 
 /// The alerts URL of every discovered Alertmanager of a set, after its relabel_configs.

@@ -5,14 +5,15 @@
 //! latter restores `for` progress after a restart.
 
 use crate::file::Rule;
-use crate::template::{AlertData, Env, expand_alert};
+use crate::template::{AlertData, AlertTemplate, Env, alert_data};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME};
 use std::collections::HashMap;
 
 /// How long a resolved alert is kept and re-sent, as Prometheus's `resolvedRetention`.
 pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Ordered by severity, so a rule's state is its alerts' maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AlertState {
     Inactive,
     Pending,
@@ -72,8 +73,9 @@ pub struct AlertingRule {
     pub name: String,
     hold_ms: i64,
     keep_firing_ms: i64,
-    labels: Vec<(String, String)>,
-    annotations: Vec<(String, String)>,
+    /// Label and annotation templates, parsed once.
+    labels: Vec<(String, AlertTemplate)>,
+    annotations: Vec<(String, AlertTemplate)>,
     /// Active alerts by their label set, including resolved ones still retained.
     active: HashMap<Labels, Alert>,
     /// False until the `for` state has been restored after a start; until then no
@@ -85,14 +87,14 @@ pub struct AlertingRule {
 impl AlertingRule {
     pub fn new(rule: &Rule, group_labels: &std::collections::BTreeMap<String, String>, restored: bool) -> Self {
         let ms = |d: Option<cardinal_config::Dur>| d.map_or(0, |d| d.0.as_millis() as i64);
-        let mut labels: Vec<(String, String)> = group_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        labels.extend(rule.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let parse = |(k, v): (&String, &String)| (k.clone(), AlertTemplate::new(v));
+        let labels = group_labels.iter().chain(&rule.labels).map(parse).collect();
         AlertingRule {
             name: rule.alert.clone().unwrap_or_default(),
             hold_ms: ms(rule.for_),
             keep_firing_ms: ms(rule.keep_firing_for),
             labels,
-            annotations: rule.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            annotations: rule.annotations.iter().map(parse).collect(),
             active: HashMap::new(),
             restored,
         }
@@ -172,17 +174,20 @@ impl AlertingRule {
 
     fn new_alert(&self, labels: Labels, value: f64, t: Timestamp, x: &Expansion) -> Alert {
         // Templates see the result's labels as they are, `__name__` included.
-        let data =
-            AlertData { labels: &labels, external_labels: x.external_labels, external_url: x.external_url, value };
-        let mut b = LabelsBuilder::new(labels.clone());
+        let data = alert_data(&AlertData {
+            labels: &labels,
+            external_labels: x.external_labels,
+            external_url: x.external_url,
+            value,
+        });
+        let mut b = LabelsBuilder::new(labels);
         b.del(METRIC_NAME);
-        for (k, v) in &self.labels {
-            b.set(k.clone(), expand_alert(&self.name, v, &data, x.env));
+        for (k, t) in &self.labels {
+            b.set(k.clone(), t.expand(&self.name, &data, x.env));
         }
         b.set("alertname", self.name.clone());
-        let annotations = Labels::from_pairs(
-            self.annotations.iter().map(|(k, v)| (k.clone(), expand_alert(&self.name, v, &data, x.env))),
-        );
+        let annotations =
+            Labels::from_pairs(self.annotations.iter().map(|(k, t)| (k.clone(), t.expand(&self.name, &data, x.env))));
         Alert {
             labels: b.build(),
             annotations,
@@ -221,14 +226,7 @@ impl AlertingRule {
 
     /// The rule's state: its most severe active alert's.
     pub fn state(&self) -> AlertState {
-        let states = self.active.values().map(|a| a.state);
-        if states.clone().any(|s| s == AlertState::Firing) {
-            AlertState::Firing
-        } else if states.clone().any(|s| s == AlertState::Pending) {
-            AlertState::Pending
-        } else {
-            AlertState::Inactive
-        }
+        self.active.values().map(|a| a.state).max().unwrap_or(AlertState::Inactive)
     }
 
     /// Restores `for` progress after a restart from each alert's last `ALERTS_FOR_STATE`

@@ -182,16 +182,16 @@ impl Exec<'_> {
             Arg::Int(i) => Value::Int(*i),
             Arg::Float(f) => Value::Float(*f),
             Arg::Str(s) => Value::Str(s.clone()),
-            Arg::Field(chain) => fields(dot.clone(), chain)?,
+            Arg::Field(chain) => fields(dot, chain)?,
             Arg::Var(name, chain) => {
                 let v =
                     self.vars.iter().rev().find(|(n, _)| n == name).ok_or(format!("undefined variable: ${name}"))?;
-                fields(v.1.clone(), chain)?
+                fields(&v.1, chain)?
             }
             Arg::Func(name) => self.call(name, &[])?,
             Arg::Sub(p, chain) => {
                 let v = self.pipe(p, dot)?;
-                fields(v, chain)?
+                fields(&v, chain)?
             }
         })
     }
@@ -201,14 +201,20 @@ fn at(line: usize, e: String) -> String {
     if e.starts_with("line ") { e } else { format!("line {line}: {e}") }
 }
 
-fn fields(mut v: Value, chain: &[String]) -> Result<Value, String> {
+/// Follows a field chain, cloning only the value it ends on (`$labels.job` copies one
+/// string, not the whole label map).
+fn fields(v: &Value, chain: &[String]) -> Result<Value, String> {
+    let mut cur = v;
     for name in chain {
-        v = match v {
+        cur = match cur {
             // Label maps are Go `map[string]string`: a missing key is the zero value "".
-            Value::Map(mut m) => m.remove(name).unwrap_or_else(|| Value::Str(String::new())),
+            Value::Map(m) => match m.get(name) {
+                Some(next) => next,
+                None => return Ok(Value::Str(String::new())),
+            },
             Value::Missing | Value::Nil => return Err(format!("nil pointer evaluating interface {{}}.{name}")),
             other => return Err(format!("can't evaluate field {name} in type {}", other.type_name())),
         };
     }
-    Ok(v)
+    Ok(cur.clone())
 }

@@ -325,11 +325,7 @@ pub fn humanize_timestamp(v: f64) -> String {
     }
     // Prometheus goes through model.Time, so the time is truncated to milliseconds.
     let ms = ((v * 1e9) as i64).div_euclid(1_000_000);
-    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    let frac = format!("{:03}", ms.rem_euclid(1000));
-    let frac = frac.trim_end_matches('0');
-    let dot = if frac.is_empty() { "" } else { "." };
-    format!("{}{dot}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"))
+    format!("{} +0000 UTC", crate::gotime::utc_millis(ms, "%Y-%m-%d %H:%M:%S"))
 }
 
 fn path_prefix(url: &str) -> String {

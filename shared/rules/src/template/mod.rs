@@ -12,7 +12,7 @@ mod parse;
 mod printf;
 mod value;
 
-pub use funcs::{Env, humanize, humanize_duration, humanize1024, link, query_escape};
+pub use funcs::{Env, humanize, humanize_duration, humanize1024, link};
 pub use value::Value;
 
 use cardinal_model::Labels;
@@ -59,27 +59,58 @@ pub struct AlertData<'a> {
 const ALERT_DEFS: &str =
     "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
 
-/// Expands one alert label or annotation. A failing template yields Prometheus's
-/// `<error expanding template: …>` text instead of stopping the evaluation.
-pub fn expand_alert(name: &str, text: &str, data: &AlertData, env: &dyn Env) -> String {
-    if !text.contains("{{") {
-        return text.to_string();
+/// One alert label or annotation template, parsed once for every alert of its rule.
+#[derive(Clone, Debug)]
+pub enum AlertTemplate {
+    /// No `{{`: used as it is.
+    Plain(String),
+    Parsed(Template),
+    /// A template that does not parse: every expansion reports this error.
+    Broken(String),
+}
+
+impl AlertTemplate {
+    pub fn new(text: &str) -> AlertTemplate {
+        if !text.contains("{{") {
+            return AlertTemplate::Plain(text.to_string());
+        }
+        match Template::parse(&format!("{ALERT_DEFS}{text}")) {
+            Ok(t) => AlertTemplate::Parsed(t),
+            Err(e) => AlertTemplate::Broken(e),
+        }
     }
-    let result = Template::parse(&format!("{ALERT_DEFS}{text}")).and_then(|t| t.execute(env, &alert_value(data)));
-    result.unwrap_or_else(|e| format!("<error expanding template: template: __alert_{name}:{e}>"))
+
+    /// Expands for one alert (`data` from [`alert_data`]). A failing template yields
+    /// Prometheus's `<error expanding template: …>` text instead of stopping the evaluation.
+    pub fn expand(&self, rule: &str, data: &Value, env: &dyn Env) -> String {
+        let result = match self {
+            AlertTemplate::Plain(s) => return s.clone(),
+            AlertTemplate::Parsed(t) => t.execute(env, data),
+            AlertTemplate::Broken(e) => Err(e.clone()),
+        };
+        result.unwrap_or_else(|e| format!("<error expanding template: template: __alert_{rule}:{e}>"))
+    }
+}
+
+/// Expands one template once: [`AlertTemplate`] for a single use.
+pub fn expand_alert(rule: &str, text: &str, data: &AlertData, env: &dyn Env) -> String {
+    AlertTemplate::new(text).expand(rule, &alert_data(data), env)
 }
 
 /// Checks that an alert template parses, for `check rules` and config loading.
 pub fn check_alert(text: &str) -> Result<(), String> {
-    Template::parse(&format!("{ALERT_DEFS}{text}")).map(|_| ())
+    match AlertTemplate::new(text) {
+        AlertTemplate::Broken(e) => Err(e),
+        _ => Ok(()),
+    }
 }
 
-fn alert_value(d: &AlertData) -> Value {
-    let labels = |l: &Labels| Value::map(l.iter().map(|l| (l.name.to_string(), l.value.to_string())));
+/// What alert templates execute against, as Prometheus's `AlertTemplateData`.
+pub fn alert_data(d: &AlertData) -> Value {
     Value::Map(
         [
-            ("Labels".to_string(), labels(d.labels)),
-            ("ExternalLabels".to_string(), labels(d.external_labels)),
+            ("Labels".to_string(), Value::labels(d.labels)),
+            ("ExternalLabels".to_string(), Value::labels(d.external_labels)),
             ("ExternalURL".to_string(), Value::Str(d.external_url.to_string())),
             ("Value".to_string(), Value::Float(d.value)),
         ]

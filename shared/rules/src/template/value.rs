@@ -22,10 +22,17 @@ impl Value {
         Value::Map(entries.into_iter().map(|(k, v)| (k.into(), Value::Str(v.into()))).collect())
     }
 
+    /// A label set as Go's `map[string]string`.
+    pub fn labels(labels: &cardinal_model::Labels) -> Value {
+        Value::map(labels.iter().map(|l| (l.name.to_string(), l.value.to_string())))
+    }
+
     /// A query result element: `{Labels, Value}` as Prometheus's `sample` struct.
     pub fn sample(labels: &cardinal_model::Labels, v: f64) -> Value {
-        let labels = Value::map(labels.iter().map(|l| (l.name.to_string(), l.value.to_string())));
-        Value::Map(BTreeMap::from([("Labels".to_string(), labels), ("Value".to_string(), Value::Float(v))]))
+        Value::Map(BTreeMap::from([
+            ("Labels".to_string(), Value::labels(labels)),
+            ("Value".to_string(), Value::Float(v)),
+        ]))
     }
 
     /// Go's `truth`: false, zero, nil and empty values are false.
