@@ -36,7 +36,7 @@ fn check_config_checks_the_rule_files_too() {
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/collector.yml");
     let out = collector().args(["check", "config"]).arg(&shipped).output().unwrap();
     assert!(out.status.success(), "the shipped example config is valid: {out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("6 rule groups"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6 rule groups, 1 rollup rules"));
 }
 
 #[test]

@@ -58,7 +58,9 @@ pub async fn run(o: Options) -> Result<(), String> {
     println!("mesh       {} pods × {} series on http://{}/metrics?pod=N", o.pods, e2e::istio::SERIES_PER_POD, w.addr);
 
     let collector_cfg = format!(
-        "global:\n  scrape_interval: {i}\n  evaluation_interval: {i}\n  external_labels: {{collector: demo}}\nrule_files: [istio.rules.yml]\nscrape_configs:\n{}",
+        "global:\n  scrape_interval: {i}\n  evaluation_interval: {i}\n  external_labels: {{collector: demo}}\nrule_files: [istio.rules.yml]\n\
+         rollup_rules:\n  - {{record: 'federate:istio_requests_total', match: 'istio_requests_total{{reporter=\"source\"}}', without: [pod_name, instance], output: total}}\n\
+         scrape_configs:\n{}",
         w.scrape_job("envoy", &o.interval),
         i = o.interval
     );

@@ -60,11 +60,27 @@ impl Mesh {
             .collect()
     }
 
+    /// Requests per second the whole mesh serves: the rate every rollup of
+    /// `istio_requests_total` must add up to, whatever the churn.
+    pub fn total_request_rate(&self) -> f64 {
+        (0..self.pods).flat_map(|p| self.edges(p)).map(|e| e.rate).sum()
+    }
+
     /// The exposition body of `pod` at `t_secs` (Prometheus text format).
     pub fn pod_body(&self, pod: usize, t_secs: f64) -> String {
+        self.pod_generation_body(pod, None, t_secs)
+    }
+
+    /// The body of one generation of a pod slot that is replaced over time (`None`: the
+    /// slot's only pod): its `pod_name` says which, and its counters started at zero when
+    /// it did, `t_secs` ago.
+    pub fn pod_generation_body(&self, pod: usize, generation: Option<u64>, t_secs: f64) -> String {
         let mut out = String::with_capacity(SERIES_PER_POD * 420);
         let src = format!("workload-{}", self.workload_of(pod));
-        let pod_name = format!("{src}-{pod:05}");
+        let pod_name = match generation {
+            Some(g) => format!("{src}-{pod:05}-g{g}"),
+            None => format!("{src}-{pod:05}"),
+        };
         out.push_str("# TYPE istio_requests_total counter\n");
         for e in self.edges(pod) {
             let labels = edge_labels(&src, &pod_name, &e, self);

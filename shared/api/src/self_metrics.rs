@@ -124,6 +124,63 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
     }
 }
 
+/// A per-rule rollup metric family: name, type, help, and how to read it off a rule.
+type RollupFamily = (&'static str, &'static str, &'static str, fn(&cardinal_rollup::engine::RuleStatus) -> f64);
+
+/// Per rollup rule (labelled `rule=<record>`): what it took in, and how big its state is.
+fn rollup_metrics(out: &mut String, st: &ApiState) {
+    let Some(r) = &st.rollups else { return };
+    let e = &r.stats;
+    counter(out, "cardinal_rollup_flushes_total", "Rollup flushes that wrote samples.", &e.flushes);
+    counter(
+        out,
+        "cardinal_rollup_checkpoint_failures_total",
+        "Rollup state saves that failed.",
+        &e.checkpoint_failures,
+    );
+    metric(out, "cardinal_rollup_checkpoint_bytes", "gauge", "Size of the last rollup state file.", {
+        e.checkpoint_bytes.load(Relaxed) as f64
+    });
+    metric(out, "cardinal_rollup_last_flush_seconds", "gauge", "Duration of the last flush with its checkpoint.", {
+        e.last_flush_nanos.load(Relaxed) as f64 / 1e9
+    });
+    let rules = r.status();
+    let families: [RollupFamily; 6] = [
+        ("cardinal_rollup_samples_matched_total", "counter", "Input samples the rule took.", |s| {
+            s.stats.matched as f64
+        }),
+        ("cardinal_rollup_counter_resets_total", "counter", "Input counter resets the rule absorbed.", |s| {
+            s.stats.counter_resets as f64
+        }),
+        ("cardinal_rollup_input_series", "gauge", "Input series the rule keeps state for.", |s| s.inputs as f64),
+        ("cardinal_rollup_output_series", "gauge", "Output series the rule writes.", |s| s.outputs as f64),
+        ("cardinal_rollup_state_bytes", "gauge", "Memory of the rule's per-input state.", |s| s.state_bytes as f64),
+        ("cardinal_rollup_late_samples_total", "counter", "Samples whose window was already written.", |s| {
+            (s.stats.late_shifted + s.stats.late_dropped) as f64
+        }),
+    ];
+    for (name, kind, help, value) in families {
+        text::write_help(out, name, help);
+        text::write_type(out, name, kind);
+        for s in &rules {
+            text::write_sample(out, name, [("rule", s.record.as_str())], value(s), None);
+        }
+    }
+    let name = "cardinal_rollup_samples_ignored_total";
+    text::write_help(out, name, "Input samples not counted where they belong, by reason.");
+    text::write_type(out, name, "counter");
+    for s in &rules {
+        let reasons = [
+            ("late_counted_next_window", s.stats.late_shifted),
+            ("late_dropped", s.stats.late_dropped),
+            ("out_of_order", s.stats.out_of_order),
+        ];
+        for (reason, n) in reasons {
+            text::write_sample(out, name, [("rule", s.record.as_str()), ("reason", reason)], n as f64, None);
+        }
+    }
+}
+
 /// Prometheus's notifier metrics, per Alertmanager where Prometheus has them so.
 fn notifier_metrics(out: &mut String, st: &ApiState) {
     let Some(n) = &st.notifier else { return };
@@ -197,6 +254,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     metric(&mut out, "cardinal_federate_duration_seconds_total", "counter", "Time spent answering /federate.", secs);
     rule_group_metrics(&mut out, &st);
     notifier_metrics(&mut out, &st);
+    rollup_metrics(&mut out, &st);
     storage_metrics(&mut out, &st);
     let start = st.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     metric(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", start);

@@ -3,11 +3,13 @@
 
 mod http;
 mod remote;
+pub mod rollup;
 mod scrape;
 mod units;
 
 pub use http::{Authorization, BasicAuth, Credentials, HttpClientConfig, TlsConfig};
 pub use remote::{MetadataConfig, QueueConfig, RemoteWriteConfig};
+pub use rollup::{Grouping, RollupOutput, RollupRule, RollupRuleConfig};
 pub use scrape::{AlertingConfig, AlertmanagerConfig, DnsSdConfig, FileSdConfig, ScrapeConfig, StaticConfig};
 pub use units::{ByteSize, Dur};
 
@@ -30,6 +32,11 @@ pub struct Config {
     pub alerting: AlertingConfig,
     #[serde(default)]
     pub remote_write: Vec<RemoteWriteConfig>,
+    /// Streaming rollups, as written; [`Config::rollups`] has them with defaults filled.
+    #[serde(default)]
+    pub rollup_rules: Vec<RollupRuleConfig>,
+    #[serde(skip)]
+    pub rollups: Vec<RollupRule>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -117,6 +124,7 @@ impl Config {
                 return Err(format!("found multiple remote write configs with job name {n:?}"));
             }
         }
+        self.rollups = rollup::finish_all(&self.rollup_rules, &self.global)?;
         Ok(())
     }
 

@@ -125,3 +125,54 @@ fn empty_file_is_a_valid_config() {
     assert!(c.scrape_configs.is_empty());
     assert_eq!(c.global.scrape_interval.0, Duration::from_secs(60));
 }
+
+#[test]
+fn rollup_rules_fill_their_defaults_from_global() {
+    let cfg = Config::parse(
+        "global: {evaluation_interval: 30s, scrape_timeout: 5s, scrape_interval: 15s}\n\
+         rollup_rules:\n\
+         - record: federate:istio_requests_total\n\
+         \x20 match: 'istio_requests_total{reporter=\"source\"}'\n\
+         \x20 without: [pod_name, instance]\n\
+         \x20 output: total\n\
+         - record: federate:cx_active\n\
+         \x20 match: envoy_cluster_upstream_cx_active\n\
+         \x20 by: [cluster_name]\n\
+         \x20 output: sum\n\
+         \x20 interval: 1m\n\
+         \x20 labels: {tier: rollup}\n",
+        "c.yml",
+    )
+    .unwrap();
+    let [total, sum] = &cfg.rollups[..] else { panic!("two rules: {:?}", cfg.rollups) };
+    assert_eq!(total.output, RollupOutput::Total);
+    assert_eq!(total.interval, Duration::from_secs(30));
+    assert_eq!(total.flush_delay, Duration::from_secs(5));
+    assert_eq!(total.staleness_interval, Duration::from_secs(3600));
+    assert_eq!(total.grouping, Grouping::Without(vec!["pod_name".into(), "instance".into()]));
+    assert_eq!(total.selector.matchers.len(), 2);
+    assert_eq!(sum.grouping, Grouping::By(vec!["cluster_name".into()]));
+    assert_eq!(sum.interval, Duration::from_secs(60));
+    assert_eq!(sum.labels.get("tier").map(String::as_str), Some("rollup"));
+}
+
+#[test]
+fn rollup_rule_errors_name_the_line() {
+    let rule = |body: &str| format!("rollup_rules:\n- record: r\n  output: total\n{body}");
+    let cases = [
+        (rule("  match: 'x{'\n"), "c.yml:4:"),
+        (rule("  match: x\n  output2: sum\n"), "c.yml:5:3: unknown field `output2`"),
+        (rule("  match: x\n  without: ['1a']\n"), "c.yml:5:"),
+        (
+            rule("  match: '{a=~\".*\"}'\n"),
+            "c.yml:4:10: parse error: vector selector must contain at least one non-empty matcher",
+        ),
+        ("rollup_rules:\n- {record: r, match: x, output: median}\n".to_string(), "c.yml:2:"),
+        (rule("  match: x\n  by: [a]\n  without: [b]\n"), "mutually exclusive"),
+        (rule("  match: x\n- {record: r, match: y, output: sum}\n"), "already records \"r\""),
+    ];
+    for (text, want) in cases {
+        let err = Config::parse(&text, "c.yml").unwrap_err().0;
+        assert!(err.contains(want), "{text}\n→ {err}\nwanted {want}");
+    }
+}

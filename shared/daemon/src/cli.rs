@@ -161,12 +161,13 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
         // As promtool does, the rule files a config names are checked with it.
         let checked = Config::load(f).map_err(|e| e.to_string()).and_then(|c| {
             let groups = RuleManager::load(&c.rule_files)?;
-            Ok((c.scrape_configs.len(), groups.len()))
+            Ok((c.scrape_configs.len(), groups.len(), c.rollups.len()))
         });
         match checked {
-            Ok((jobs, groups)) => {
-                println!("  SUCCESS: {} is valid ({jobs} scrape configs, {groups} rule groups)", f.display())
-            }
+            Ok((jobs, groups, rollups)) => println!(
+                "  SUCCESS: {} is valid ({jobs} scrape configs, {groups} rule groups, {rollups} rollup rules)",
+                f.display()
+            ),
             Err(e) => {
                 eprintln!("  FAILED: {e}");
                 ok = false;

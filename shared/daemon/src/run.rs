@@ -56,6 +56,10 @@ fn open_db(role: &Role, cli: &Cli) -> Result<Arc<Db>, String> {
 async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), String> {
     let db = tokio::task::block_in_place(|| open_db(&role, &cli))?;
     let head = db.head.clone();
+    // Attached after the WAL replay inside `open_db`: replayed samples were rolled up
+    // before the restart, and the state file holds what they contributed.
+    let rollups = cardinal_rollup::Rollups::open(head.clone(), Some(cli.data.clone()));
+    head.set_observer(rollups.clone());
     let scrape = Arc::new(ScrapeManager::new(head.clone()));
     let engine = Engine {
         lookback: cli.lookback,
@@ -71,6 +75,7 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
     state.engine = engine;
     state.rules = Some(rules.clone());
     state.notifier = Some(notifier);
+    state.rollups = Some(rollups.clone());
     let state = Arc::new(state);
     apply(&state, &cfg)?;
     let listener =
@@ -81,6 +86,7 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
     tokio::spawn(sighup_reloads(reload_tx));
     tokio::spawn(maintenance_loop(db.clone()));
     tokio::spawn(wal_sync_loop(db.clone(), cli.wal_fsync_interval));
+    tokio::spawn(rollup_flush_loop(rollups.clone()));
     state.ready.store(true, Relaxed);
     axum::serve(listener, cardinal_api::router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
@@ -88,6 +94,8 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
         .map_err(|e| e.to_string())?;
     scrape.stop();
     rules.stop();
+    // Open windows are saved and written after the restart.
+    rollups.save();
     if let Err(e) = db.wal().sync() {
         tracing::error!(error = %e, "final WAL sync failed");
     }
@@ -116,6 +124,9 @@ fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
         cardinal_scrape::fetch::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
     }
     state.scrape.apply(cfg)?;
+    if let Some(r) = &state.rollups {
+        r.apply(&cfg.rollups, now_ms());
+    }
     let external = Labels::from_pairs(cfg.global.external_labels.clone());
     if let Some(rules) = &state.rules {
         rules.set_external_labels(external.clone());
@@ -178,6 +189,17 @@ async fn maintenance_loop(db: Arc<Db>) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed; retrying next minute"),
             Err(e) => tracing::error!(error = %e, "storage maintenance panicked"),
+        }
+    }
+}
+
+/// Writes out rollup windows as their flush delay passes, and saves the rollup state.
+async fn rollup_flush_loop(rollups: Arc<cardinal_rollup::Rollups>) {
+    loop {
+        tokio::time::sleep(rollups.tick()).await;
+        let r = rollups.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || r.flush(now_ms())).await {
+            tracing::error!(error = %e, "rollup flush panicked");
         }
     }
 }

@@ -65,9 +65,23 @@ pub struct MemSeries {
     labels: Box<[(u32, u32)]>,
     data: Mutex<SeriesData>,
     removed: AtomicBool,
+    /// The append observer's memo about this series (for rollups: whether it is an input
+    /// under the current rules), so that a sample of a series no rule wants costs one load.
+    pub observer_tag: AtomicU64,
+}
+
+/// Sees every sample the head accepts once the WAL is replayed: where streaming rollups
+/// attach to every ingest path (scrape, remote write, rules) at once.
+pub trait AppendObserver: Send + Sync {
+    fn observe(&self, head: &Head, series: &MemSeries, t: Timestamp, v: f64);
 }
 
 impl MemSeries {
+    /// The stable hash of the series' labels: the same in every process and release.
+    pub fn label_hash(&self) -> u64 {
+        self.hash
+    }
+
     /// Appends one sample. Same timestamp and same bits is accepted as a no-op, as in
     /// Prometheus. Prefer [`Head::append`], which keeps the head's counters.
     pub fn append(&self, t: Timestamp, v: f64) -> Result<(), AppendError> {
@@ -191,6 +205,7 @@ pub struct Head {
     min_valid: AtomicI64,
     /// Set once replay is done; from then on every series and sample is logged.
     wal: OnceLock<Arc<Wal>>,
+    observer: OnceLock<Arc<dyn AppendObserver>>,
     pub stats: HeadStats,
 }
 
@@ -209,6 +224,7 @@ impl Head {
             next_id: AtomicU64::new(1),
             min_valid: AtomicI64::new(i64::MIN),
             wal: OnceLock::new(),
+            observer: OnceLock::new(),
             stats: HeadStats::default(),
         }
     }
@@ -220,6 +236,12 @@ impl Head {
 
     pub fn wal(&self) -> Option<&Arc<Wal>> {
         self.wal.get()
+    }
+
+    /// Shows every sample accepted from now on to `observer`. Called once, after replay,
+    /// so that replayed samples (already observed before the restart) are not seen twice.
+    pub fn set_observer(&self, observer: Arc<dyn AppendObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     pub fn set_min_valid(&self, t: Timestamp) {
@@ -303,6 +325,7 @@ impl Head {
             labels: pairs,
             data: Mutex::new(SeriesData { sealed: Vec::new(), open: XorAppender::new(), open_min_t: 0 }),
             removed: AtomicBool::new(false),
+            observer_tag: AtomicU64::new(0),
         });
         self.series.insert(id, series.clone());
         bucket.push(series.clone());
@@ -332,6 +355,11 @@ impl Head {
             self.stats.chunks_created.fetch_add(1, Relaxed);
         }
         let r = r.map(|_| ());
+        if r.is_ok()
+            && let Some(o) = self.observer.get()
+        {
+            o.observe(self, series, t, v);
+        }
         match r {
             Ok(()) => &self.stats.samples_appended,
             Err(AppendError::OutOfOrder) => &self.stats.out_of_order,

@@ -1,0 +1,325 @@
+//! The rollup engine: sees every sample the head accepts, feeds the rules that match it,
+//! writes their outputs back into the head on the interval grid, and checkpoints their
+//! state after every flush.
+//!
+//! Matching costs nothing per sample: each series carries a tag saying which rules it
+//! feeds under the current rule generation, computed from its labels the first time it
+//! is seen; a series no rule wants is dismissed with one atomic load.
+
+use crate::checkpoint::{self, SavedRule};
+use crate::rule::{OutputSample, RuleState, RuleStats, rule_key};
+use cardinal_config::{RollupOutput, RollupRule};
+use cardinal_model::{Labels, Timestamp};
+use cardinal_tsdb::{AppendObserver, Head, MemSeries};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The state file inside the storage directory.
+pub const STATE_FILE: &str = "rollups.state";
+
+type SharedRule = Arc<Mutex<RuleState>>;
+
+/// Rule sets by index, and the index of each.
+type Memberships = (Vec<Box<[u32]>>, HashMap<Box<[u32]>, u32>);
+
+/// A tag bit: the series feeds several rules, listed in `RuleSet::memberships`.
+const SEVERAL: u32 = 1 << 31;
+
+/// The rules of one configuration, with the index that picks the rules a series feeds.
+struct RuleSet {
+    generation: u64,
+    rules: Vec<SharedRule>,
+    /// Rules whose selector names one metric, by that name; the rest are tried on every
+    /// new series.
+    by_name: HashMap<String, Vec<u32>>,
+    any_name: Vec<u32>,
+    /// Output names: a rule's own outputs never feed a rule (no loops).
+    records: HashSet<String>,
+    /// Distinct sets of several rules that series feed (see [`RuleSet::classify`]).
+    memberships: RwLock<Memberships>,
+}
+
+/// Engine-wide counters for `/metrics`.
+#[derive(Default)]
+pub struct EngineStats {
+    pub flushes: AtomicU64,
+    pub checkpoint_failures: AtomicU64,
+    pub checkpoint_bytes: AtomicU64,
+    /// Nanoseconds the last flush (with its checkpoint) took.
+    pub last_flush_nanos: AtomicU64,
+}
+
+/// What `/metrics` reports per rule.
+pub struct RuleStatus {
+    pub record: String,
+    pub output: RollupOutput,
+    pub stats: RuleStats,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub state_bytes: usize,
+}
+
+pub struct Rollups {
+    head: Arc<Head>,
+    generation: AtomicU64,
+    current: RwLock<Arc<RuleSet>>,
+    /// State read from the file at start, until a configured rule claims it.
+    saved: Mutex<HashMap<String, SavedRule>>,
+    state_path: Option<PathBuf>,
+    pub stats: EngineStats,
+}
+
+impl Rollups {
+    /// An engine over `head`, restoring state from `dir`'s state file when there is one
+    /// (`None`: keep no state, for tests). A state file that cannot be read is reported
+    /// and set aside; groups then resume from their output series in the head.
+    pub fn open(head: Arc<Head>, dir: Option<PathBuf>) -> Arc<Rollups> {
+        let state_path = dir.map(|d| d.join(STATE_FILE));
+        let saved = state_path.as_deref().map(read_state).unwrap_or_default();
+        let empty = RuleSet::new(1, Vec::new());
+        Arc::new(Rollups {
+            head,
+            generation: AtomicU64::new(1),
+            current: RwLock::new(Arc::new(empty)),
+            saved: Mutex::new(saved),
+            state_path,
+            stats: EngineStats::default(),
+        })
+    }
+
+    /// Installs a configuration's rules. A rule that did not change keeps its state; a
+    /// new one takes its state from the state file if it was saved there; a removed
+    /// rule's outputs are marked stale. `now` is the wall-clock time (ms).
+    pub fn apply(&self, rules: &[RollupRule], now: Timestamp) {
+        let mut retired = Vec::new();
+        {
+            let mut current = self.current.write();
+            let mut old: HashMap<String, SharedRule> =
+                current.rules.iter().map(|r| (rule_key(&r.lock().rule), r.clone())).collect();
+            let mut saved = self.saved.lock();
+            let states = rules
+                .iter()
+                .map(|rule| {
+                    let key = rule_key(rule);
+                    if let Some(kept) = old.remove(&key) {
+                        // Only what the key leaves out (the flush delay) can differ.
+                        kept.lock().rule = rule.clone();
+                        return kept;
+                    }
+                    let mut state = RuleState::new(rule.clone(), now);
+                    if let Some(s) = saved.remove(&key) {
+                        s.restore_into(&mut state);
+                    }
+                    Arc::new(Mutex::new(state))
+                })
+                .collect();
+            for r in old.values() {
+                r.lock().retire(now, &mut retired);
+            }
+            let generation = current.generation + 1;
+            *current = Arc::new(RuleSet::new(generation, states));
+            self.generation.store(generation, Ordering::Release);
+        }
+        self.write(&retired);
+    }
+
+    /// Writes out every window whose time has come and checkpoints the state. Returns the
+    /// number of samples written.
+    pub fn flush(&self, now: Timestamp) -> usize {
+        let started = std::time::Instant::now();
+        let set = self.current.read().clone();
+        let mut out = Vec::new();
+        for r in &set.rules {
+            r.lock().flush(now, &mut out);
+        }
+        if out.is_empty() {
+            return 0;
+        }
+        self.write(&out);
+        self.checkpoint(&set);
+        self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+        self.stats.last_flush_nanos.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out.len()
+    }
+
+    /// Saves every rule's state now (also called at shutdown).
+    pub fn save(&self) {
+        let set = self.current.read().clone();
+        self.checkpoint(&set);
+    }
+
+    fn checkpoint(&self, set: &RuleSet) {
+        let Some(path) = &self.state_path else { return };
+        let mut w = checkpoint::Writer::new(set.rules.len());
+        for r in &set.rules {
+            w.rule(&r.lock());
+        }
+        let data = w.finish();
+        match checkpoint::write_atomic(path, &data) {
+            Ok(()) => self.stats.checkpoint_bytes.store(data.len() as u64, Ordering::Relaxed),
+            Err(e) => {
+                self.stats.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, path = %path.display(), "saving rollup state failed");
+            }
+        }
+    }
+
+    fn write(&self, samples: &[OutputSample]) {
+        let mut app = self.head.appender();
+        for (labels, t, v) in samples {
+            let (series, _) = self.head.get_or_create(labels);
+            // Refused samples are re-flushes after a restart, already in the head.
+            let _ = app.append(&series, *t, *v);
+        }
+        app.commit();
+    }
+
+    pub fn status(&self) -> Vec<RuleStatus> {
+        let set = self.current.read().clone();
+        set.rules
+            .iter()
+            .map(|r| {
+                let r = r.lock();
+                RuleStatus {
+                    record: r.rule.record.clone(),
+                    output: r.rule.output,
+                    stats: r.stats.clone(),
+                    inputs: r.inputs.len(),
+                    outputs: r.live_groups(),
+                    state_bytes: r.input_state_bytes(),
+                }
+            })
+            .collect()
+    }
+
+    /// The smallest flush delay and interval of the rules: how often flushing is worth trying.
+    pub fn tick(&self) -> std::time::Duration {
+        let set = self.current.read().clone();
+        let min = set.rules.iter().map(|r| r.lock().rule.interval).min();
+        (min.unwrap_or(std::time::Duration::from_secs(1)) / 4)
+            .clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(1))
+    }
+}
+
+fn read_state(path: &std::path::Path) -> HashMap<String, SavedRule> {
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HashMap::new(),
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.display(), "cannot read rollup state; starting afresh");
+            return HashMap::new();
+        }
+    };
+    checkpoint::decode(&data).unwrap_or_else(|e| {
+        let aside = path.with_extension("corrupt");
+        tracing::error!(error = %e, path = %path.display(), moved_to = %aside.display(),
+            "rollup state file is damaged; counters resume from their last written values");
+        let _ = std::fs::rename(path, aside);
+        HashMap::new()
+    })
+}
+
+impl RuleSet {
+    fn new(generation: u64, rules: Vec<SharedRule>) -> RuleSet {
+        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut any_name = Vec::new();
+        let mut records = HashSet::new();
+        for (i, r) in rules.iter().enumerate() {
+            let r = r.lock();
+            records.insert(r.rule.record.clone());
+            let name = r
+                .rule
+                .selector
+                .matchers
+                .iter()
+                .find(|m| m.name == cardinal_model::labels::METRIC_NAME && m.op == cardinal_model::MatchOp::Equal);
+            match name {
+                Some(m) => by_name.entry(m.value.clone()).or_default().push(i as u32),
+                None => any_name.push(i as u32),
+            }
+        }
+        RuleSet { generation, rules, by_name, any_name, records, memberships: RwLock::default() }
+    }
+
+    /// The rules a series with these labels feeds, as its tag keeps it: 0 for none, rule
+    /// `i` alone as `i + 1` (the common case, read without a lock), several as
+    /// `SEVERAL | index` into `memberships`.
+    fn classify(&self, labels: &Labels) -> u32 {
+        let name = labels.metric_name();
+        if self.records.contains(name) {
+            return 0;
+        }
+        let candidates = self.by_name.get(name).into_iter().flatten().chain(&self.any_name);
+        let mut hits: Vec<u32> = candidates
+            .copied()
+            .filter(|&i| {
+                let r = self.rules[i as usize].lock();
+                r.rule.selector.matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+            })
+            .collect();
+        match hits[..] {
+            [] => return 0,
+            [one] => return one + 1,
+            _ => {}
+        }
+        hits.sort_unstable();
+        let hits: Box<[u32]> = hits.into();
+        if let Some(&i) = self.memberships.read().1.get(&hits) {
+            return SEVERAL | i;
+        }
+        let mut m = self.memberships.write();
+        let next = m.0.len() as u32;
+        let i = *m.1.entry(hits.clone()).or_insert(next);
+        if i == next {
+            m.0.push(hits);
+        }
+        SEVERAL | i
+    }
+
+    fn feed(&self, tag: u32, head: &Head, series: &MemSeries, t: Timestamp, v: f64) {
+        let one = |r: u32| {
+            self.rules[r as usize].lock().observe(
+                series.label_hash(),
+                t,
+                v,
+                || head.labels(series),
+                |out| resume_value(head, out),
+            );
+        };
+        if tag & SEVERAL == 0 {
+            return one(tag - 1);
+        }
+        let memberships = self.memberships.read();
+        memberships.0[(tag & !SEVERAL) as usize].iter().for_each(|r| one(*r));
+    }
+}
+
+impl AppendObserver for Rollups {
+    fn observe(&self, head: &Head, series: &MemSeries, t: Timestamp, v: f64) {
+        let generation = self.generation.load(Ordering::Acquire);
+        let tag = series.observer_tag.load(Ordering::Relaxed);
+        if tag == generation << 32 {
+            return;
+        }
+        let set = self.current.read();
+        let index = if tag >> 32 == set.generation {
+            tag as u32
+        } else {
+            let i = if set.rules.is_empty() { 0 } else { set.classify(&head.labels(series)) };
+            series.observer_tag.store(set.generation << 32 | u64::from(i), Ordering::Relaxed);
+            i
+        };
+        if index != 0 {
+            set.feed(index, head, series, t, v);
+        }
+    }
+}
+
+/// The newest value of an output series in the head, unless it is a stale marker.
+fn resume_value(head: &Head, labels: &Labels) -> Option<f64> {
+    let (_, v) = head.get(labels)?.last_at_or_before(Timestamp::MAX)?;
+    (!cardinal_model::is_stale_nan(v)).then_some(v)
+}
