@@ -33,6 +33,15 @@ impl SavedRule {
         state.inputs = self.inputs;
         state.windows = self.windows;
         state.resume_until = i64::MIN;
+        // Counted afresh rather than trusted from the file.
+        for g in state.groups.iter_mut().flatten() {
+            g.inputs = 0;
+        }
+        for i in state.inputs.values() {
+            if let Some(g) = state.groups[i.group as usize].as_mut() {
+                g.inputs += 1;
+            }
+        }
         state.reindex();
     }
 }

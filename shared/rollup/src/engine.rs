@@ -97,6 +97,14 @@ impl Rollups {
         let mut retired = Vec::new();
         {
             let mut current = self.current.write();
+            if current.rules.len() == rules.len()
+                && current.rules.iter().zip(rules).all(|(r, new)| rule_key(&r.lock().rule) == rule_key(new))
+            {
+                // Same rules: series keep their tags (re-matching every series costs a
+                // label lookup each); only what the key leaves out can have changed.
+                current.rules.iter().zip(rules).for_each(|(r, new)| r.lock().rule = new.clone());
+                return;
+            }
             let mut old: HashMap<String, SharedRule> =
                 current.rules.iter().map(|r| (rule_key(&r.lock().rule), r.clone())).collect();
             let mut saved = self.saved.lock();

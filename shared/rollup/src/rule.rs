@@ -290,7 +290,7 @@ impl RuleState {
         self.inputs.retain(|_, i| {
             let keep = now.wrapping_sub(i.seen) <= max_age;
             if !keep && let Some(g) = groups[i.group as usize].as_mut() {
-                g.inputs -= 1;
+                g.inputs = g.inputs.saturating_sub(1);
             }
             keep
         });

@@ -385,3 +385,16 @@ fn a_series_feeding_several_rules_feeds_each() {
     assert_eq!(head_values(&head, "federate:req_total"), [(10_000, 40.0)]);
     assert_eq!(head_values(&head, "federate:req_max"), [(10_000, 30.0)]);
 }
+
+#[test]
+fn reapplying_the_same_rules_keeps_their_state_and_takes_a_new_flush_delay() {
+    let (head, engine) = head_with(TOTAL_RULE);
+    append(&head, &pod("a"), 5_000, 10.0);
+    let mut slower = rules(TOTAL_RULE);
+    slower[0].flush_delay = std::time::Duration::from_secs(30);
+    engine.apply(&slower, 0);
+    assert_eq!(engine.flush(20_000), 0, "the window ending at 10s now waits until 40s");
+    append(&head, &pod("a"), 15_000, 15.0);
+    engine.flush(60_000);
+    assert_eq!(head_values(&head, "federate:req_total"), [(10_000, 10.0), (20_000, 15.0)]);
+}
