@@ -104,18 +104,18 @@ async fn serve(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, Str
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-/// Generation `g` of a slot runs from `start(g)` to `start(g + 1)`; slot `pod`'s first
-/// replacement comes `pod / pods` of a period in, spreading the churn evenly.
+/// Slot `pod` is first replaced `pod / pods` of a period in, spreading the churn evenly:
+/// its generation `g ≥ 1` starts at `g × period − offset`, and generation 0 at zero.
+fn churn_offset(mesh: &Mesh, c: Churn, pod: usize) -> f64 {
+    c.period.as_secs_f64() * pod as f64 / mesh.pods as f64
+}
+
 fn generation_start(mesh: &Mesh, c: Churn, pod: usize, g: u64) -> f64 {
-    let period = c.period.as_secs_f64();
-    if g == 0 { 0.0 } else { g as f64 * period - period * pod as f64 / mesh.pods as f64 }
+    if g == 0 { 0.0 } else { g as f64 * c.period.as_secs_f64() - churn_offset(mesh, c, pod) }
 }
 
 fn churned_body(mesh: &Mesh, c: Churn, pod: usize, t: f64) -> String {
-    let mut g = 0;
-    while generation_start(mesh, c, pod, g + 1) <= t {
-        g += 1;
-    }
+    let g = ((t + churn_offset(mesh, c, pod)) / c.period.as_secs_f64()).floor() as u64;
     let start = generation_start(mesh, c, pod, g);
     let mut body = mesh.pod_generation_body(pod, Some(g), t - start);
     if g > 0 && t - start < c.grace.as_secs_f64() {
@@ -128,4 +128,42 @@ fn churned_body(mesh: &Mesh, c: Churn, pod: usize, t: f64) -> String {
         }
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod_names(body: &str) -> Vec<String> {
+        let mut names: Vec<String> =
+            body.lines().filter_map(|l| Some(l.split("pod_name=\"").nth(1)?.split('"').next()?.to_string())).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    #[test]
+    fn a_replaced_pod_stays_exposed_frozen_for_its_grace_period() {
+        let mesh = Mesh { pods: 4, workloads: 2 };
+        let c = Churn { period: Duration::from_secs(20), grace: Duration::from_secs(3) };
+        // Slot 2 is first replaced at 20 − 20·2/4 = 10 s, then every 20 s.
+        assert_eq!(pod_names(&churned_body(&mesh, c, 2, 9.0)), ["workload-0-00002-g0"]);
+        let both = churned_body(&mesh, c, 2, 11.0);
+        assert_eq!(pod_names(&both), ["workload-0-00002-g0", "workload-0-00002-g1"]);
+        // The old pod's counter is frozen at rate × its 10 s life; the new one is 1 s old.
+        let rate = mesh.edges(2)[0].rate;
+        let count = |generation: &str| {
+            both.lines()
+                .find(|l| {
+                    l.starts_with("istio_requests_total{")
+                        && l.contains(generation)
+                        && l.contains("response_code=\"200\"")
+                })
+                .and_then(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        };
+        assert_eq!(count("-g0\""), Some((rate * 10.0).floor()));
+        assert_eq!(count("-g1\""), Some((rate * 1.0).floor()));
+        assert_eq!(pod_names(&churned_body(&mesh, c, 2, 14.0)), ["workload-0-00002-g1"]);
+        assert_eq!(pod_names(&churned_body(&mesh, c, 2, 31.0)), ["workload-0-00002-g1", "workload-0-00002-g2"]);
+    }
 }

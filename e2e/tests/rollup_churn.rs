@@ -22,9 +22,8 @@ struct Scale {
     scrape: &'static str,
     rollup_interval: &'static str,
     churn: Churn,
-    rate_window: &'static str,
+    /// The `rate` and `increase` windows checked on the master, in seconds.
     rate_secs: u64,
-    increase_window: &'static str,
     increase_secs: u64,
     classic_rate: &'static str,
     /// Seconds into the run at which the collector is killed, and the run's length.
@@ -40,9 +39,7 @@ fn scale() -> Scale {
             scrape: "15s",
             rollup_interval: "15s",
             churn: Churn { period: Duration::from_secs(60), grace },
-            rate_window: "10m",
             rate_secs: 600,
-            increase_window: "1h",
             increase_secs: 3600,
             classic_rate: "1m",
             crash_at: 1800,
@@ -55,9 +52,7 @@ fn scale() -> Scale {
         rollup_interval: "2s",
         // Long enough that a drained pod is still scraped after the collector's restart.
         churn: Churn { period: Duration::from_secs(20), grace: Duration::from_secs(10) },
-        rate_window: "30s",
         rate_secs: 30,
-        increase_window: "60s",
         increase_secs: 60,
         classic_rate: "10s",
         crash_at: 50,
@@ -112,7 +107,7 @@ scrape_configs:
     metric_relabel_configs:
       - {{source_labels: [__name__], regex: 'federate:(.+)', target_label: __name__}}
 ",
-        scrape = if s.scrape == "1s" { "1s" } else { "15s" }
+        scrape = s.scrape
     )
 }
 
@@ -186,12 +181,11 @@ async fn rolled_up_counters_keep_the_true_rate_through_pod_churn_and_a_collector
     let end = cardinal_model::now_ms() as f64 / 1000.0 - 5.0;
     let from = t0 + s.rate_secs as f64 + 10.0;
     let step = if s.rate_secs > 60 { 15.0 } else { 1.0 };
-    let rollup = range(&master, &format!("sum(rate(istio_requests_total[{}]))", s.rate_window), from, end, step).await;
+    let rollup = range(&master, &format!("sum(rate(istio_requests_total[{}s]))", s.rate_secs), from, end, step).await;
     let increase =
-        range(&master, &format!("sum(increase(istio_requests_total[{}]))", s.increase_window), end, end, 1.0).await[0]
-            .1;
+        range(&master, &format!("sum(increase(istio_requests_total[{}s]))", s.increase_secs), end, end, 1.0).await[0].1;
     let rate_then_sum = range(&master, "sum(classic_rate_then_sum)", from, end, step).await;
-    let sum_then_rate = range(&master, &format!("sum(rate(classic_sum[{}]))", s.rate_window), from, end, step).await;
+    let sum_then_rate = range(&master, &format!("sum(rate(classic_sum[{}s]))", s.rate_secs), from, end, step).await;
 
     let (_, metrics) = collector.get("/metrics").await;
     let matched = metrics
@@ -210,14 +204,14 @@ async fn rolled_up_counters_keep_the_true_rate_through_pod_churn_and_a_collector
         rollup.iter().copied().filter(|(t, _)| !gap(*t) && !gap(t - s.rate_secs as f64)).collect();
     let spanning = clear.iter().filter(|(t, _)| t - (s.rate_secs as f64) < crash && *t > resumed).count();
     println!(
-        "mesh rate {want}/s over {} points ({} clear of the gap, {spanning} spanning it), {} window, crash at {:.0}s leaving a {:.1}s gap:\n  rollup `total`: worst {:.3}% off; increase[{}] {increase:.0} vs {known_increase:.0} ({:.3}% off)\n  rate-then-sum rule: worst {:.2}% off\n  sum-then-rate rule: worst {:.2}% off",
+        "mesh rate {want}/s over {} points ({} clear of the gap, {spanning} spanning it), {}s window, crash at {:.0}s leaving a {:.1}s gap:\n  rollup `total`: worst {:.3}% off; increase[{}s] {increase:.0} vs {known_increase:.0} ({:.3}% off)\n  rate-then-sum rule: worst {:.2}% off\n  sum-then-rate rule: worst {:.2}% off",
         rollup.len(),
         clear.len(),
-        s.rate_window,
+        s.rate_secs,
         crash - t0,
         resumed - before,
         100.0 * worst(&clear, want),
-        s.increase_window,
+        s.increase_secs,
         100.0 * (increase - known_increase).abs() / known_increase,
         100.0 * worst(&rate_then_sum, want),
         100.0 * worst(&sum_then_rate, want),

@@ -61,13 +61,6 @@ pub enum RollupOutput {
     CountSeries,
 }
 
-impl RollupOutput {
-    /// Outputs that are counters built from per-input increases.
-    pub fn is_cumulative(self) -> bool {
-        matches!(self, RollupOutput::Total | RollupOutput::TotalPrometheus)
-    }
-}
-
 /// A valid metric name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MetricName(pub String);
@@ -89,23 +82,24 @@ impl PartialEq for Selector {
     }
 }
 
+/// Reads a string and refuses it unless `valid` holds, naming it as `what`.
+fn checked<'de, D: Deserializer<'de>>(d: D, valid: fn(&str) -> bool, what: &str) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if !valid(&s) {
+        return Err(serde::de::Error::custom(format!("invalid {what} {s:?}")));
+    }
+    Ok(s)
+}
+
 impl<'de> Deserialize<'de> for MetricName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if !labels::is_valid_metric_name(&s) {
-            return Err(serde::de::Error::custom(format!("invalid metric name {s:?}")));
-        }
-        Ok(MetricName(s))
+        checked(d, labels::is_valid_metric_name, "metric name").map(MetricName)
     }
 }
 
 impl<'de> Deserialize<'de> for LabelName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if !labels::is_valid_label_name(&s) {
-            return Err(serde::de::Error::custom(format!("invalid label name {s:?}")));
-        }
-        Ok(LabelName(s))
+        checked(d, labels::is_valid_label_name, "label name").map(LabelName)
     }
 }
 

@@ -33,10 +33,6 @@ impl SavedRule {
         state.inputs = self.inputs;
         state.windows = self.windows;
         state.resume_until = i64::MIN;
-        // Counted afresh rather than trusted from the file.
-        for g in state.groups.iter_mut().flatten() {
-            g.inputs = 0;
-        }
         for i in state.inputs.values() {
             if let Some(g) = state.groups[i.group as usize].as_mut() {
                 g.inputs += 1;
@@ -85,7 +81,6 @@ fn encode_rule(w: &mut Vec<u8>, r: &RuleState) {
                     put_str(w, &l.value);
                 }
                 put_f64(w, g.total);
-                put_u32(w, g.inputs);
             }
         }
     }
@@ -153,9 +148,9 @@ fn decode_rule(r: &mut Reader) -> Result<SavedRule, String> {
         for _ in 0..r.count(8)? {
             labels.push((r.str()?, r.str()?));
         }
-        let (total, inputs) = (r.f64()?, r.u32()?);
-        let labels = Labels::from_pairs(labels);
-        groups.push(Some(Group { labels, total, inputs, emitted: flags & 2 != 0, resumed: flags & 4 != 0 }));
+        let (labels, total) = (Labels::from_pairs(labels), r.f64()?);
+        // Inputs per group are counted from the inputs at restore.
+        groups.push(Some(Group { labels, total, inputs: 0, emitted: flags & 2 != 0, resumed: flags & 4 != 0 }));
     }
     let mut inputs = InputMap::default();
     for _ in 0..r.count(32)? {

@@ -9,13 +9,16 @@
 use crate::checkpoint::{self, SavedRule};
 use crate::rule::{OutputSample, RuleState, RuleStats, rule_key};
 use cardinal_config::{RollupOutput, RollupRule};
-use cardinal_model::{Labels, Timestamp};
+use cardinal_model::labels::METRIC_NAME;
+use cardinal_model::{Labels, MatchOp, Matcher, Timestamp};
 use cardinal_tsdb::{AppendObserver, Head, MemSeries};
 use parking_lot::{Mutex, RwLock};
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The state file inside the storage directory.
 pub const STATE_FILE: &str = "rollups.state";
@@ -36,8 +39,13 @@ struct RuleSet {
     /// new series.
     by_name: HashMap<String, Vec<u32>>,
     any_name: Vec<u32>,
+    /// Each rule's selector, kept outside the rule's lock: matching a new series must not
+    /// wait for the samples the rule is taking.
+    selectors: Vec<Vec<Matcher>>,
     /// Output names: a rule's own outputs never feed a rule (no loops).
     records: HashSet<String>,
+    /// The shortest rule interval: how often flushing is worth trying.
+    min_interval: Option<Duration>,
     /// Distinct sets of several rules that series feed (see [`RuleSet::classify`]).
     memberships: RwLock<Memberships>,
 }
@@ -203,12 +211,11 @@ impl Rollups {
             .collect()
     }
 
-    /// The smallest flush delay and interval of the rules: how often flushing is worth trying.
-    pub fn tick(&self) -> std::time::Duration {
-        let set = self.current.read().clone();
-        let min = set.rules.iter().map(|r| r.lock().rule.interval).min();
-        (min.unwrap_or(std::time::Duration::from_secs(1)) / 4)
-            .clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(1))
+    /// How often flushing is worth trying: a quarter of the shortest rule interval,
+    /// between 100 ms and 1 s.
+    pub fn tick(&self) -> Duration {
+        let min = self.current.read().min_interval.unwrap_or(Duration::from_secs(1));
+        (min / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
     }
 }
 
@@ -234,22 +241,22 @@ impl RuleSet {
     fn new(generation: u64, rules: Vec<SharedRule>) -> RuleSet {
         let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
         let mut any_name = Vec::new();
+        let mut selectors = Vec::with_capacity(rules.len());
         let mut records = HashSet::new();
+        let mut min_interval = None;
         for (i, r) in rules.iter().enumerate() {
-            let r = r.lock();
-            records.insert(r.rule.record.clone());
-            let name = r
-                .rule
-                .selector
-                .matchers
-                .iter()
-                .find(|m| m.name == cardinal_model::labels::METRIC_NAME && m.op == cardinal_model::MatchOp::Equal);
-            match name {
+            let rule = &r.lock().rule;
+            records.insert(rule.record.clone());
+            min_interval = Some(min_interval.map_or(rule.interval, |m: Duration| m.min(rule.interval)));
+            let matchers = rule.selector.matchers.clone();
+            match matchers.iter().find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal) {
                 Some(m) => by_name.entry(m.value.clone()).or_default().push(i as u32),
                 None => any_name.push(i as u32),
             }
+            selectors.push(matchers);
         }
-        RuleSet { generation, rules, by_name, any_name, records, memberships: RwLock::default() }
+        let memberships = RwLock::default();
+        RuleSet { generation, rules, by_name, any_name, selectors, records, min_interval, memberships }
     }
 
     /// The rules a series with these labels feeds, as its tag keeps it: 0 for none, rule
@@ -263,10 +270,7 @@ impl RuleSet {
         let candidates = self.by_name.get(name).into_iter().flatten().chain(&self.any_name);
         let mut hits: Vec<u32> = candidates
             .copied()
-            .filter(|&i| {
-                let r = self.rules[i as usize].lock();
-                r.rule.selector.matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
-            })
+            .filter(|&i| self.selectors[i as usize].iter().all(|m| m.matches(labels.get(&m.name).unwrap_or(""))))
             .collect();
         match hits[..] {
             [] => return 0,
@@ -287,13 +291,15 @@ impl RuleSet {
         SEVERAL | i
     }
 
-    fn feed(&self, tag: u32, head: &Head, series: &MemSeries, t: Timestamp, v: f64) {
+    /// Gives the sample to the rules `tag` names. `labels` holds the series' labels once
+    /// read (classifying may already have read them; a new input needs them).
+    fn feed(&self, tag: u32, head: &Head, series: &MemSeries, labels: &OnceCell<Labels>, t: Timestamp, v: f64) {
         let one = |r: u32| {
             self.rules[r as usize].lock().observe(
                 series.label_hash(),
                 t,
                 v,
-                || head.labels(series),
+                || labels.get_or_init(|| head.labels(series)).clone(),
                 |out| resume_value(head, out),
             );
         };
@@ -313,15 +319,16 @@ impl AppendObserver for Rollups {
             return;
         }
         let set = self.current.read();
+        let labels = OnceCell::new();
         let index = if tag >> 32 == set.generation {
             tag as u32
         } else {
-            let i = if set.rules.is_empty() { 0 } else { set.classify(&head.labels(series)) };
+            let i = if set.rules.is_empty() { 0 } else { set.classify(labels.get_or_init(|| head.labels(series))) };
             series.observer_tag.store(set.generation << 32 | u64::from(i), Ordering::Relaxed);
             i
         };
         if index != 0 {
-            set.feed(index, head, series, t, v);
+            set.feed(index, head, series, &labels, t, v);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! and the windows not yet written out. Pure: time and label lookups come in as
 //! arguments, so the engine, the tests and the checkpoint all drive the same machine.
 
-use crate::window::{Acc, first_sample_counts, from_increases};
+use crate::window::{Acc, first_sample_counts, from_increases, is_cumulative};
 use cardinal_config::{Grouping, RollupRule};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME, stale_nan};
 use std::collections::HashMap;
@@ -225,7 +225,7 @@ impl RuleState {
         if let Some(&g) = self.group_index.get(&labels) {
             return g;
         }
-        let resumed_from = if self.rule.output.is_cumulative() { existing(&labels) } else { None };
+        let resumed_from = if is_cumulative(self.rule.output) { existing(&labels) } else { None };
         let group = Group {
             labels: labels.clone(),
             total: resumed_from.unwrap_or(0.0),
@@ -266,7 +266,7 @@ impl RuleState {
         for (i, slot) in self.groups.iter_mut().enumerate() {
             let Some(g) = slot else { continue };
             let acc = accs.get(i).filter(|a| !a.is_empty());
-            let value = if output.is_cumulative() {
+            let value = if is_cumulative(output) {
                 g.total += acc.map_or(0.0, |a| a.delta);
                 (g.inputs > 0 || acc.is_some()).then_some(g.total)
             } else {
@@ -317,10 +317,6 @@ impl RuleState {
 
     pub fn live_groups(&self) -> usize {
         self.groups.iter().flatten().count()
-    }
-
-    pub fn step(&self) -> i64 {
-        self.step
     }
 }
 

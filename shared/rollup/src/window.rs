@@ -85,6 +85,12 @@ impl Acc {
     }
 }
 
+/// Outputs that are running totals: each window adds to the group's total and every live
+/// group is written, with or without samples in the window.
+pub fn is_cumulative(output: RollupOutput) -> bool {
+    matches!(output, RollupOutput::Total | RollupOutput::TotalPrometheus)
+}
+
 /// Whether a new input's first sample counts as an increase from zero (`total`,
 /// `increase`) or only sets its baseline (`total_prometheus`, rates: a rate needs two
 /// samples).
