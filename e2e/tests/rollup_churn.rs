@@ -134,9 +134,11 @@ async fn range(d: &Daemon, expr: &str, from: f64, to: f64, step: f64) -> Vec<(f6
     points.iter().map(|p| (p[0].as_f64().unwrap(), p[1].as_str().unwrap().parse().unwrap())).collect()
 }
 
-/// The master's newest sample time before `crash` and its first one after (seconds).
-async fn gap_around(master: &Daemon, crash: f64, at: f64) -> (f64, f64) {
-    let samples = e2e::prometheus::raw_samples(&master.url(""), "istio_requests_total[5m]", at, &[]).await;
+/// The master's newest sample time before `crash` and its first one after (seconds),
+/// from the samples of the `run_secs` before `at`.
+async fn gap_around(master: &Daemon, crash: f64, at: f64, run_secs: u64) -> (f64, f64) {
+    let selector = format!("istio_requests_total[{run_secs}s]");
+    let samples = e2e::prometheus::raw_samples(&master.url(""), &selector, at, &[]).await;
     let times: std::collections::BTreeSet<i64> = samples.keys().map(|(_, t)| *t).collect();
     let crash_ms = (crash * 1000.0) as i64;
     let before = times.range(..crash_ms).next_back().copied().expect("samples before the crash");
@@ -198,7 +200,7 @@ async fn rolled_up_counters_keep_the_true_rate_through_pod_churn_and_a_collector
     // A window with an edge inside the gap sees the gap itself (no samples there) and
     // under-extrapolates, as `rate` does for any counter with missing scrapes; every
     // other window, including those spanning the whole crash, must be exact.
-    let (before, resumed) = gap_around(&master, crash, end).await;
+    let (before, resumed) = gap_around(&master, crash, end, s.run).await;
     let gap = |t: f64| t > before && t < resumed;
     let clear: Vec<(f64, f64)> =
         rollup.iter().copied().filter(|(t, _)| !gap(*t) && !gap(t - s.rate_secs as f64)).collect();
