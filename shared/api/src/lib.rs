@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod federate;
 pub mod ops;
+pub mod profiles;
 pub mod query;
 pub mod rules;
 pub mod self_metrics;
@@ -33,6 +34,9 @@ pub struct ApiState {
     pub rules: Option<Arc<cardinal_rules::manager::RuleManager>>,
     pub notifier: Option<Arc<cardinal_rules::notifier::Notifier>>,
     pub rollups: Option<Arc<cardinal_rollup::Rollups>>,
+    pub profiles: Option<Arc<cardinal_profiles::Recorder>>,
+    /// Bodies (and decompressed profiles) above this are refused with 413.
+    pub max_request_bytes: usize,
     pub external_labels: RwLock<Labels>,
     pub ready: AtomicBool,
     pub reload: mpsc::Sender<ReloadRequest>,
@@ -54,6 +58,8 @@ impl ApiState {
             rules: None,
             notifier: None,
             rollups: None,
+            profiles: None,
+            max_request_bytes: 32 << 20,
             external_labels: RwLock::new(Labels::empty()),
             ready: AtomicBool::new(false),
             reload,
@@ -68,6 +74,7 @@ impl ApiState {
 
 /// Every route, with gzip where the client asks for it.
 pub fn router(state: Arc<ApiState>) -> Router {
+    let profile_limit = axum::extract::DefaultBodyLimit::max(state.max_request_bytes);
     Router::new()
         .route("/federate", get(federate::handler))
         .route("/metrics", get(self_metrics::handler))
@@ -81,6 +88,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/label/{name}/values", get(query::label_values))
         .route("/api/v1/query_exemplars", get(query::query_exemplars).post(query::query_exemplars))
         .route("/api/v1/write", post(write::handler).layer(axum::extract::DefaultBodyLimit::max(write::MAX_BODY_BYTES)))
+        .route("/ingest", post(profiles::ingest).layer(profile_limit))
+        .route("/push.v1.PusherService/Push", post(profiles::push).layer(profile_limit))
         .route("/api/v1/rules", get(rules::handler))
         .route("/api/v1/alerts", get(alerts::alerts))
         .route("/api/v1/alertmanagers", get(alerts::alertmanagers))

@@ -182,6 +182,45 @@ fn rollup_metrics(out: &mut String, st: &ApiState) {
 }
 
 /// Prometheus's notifier metrics, per Alertmanager where Prometheus has them so.
+/// Profile ingestion: uploads, rejections by reason, bytes, decode time, rule matches.
+fn profile_metrics(out: &mut String, st: &ApiState) {
+    let Some(r) = &st.profiles else { return };
+    let s = &r.stats;
+    counter(out, "cardinal_profiles_received_total", "Profile uploads received, rejected ones included.", &s.received);
+    counter(
+        out,
+        "cardinal_profiles_deduplicated_total",
+        "Uploads already recorded (retries), not counted again.",
+        &s.deduplicated,
+    );
+    counter(out, "cardinal_profile_bytes_total", "Bytes of profile request bodies received.", &s.bytes);
+    counter(
+        out,
+        "cardinal_profile_samples_written_total",
+        "Samples profile rules wrote to the head.",
+        &s.samples_written,
+    );
+    metric(out, "cardinal_profile_decode_seconds_total", "counter", "Time spent decoding profile requests.", {
+        s.decode_nanos.load(Relaxed) as f64 / 1e9
+    });
+    counter(out, "cardinal_profiles_decoded_total", "Profile uploads decoded.", &s.decoded);
+    metric(out, "cardinal_profile_remembered_uploads", "gauge", "Uploads remembered to recognise retries.", {
+        r.remembered_uploads() as f64
+    });
+    let name = "cardinal_profiles_rejected_total";
+    text::write_help(out, name, "Profile requests refused, by reason.");
+    text::write_type(out, name, "counter");
+    for (reason, n) in s.rejected.lock().iter() {
+        text::write_sample(out, name, [("reason", *reason)], *n as f64, None);
+    }
+    let name = "cardinal_profile_rule_matches_total";
+    text::write_help(out, name, "Profile series that matched the rule.");
+    text::write_type(out, name, "counter");
+    for rule in r.rule_status() {
+        text::write_sample(out, name, [("rule", rule.record.as_str())], rule.matches as f64, None);
+    }
+}
+
 fn notifier_metrics(out: &mut String, st: &ApiState) {
     let Some(n) = &st.notifier else { return };
     metric(out, "cardinal_notifications_queue_length", "gauge", "Alerts waiting to be sent.", n.queue_len() as f64);
@@ -255,6 +294,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     rule_group_metrics(&mut out, &st);
     notifier_metrics(&mut out, &st);
     rollup_metrics(&mut out, &st);
+    profile_metrics(&mut out, &st);
     storage_metrics(&mut out, &st);
     let start = st.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     metric(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", start);

@@ -2,12 +2,15 @@
 //! name `file:line:column`; cross-field checks follow Prometheus's messages.
 
 mod http;
+mod names;
+pub mod profile;
 mod remote;
 pub mod rollup;
 mod scrape;
 mod units;
 
 pub use http::{Authorization, BasicAuth, Credentials, HttpClientConfig, TlsConfig};
+pub use profile::{ProfileRule, ProfileRuleConfig};
 pub use remote::{MetadataConfig, QueueConfig, RemoteWriteConfig};
 pub use rollup::{Grouping, RollupOutput, RollupRule, RollupRuleConfig};
 pub use scrape::{AlertingConfig, AlertmanagerConfig, DnsSdConfig, FileSdConfig, ScrapeConfig, StaticConfig};
@@ -37,6 +40,11 @@ pub struct Config {
     pub rollup_rules: Vec<RollupRuleConfig>,
     #[serde(skip)]
     pub rollups: Vec<RollupRule>,
+    /// Series recorded from ingested profiles, as written; checked in [`Config::profiles`].
+    #[serde(default)]
+    pub profile_rules: Vec<ProfileRuleConfig>,
+    #[serde(skip)]
+    pub profiles: Vec<ProfileRule>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -125,6 +133,7 @@ impl Config {
             }
         }
         self.rollups = rollup::finish_all(&self.rollup_rules, &self.global)?;
+        self.profiles = profile::finish_all(&self.profile_rules)?;
         Ok(())
     }
 

@@ -2,9 +2,9 @@
 //! field is checked as it is read, so a bad selector or label name is reported at its
 //! own `file:line:column`.
 
+pub use crate::names::{LabelName, MetricName, Selector};
 use crate::units::Dur;
-use cardinal_model::{Matcher, labels};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -59,56 +59,6 @@ pub enum RollupOutput {
     Last,
     /// Inputs with a sample in the interval.
     CountSeries,
-}
-
-/// A valid metric name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MetricName(pub String);
-
-/// A valid label name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LabelName(pub String);
-
-/// A series selector with its parsed matchers.
-#[derive(Clone, Debug)]
-pub struct Selector {
-    pub text: String,
-    pub matchers: Vec<Matcher>,
-}
-
-impl PartialEq for Selector {
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
-    }
-}
-
-/// Reads a string and refuses it unless `valid` holds, naming it as `what`.
-fn checked<'de, D: Deserializer<'de>>(d: D, valid: fn(&str) -> bool, what: &str) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    if !valid(&s) {
-        return Err(serde::de::Error::custom(format!("invalid {what} {s:?}")));
-    }
-    Ok(s)
-}
-
-impl<'de> Deserialize<'de> for MetricName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, labels::is_valid_metric_name, "metric name").map(MetricName)
-    }
-}
-
-impl<'de> Deserialize<'de> for LabelName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, labels::is_valid_label_name, "label name").map(LabelName)
-    }
-}
-
-impl<'de> Deserialize<'de> for Selector {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let matchers = cardinal_model::parse_selector(&text).map_err(serde::de::Error::custom)?;
-        Ok(Selector { text, matchers })
-    }
 }
 
 /// A rule with its defaults filled in: what the rollup engine runs.

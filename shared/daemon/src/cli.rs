@@ -46,6 +46,9 @@ pub struct Cli {
     /// Address the HTTP API listens on.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen: String,
+    /// Largest profile upload accepted, compressed or decompressed (413 above it).
+    #[arg(long = "web.max-request-bytes", default_value = "32MiB", value_parser = parse_bytes)]
+    pub max_request_bytes: u64,
     /// Data directory: the WAL (and on the master the blocks) live here.
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     pub data: PathBuf,
@@ -161,11 +164,12 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
         // As promtool does, the rule files a config names are checked with it.
         let checked = Config::load(f).map_err(|e| e.to_string()).and_then(|c| {
             let groups = RuleManager::load(&c.rule_files)?;
-            Ok((c.scrape_configs.len(), groups.len(), c.rollups.len()))
+            Ok((c.scrape_configs.len(), groups.len(), c.rollups.len(), c.profiles.len()))
         });
         match checked {
-            Ok((jobs, groups, rollups)) => println!(
-                "  SUCCESS: {} is valid ({jobs} scrape configs, {groups} rule groups, {rollups} rollup rules)",
+            Ok((jobs, groups, rollups, profiles)) => println!(
+                "  SUCCESS: {} is valid ({jobs} scrape configs, {groups} rule groups, {rollups} rollup rules, \
+                 {profiles} profile rules)",
                 f.display()
             ),
             Err(e) => {

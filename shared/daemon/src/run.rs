@@ -76,6 +76,8 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
     state.rules = Some(rules.clone());
     state.notifier = Some(notifier);
     state.rollups = Some(rollups.clone());
+    state.profiles = Some(cardinal_profiles::Recorder::new(head.clone()));
+    state.max_request_bytes = usize::try_from(cli.max_request_bytes).unwrap_or(usize::MAX);
     let state = Arc::new(state);
     apply(&state, &cfg)?;
     let listener =
@@ -128,6 +130,15 @@ fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
         r.apply(&cfg.rollups, now_ms());
     }
     let external = Labels::from_pairs(cfg.global.external_labels.clone());
+    if let Some(p) = &state.profiles {
+        if !cfg.profiles.is_empty() && external.is_empty() {
+            tracing::warn!(
+                "profile_rules without global.external_labels: two collectors recording the same rule \
+                 would write the same series on the master; give each collector a distinct external label"
+            );
+        }
+        p.apply(&cfg.profiles);
+    }
     if let Some(rules) = &state.rules {
         rules.set_external_labels(external.clone());
         rules.install(rule_groups, cfg.global.evaluation_interval.0);
