@@ -251,3 +251,41 @@ async fn bad_input_is_refused_with_its_reason_and_records_nothing() {
     }
     assert!(metrics.contains("cardinal_profile_samples_written_total 0\n"), "{metrics}");
 }
+
+#[tokio::test]
+async fn counters_continue_after_a_crash_and_a_bad_reload_keeps_the_rules() {
+    let mut d = collector(CONFIG).await;
+    let now = cardinal_model::now_ms() / 1000;
+    let post = |d: &Daemon, i: i64, v: i64| {
+        let q = format!("name=crashy.cpu&from={}&until={}&format=pprof", now - 60 + i, now - 50 + i);
+        let body = single_sample("cpu", v).encode_to_vec();
+        let url = d.url(&format!("/ingest?{q}"));
+        async move { reqwest::Client::new().post(url).body(body).send().await.unwrap().status().as_u16() }
+    };
+    let total = |d: &Daemon| {
+        let d = d.url("");
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("{d}/api/v1/query"))
+                .query(&[("query", r#"any_cpu_nanoseconds_total{service_name="crashy"}"#)])
+                .send()
+                .await
+                .unwrap();
+            let v: serde_json::Value = r.json().await.unwrap();
+            v["data"]["result"][0]["value"][1].as_str().map(|s| s.parse::<f64>().unwrap())
+        }
+    };
+    assert_eq!(post(&d, 0, 10).await, 200);
+    d.kill9();
+    d.restart().await;
+    assert_eq!(total(&d).await, Some(10.0), "the answered upload survived the crash (WAL)");
+    assert_eq!(post(&d, 1, 5).await, 200);
+    assert_eq!(total(&d).await, Some(15.0), "the counter continues from the head, no reset");
+
+    let gauge = CONFIG.replace("memory:alloc_space:bytes:space:bytes", "memory:inuse_space:bytes:space:bytes");
+    let (status, body) = d.reload(&gauge).await;
+    assert_ne!(status, 200);
+    assert!(body.contains("measures a point in time"), "{body}");
+    assert_eq!(post(&d, 2, 5).await, 200);
+    assert_eq!(total(&d).await, Some(20.0), "the running rules still record");
+}

@@ -176,3 +176,47 @@ fn rollup_rule_errors_name_the_line() {
         assert!(err.contains(want), "{text}\n→ {err}\nwanted {want}");
     }
 }
+
+#[test]
+fn profile_rules_keep_the_filters_equalities_as_labels() {
+    let text = r#"
+profile_rules:
+  - record: cpu_usage_compress_workers
+    matchers: ['{__profile_type__="process_cpu:cpu:nanoseconds:cpu:nanoseconds", service_name="worker"}', '{job="batch_compress", region=~"eu|us"}']
+    group_by: [region]
+    labels: {team: infra}
+"#;
+    let rules = Config::parse(text, "c.yml").unwrap().profiles;
+    let r = &rules[0];
+    assert_eq!(r.profile_type, "process_cpu:cpu:nanoseconds:cpu:nanoseconds");
+    assert_eq!(r.matchers.len(), 4, "all selectors' matchers apply");
+    let fixed: Vec<(&str, &str)> = r.fixed_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(fixed, [("job", "batch_compress"), ("service_name", "worker"), ("team", "infra")]);
+    assert_eq!(r.group_by, ["region"]);
+}
+
+#[test]
+fn profile_rule_errors_are_clear() {
+    let rule = |matchers: &str, rest: &str| format!("profile_rules:\n- record: r\n  matchers: [{matchers}]\n{rest}");
+    let cpu = r#"'{__profile_type__="process_cpu:cpu:nanoseconds:cpu:nanoseconds"}'"#;
+    let cases = [
+        (rule(r#"'{service_name="a"}'"#, ""), "need an equality on __profile_type__"),
+        (rule(r#"'{__profile_type__=~"process_cpu.*"}'"#, ""), "need an equality on __profile_type__"),
+        (rule(r#"'{__profile_type__="cpu"}'"#, ""), "is not of the form name:type:unit:period_type:period_unit"),
+        (
+            rule(r#"'{__profile_type__="memory:inuse_space:bytes:space:bytes"}'"#, ""),
+            "measures a point in time (inuse_space); summing it over profiles gives no meaningful value",
+        ),
+        (rule(r#"'{__profile_type__="goroutines:goroutine:count:goroutine:count"}'"#, ""), "point in time"),
+        (rule("'{a='", ""), "c.yml:3:"),
+        (rule(cpu, "  group_by: ['1a']\n"), "c.yml:4:"),
+        (rule(cpu, "  group_by: [__name__]\n"), "reserved"),
+        (rule(cpu, "  function: main\n"), "c.yml:4:3: unknown field `function`"),
+        (rule(cpu, "  function_name: ''\n"), "must not be empty"),
+        (format!("{}- {{record: r, matchers: [{cpu}]}}\n", rule(cpu, "")), "already records \"r\""),
+    ];
+    for (text, want) in cases {
+        let err = Config::parse(&text, "c.yml").unwrap_err().0;
+        assert!(err.contains(want), "{text}\n→ {err}\nwanted {want}");
+    }
+}

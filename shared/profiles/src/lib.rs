@@ -57,8 +57,11 @@ pub fn gunzip_if_gzip(body: bytes::Bytes, max_bytes: usize) -> Result<bytes::Byt
     if !body.starts_with(&[0x1f, 0x8b]) {
         return Ok(body);
     }
-    let mut out = Vec::with_capacity((body.len() * 4).min(max_bytes));
-    flate2::read::GzDecoder::new(&body[..])
+    // The gzip trailer says the size (mod 2^32): one allocation of the right size.
+    let stated = body.len().checked_sub(4).map(|at| u32::from_le_bytes(body[at..].try_into().expect("4 bytes")));
+    let capacity = stated.map_or(body.len() * 4, |s| s as usize).min(max_bytes) + 1;
+    let mut out = Vec::with_capacity(capacity);
+    flate2::bufread::GzDecoder::new(&body[..])
         .take(max_bytes as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| Rejection::bad("invalid_gzip", format!("invalid gzip stream: {e}")))?;

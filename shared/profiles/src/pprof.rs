@@ -137,6 +137,7 @@ fn sum_samples(scan: &Scan<'_>, only: Option<&HashSet<u64>>) -> Result<Vec<Group
         .collect();
     let mut index: HashMap<Vec<(u64, u64)>, usize> = HashMap::new();
     let mut sums: Vec<Vec<i64>> = Vec::new();
+    let mut unlabelled = None;
     let (mut values, mut labels, mut locs) = (Vec::with_capacity(n), Vec::new(), Vec::new());
     for sample in &scan.samples {
         read_sample(sample, &mut values, &mut labels, only.map(|_| &mut locs))?;
@@ -150,14 +151,17 @@ fn sum_samples(scan: &Scan<'_>, only: Option<&HashSet<u64>>) -> Result<Vec<Group
         }
         labels.retain(|(k, _)| !unsplit.contains(k));
         labels.sort_unstable();
-        let g = match index.get(&labels) {
-            Some(&g) => g,
-            None => {
-                index.insert(labels.clone(), sums.len());
+        let g = match (labels.is_empty(), unlabelled) {
+            // Most samples carry no labels: no hashing for them.
+            (true, Some(g)) => g,
+            _ => *index.entry(labels.clone()).or_insert_with(|| {
                 sums.push(vec![0; n]);
                 sums.len() - 1
-            }
+            }),
         };
+        if labels.is_empty() {
+            unlabelled = Some(g);
+        }
         for (s, v) in sums[g].iter_mut().zip(&values) {
             *s = s.saturating_add(*v);
         }

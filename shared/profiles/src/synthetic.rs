@@ -1,6 +1,6 @@
-//! Realistic pprof profiles for benchmarks, tests and the demo workload: Go-shaped CPU
-//! profiles (`samples/count` and `cpu/nanoseconds` at 100 Hz) with deep stacks over a
-//! shared set of locations, as a real service's profile has.
+//! Realistic pprof profiles for benchmarks and tests: Go-shaped CPU profiles
+//! (`samples/count` and `cpu/nanoseconds` at 100 Hz) whose stacks are paths in a call
+//! tree over a shared set of locations, as a real service's profile has.
 
 use crate::proto::{Function, Label, Line, Location, Profile, Sample, ValueType};
 
@@ -37,9 +37,15 @@ pub fn cpu_profile(seed: u64, shape: &Shape, time_nanos: i64, duration_nanos: i6
     let function = (0..shape.locations as u64)
         .map(|i| Function { id: i + 1, name: (fn_base as u64 + i) as i64, system_name: (fn_base as u64 + i) as i64 })
         .collect();
+    // A call tree: each location's caller is one of the 300 before it, so stacks (leaf to
+    // root) share their callers as real ones do, about 17 frames deep on average.
+    let caller: Vec<usize> = (0..shape.locations).map(|i| i.saturating_sub(1 + next(300))).collect();
     let sample = (0..shape.samples)
         .map(|_| {
-            let depth = 8 + next(32);
+            let mut stack = vec![next(shape.locations)];
+            while let Some(&l) = stack.last().filter(|&&l| l > 0) {
+                stack.push(caller[l]);
+            }
             let count = 1 + next(20) as i64;
             let label = (shape.label_values > 0).then(|| Label {
                 key: 5,
@@ -47,7 +53,7 @@ pub fn cpu_profile(seed: u64, shape: &Shape, time_nanos: i64, duration_nanos: i6
                 num: 0,
             });
             Sample {
-                location_id: (0..depth).map(|_| 1 + next(shape.locations) as u64).collect(),
+                location_id: stack.into_iter().map(|l| l as u64 + 1).collect(),
                 value: vec![count, count * CPU_PERIOD_NS],
                 label: label.into_iter().collect(),
             }

@@ -23,6 +23,7 @@ impl<'a> Fields<'a> {
         Fields { buf }
     }
 
+    #[inline]
     fn field(&mut self) -> Result<Field<'a>, WireError> {
         let key = varint(&mut self.buf)?;
         let number = u32::try_from(key >> 3).map_err(|_| WireError("field number out of range"))?;
@@ -45,6 +46,7 @@ impl<'a> Fields<'a> {
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<Field<'a>, WireError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.buf.is_empty() {
             return None;
@@ -67,7 +69,15 @@ fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], WireError> {
 }
 
 /// Reads one base-128 varint.
+#[inline]
 pub fn varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+    // Most varints in a profile (keys, lengths, small ids) are one byte.
+    if let Some(&b) = buf.first()
+        && b < 0x80
+    {
+        *buf = &buf[1..];
+        return Ok(u64::from(b));
+    }
     let mut v = 0u64;
     for (i, &b) in buf.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7f) << (7 * i);
