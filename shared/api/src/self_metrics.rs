@@ -207,17 +207,25 @@ fn profile_metrics(out: &mut String, st: &ApiState) {
     metric(out, "cardinal_profile_remembered_uploads", "gauge", "Uploads remembered to recognise retries.", {
         r.remembered_uploads() as f64
     });
-    let name = "cardinal_profiles_rejected_total";
-    text::write_help(out, name, "Profile requests refused, by reason.");
+    let rejected: Vec<(&str, f64)> = s.rejected.lock().iter().map(|(r, n)| (*r, *n as f64)).collect();
+    counters_by(out, "cardinal_profiles_rejected_total", "Profile requests refused, by reason.", "reason", rejected);
+    let rules = r.rule_status();
+    let matches = rules.iter().map(|r| (r.record.as_str(), r.matches as f64));
+    counters_by(out, "cardinal_profile_rule_matches_total", "Profile series that matched the rule.", "rule", matches);
+}
+
+/// A counter family with one label.
+fn counters_by<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (&'a str, f64)>,
+) {
+    text::write_help(out, name, help);
     text::write_type(out, name, "counter");
-    for (reason, n) in s.rejected.lock().iter() {
-        text::write_sample(out, name, [("reason", *reason)], *n as f64, None);
-    }
-    let name = "cardinal_profile_rule_matches_total";
-    text::write_help(out, name, "Profile series that matched the rule.");
-    text::write_type(out, name, "counter");
-    for rule in r.rule_status() {
-        text::write_sample(out, name, [("rule", rule.record.as_str())], rule.matches as f64, None);
+    for (v, n) in values {
+        text::write_sample(out, name, [(label, v)], n, None);
     }
 }
 

@@ -53,3 +53,24 @@ impl<'de> Deserialize<'de> for Selector {
         Ok(Selector { text, matchers })
     }
 }
+
+/// Finishes each rule of a section (`what[i] (record): error` on failure) and checks that
+/// no two rules write the same output (`key`).
+pub fn finish_unique<C, R, K: Eq + std::hash::Hash>(
+    what: &str,
+    rules: &[C],
+    record: impl Fn(&C) -> &str,
+    finish: impl Fn(&C) -> Result<R, String>,
+    key: impl Fn(&R) -> K,
+) -> Result<Vec<R>, String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(rules.len());
+    for (i, r) in rules.iter().enumerate() {
+        let rule = finish(r).map_err(|e| format!("{what}[{i}] ({}): {e}", record(r)))?;
+        if !seen.insert(key(&rule)) {
+            return Err(format!("{what}[{i}]: another rule already records {:?} with the same labels", record(r)));
+        }
+        out.push(rule);
+    }
+    Ok(out)
+}

@@ -107,17 +107,11 @@ fn profile_type_of(matchers: &[Matcher]) -> Result<String, String> {
 
 /// Checks the rules as a set: each output series must come from one rule only.
 pub fn finish_all(rules: &[ProfileRuleConfig]) -> Result<Vec<ProfileRule>, String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(rules.len());
-    for (i, r) in rules.iter().enumerate() {
-        let rule = r.finish().map_err(|e| format!("profile_rules[{i}] ({}): {e}", r.record.0))?;
-        if !seen.insert((rule.record.clone(), rule.fixed_labels.clone())) {
-            return Err(format!(
-                "profile_rules[{i}]: another rule already records {:?} with the same labels",
-                rule.record
-            ));
-        }
-        out.push(rule);
-    }
-    Ok(out)
+    crate::names::finish_unique(
+        "profile_rules",
+        rules,
+        |r| &r.record.0,
+        ProfileRuleConfig::finish,
+        |r| (r.record.clone(), r.fixed_labels.clone()),
+    )
 }

@@ -109,17 +109,11 @@ impl RollupRuleConfig {
 
 /// Checks the rules as a set: each output series must come from one rule only.
 pub fn finish_all(rules: &[RollupRuleConfig], global: &crate::GlobalConfig) -> Result<Vec<RollupRule>, String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(rules.len());
-    for (i, r) in rules.iter().enumerate() {
-        let rule = r.finish(global).map_err(|e| format!("rollup_rules[{i}] ({}): {e}", r.record.0))?;
-        if !seen.insert((rule.record.clone(), rule.labels.clone())) {
-            return Err(format!(
-                "rollup_rules[{i}]: another rule already records {:?} with the same labels",
-                rule.record
-            ));
-        }
-        out.push(rule);
-    }
-    Ok(out)
+    crate::names::finish_unique(
+        "rollup_rules",
+        rules,
+        |r| &r.record.0,
+        |r| r.finish(global),
+        |r| (r.record.clone(), r.labels.clone()),
+    )
 }

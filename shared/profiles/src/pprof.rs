@@ -76,14 +76,14 @@ fn scan(buf: &[u8]) -> Result<Scan<'_>, WireError> {
     let mut s = Scan::default();
     for field in Fields::new(buf) {
         match field? {
-            Field::Bytes(1, b) => s.sample_types.push(value_type(b)?),
+            Field::Bytes(1, b) => s.sample_types.push(first_two(b)?),
             Field::Bytes(2, b) => s.samples.push(b),
             Field::Bytes(4, b) => s.locations.push(b),
             Field::Bytes(5, b) => s.functions.push(b),
             Field::Bytes(6, b) => s.strings.push(b),
             Field::Varint(9, v) => s.time_nanos = v as i64,
             Field::Varint(10, v) => s.duration_nanos = v as i64,
-            Field::Bytes(11, b) => s.period_type = Some(value_type(b)?),
+            Field::Bytes(11, b) => s.period_type = Some(first_two(b)?),
             Field::Varint(1 | 2 | 4 | 5 | 6 | 11, _) | Field::Bytes(9 | 10, _) => {
                 return Err(WireError("field with a wrong wire type"));
             }
@@ -93,16 +93,18 @@ fn scan(buf: &[u8]) -> Result<Scan<'_>, WireError> {
     Ok(s)
 }
 
-fn value_type(b: &[u8]) -> Result<(u64, u64), WireError> {
-    let (mut t, mut u) = (0, 0);
+/// Fields 1 and 2 of a message, both integers: a `ValueType`'s type and unit, a
+/// `Label`'s key and string, a `Function`'s id and name.
+fn first_two(b: &[u8]) -> Result<(u64, u64), WireError> {
+    let (mut one, mut two) = (0, 0);
     for f in Fields::new(b) {
         match f? {
-            Field::Varint(1, v) => t = v,
-            Field::Varint(2, v) => u = v,
+            Field::Varint(1, v) => one = v,
+            Field::Varint(2, v) => two = v,
             _ => {}
         }
     }
-    Ok((t, u))
+    Ok((one, two))
 }
 
 fn string<'a>(scan: &Scan<'a>, i: u64) -> Result<&'a str, WireError> {
@@ -213,14 +215,7 @@ fn read_sample(
 
 /// A sample label's key and string value; numeric labels do not split profiles.
 fn string_label(b: &[u8]) -> Result<Option<(u64, u64)>, WireError> {
-    let (mut key, mut str) = (0, 0);
-    for f in Fields::new(b) {
-        match f? {
-            Field::Varint(1, v) => key = v,
-            Field::Varint(2, v) => str = v,
-            _ => {}
-        }
-    }
+    let (key, str) = first_two(b)?;
     Ok((key != 0 && str != 0).then_some((key, str)))
 }
 
@@ -228,14 +223,7 @@ fn string_label(b: &[u8]) -> Result<Option<(u64, u64)>, WireError> {
 fn locations_calling(scan: &Scan<'_>, function: &str) -> Result<HashSet<u64>, WireError> {
     let mut functions = HashSet::new();
     for f in &scan.functions {
-        let (mut id, mut name) = (0, 0);
-        for field in Fields::new(f) {
-            match field? {
-                Field::Varint(1, v) => id = v,
-                Field::Varint(2, v) => name = v,
-                _ => {}
-            }
-        }
+        let (id, name) = first_two(f)?;
         if scan.strings.get(name as usize).is_some_and(|s| *s == function.as_bytes()) {
             functions.insert(id);
         }
