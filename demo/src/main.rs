@@ -2,10 +2,13 @@
 //! Istio mesh (1000 pods by default), a collector scraping it with the shipped Istio
 //! rules, and a master federating the collector with the shipped master config, all on
 //! 127.0.0.1. Every 15 s it prints the series count on each tier and the reduction.
+//! Synthetic workers upload CPU profiles to the collector too, and the master's
+//! per-region CPU, recorded from them by the shipped profile rule, is printed beside it.
 //!
 //! The daemons run as child processes of this same binary (`demo collector …`,
 //! `demo master …`), so one `cargo run` builds everything.
 
+mod profiles;
 mod stack;
 
 use clap::Parser;

@@ -60,6 +60,7 @@ pub async fn run(o: Options) -> Result<(), String> {
     let collector_cfg = format!(
         "global:\n  scrape_interval: {i}\n  evaluation_interval: {i}\n  external_labels: {{collector: demo}}\nrule_files: [istio.rules.yml]\n\
          rollup_rules:\n  - {{record: 'federate:istio_requests_total', match: 'istio_requests_total{{reporter=\"source\"}}', without: [pod_name, instance], output: total}}\n\
+         profile_rules:\n  - {{record: 'federate:cpu_usage_compress_workers', matchers: ['{{__profile_type__=\"process_cpu:cpu:nanoseconds:cpu:nanoseconds\", service_name=\"worker\", job=\"batch_compress\"}}'], group_by: [region]}}\n\
          scrape_configs:\n{}",
         w.scrape_job("envoy", &o.interval),
         i = o.interval
@@ -75,6 +76,14 @@ pub async fn run(o: Options) -> Result<(), String> {
     println!("master     http://{}/  (Prometheus data source for Grafana)", o.master);
     println!("logs and data in {}; Ctrl-C stops everything", dir.display());
 
+    let every = cardinal_model::parse_duration(&o.interval)?;
+    let uploads = tokio::spawn(crate::profiles::upload_forever(o.collector.clone(), every));
+    println!(
+        "profiles   {} batch-compress workers upload a CPU profile every {} to http://{}/ingest",
+        crate::profiles::REGIONS.len() * 4,
+        o.interval,
+        o.collector
+    );
     let started = Instant::now();
     let stop = async {
         match o.exit_after {
@@ -87,6 +96,7 @@ pub async fn run(o: Options) -> Result<(), String> {
     tokio::select! {
         _ = stop => {},
         r = report(&o, started) => r?,
+        r = uploads => r.map_err(|e| e.to_string())??,
     }
     println!("stopping…");
     drop(master);
@@ -141,6 +151,9 @@ async fn report(o: &Options, started: Instant) -> Result<(), String> {
                 steady = true;
                 let drop = 100.0 * (1.0 - m as f64 / c.max(1) as f64);
                 println!("collector {} series → master {} series (−{drop:.1}%)", group(c), group(m));
+                if let Some(cores) = crate::profiles::cores_by_region(&client, &o.master).await {
+                    println!("          profiles → cpu_usage_compress_workers on the master, cores by region: {cores}");
+                }
             }
             _ => {
                 let (up, total) = up.unwrap_or((0, 0));

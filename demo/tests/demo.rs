@@ -1,5 +1,5 @@
 //! The README's first command, at a small scale: the demo starts the three parts, prints
-//! the reduction line, and stops them all by itself.
+//! the reduction line and the profile-derived CPU per region, and stops them all by itself.
 
 use std::process::Command;
 
@@ -28,5 +28,11 @@ fn the_demo_shows_the_cardinality_drop_and_stops_cleanly() {
         .collect();
     assert!(numbers[0] >= 40 * 337, "{line}");
     assert!(numbers[1] < numbers[0] / 5, "{line}");
+    // The profiles reach the master as per-region counters (their rate is still ramping
+    // up this early, so only their presence is checked).
+    let cores = stdout.lines().find(|l| l.contains("cores by region:")).unwrap_or_else(|| panic!("{stdout}"));
+    for region in ["eu ", "us ", "ap "] {
+        assert!(cores.contains(region), "{cores}");
+    }
     assert!(stdout.contains("master stopped") && stdout.contains("collector stopped"), "{stdout}");
 }
