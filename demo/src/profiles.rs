@@ -66,17 +66,8 @@ fn gzip(b: &[u8]) -> Result<Vec<u8>, String> {
 /// after federation, as a user would query it.
 pub async fn cores_by_region(client: &reqwest::Client, master: &str) -> Option<String> {
     let q = "sum by (region) (rate(cpu_usage_compress_workers[1m])) / 1e9";
-    let v: serde_json::Value = client
-        .get(format!("http://{master}/api/v1/query"))
-        .query(&[("query", q)])
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    let mut parts: Vec<String> = v["data"]["result"]
-        .as_array()?
+    let mut parts: Vec<String> = crate::stack::query(client, master, q)
+        .await?
         .iter()
         .map(|s| {
             let v: f64 = s["value"][1].as_str().unwrap_or("0").parse().unwrap_or(0.0);

@@ -170,16 +170,22 @@ async fn report(o: &Options, started: Instant) -> Result<(), String> {
 
 /// Series the master has received from the collector (anything federated).
 async fn federated_series(client: &reqwest::Client, addr: &str) -> Option<u64> {
+    let r = query(client, addr, "scrape_samples_post_metric_relabeling{job=\"federate\"}").await?;
+    r.first()?["value"][1].as_str()?.parse::<f64>().ok().map(|f| f as u64)
+}
+
+/// An instant query's result vector, or None while the daemon is not answering.
+pub async fn query(client: &reqwest::Client, addr: &str, expr: &str) -> Option<Vec<serde_json::Value>> {
     let v: serde_json::Value = client
         .get(format!("http://{addr}/api/v1/query"))
-        .query(&[("query", "scrape_samples_post_metric_relabeling{job=\"federate\"}")])
+        .query(&[("query", expr)])
         .send()
         .await
         .ok()?
         .json()
         .await
         .ok()?;
-    v["data"]["result"][0]["value"][1].as_str()?.parse::<f64>().ok().map(|f| f as u64)
+    v["data"]["result"].as_array().cloned()
 }
 
 /// 337635 → "337,635".
