@@ -165,7 +165,10 @@ async fn push_api_takes_protobuf_and_json_and_recognises_retries() {
             proto::LabelPair { name: "__name__".into(), value: "process_cpu".into() },
             proto::LabelPair { name: "service_name".into(), value: "pushed".into() },
         ],
-        samples: vec![proto::RawSample { raw_profile: gzip(&single_sample("cpu", v).encode_to_vec()), id: id.into() }],
+        samples: vec![proto::RawSample {
+            raw_profile: gzip(&single_sample("cpu", v).encode_to_vec()).into(),
+            id: id.into(),
+        }],
     };
     let url = d.url("/push.v1.PusherService/Push");
     let body = proto::PushRequest { series: vec![series("a", 5)] }.encode_to_vec();

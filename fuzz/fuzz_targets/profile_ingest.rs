@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         1 => ingest::decode("name=f&from=1&until=2&format=folded", body.to_vec().into(), None, limit),
         2 => ingest::decode("name=f&from=1&until=2&format=lines&units=bytes", body.to_vec().into(), None, limit),
         3 => {
-            let _ = push::decode("application/proto", body, limit, 0);
+            let _ = push::decode("application/proto", body.to_vec().into(), limit, 0);
             return;
         }
         _ => {

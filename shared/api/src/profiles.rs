@@ -5,7 +5,7 @@
 use crate::ApiState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cardinal_model::now_ms;
 use cardinal_profiles::{Rejection, Upload};
@@ -27,19 +27,20 @@ pub async fn ingest(State(st): State<Arc<ApiState>>, req: Request) -> Response {
 }
 
 /// `POST /push.v1.PusherService/Push`.
-pub async fn push(State(st): State<Arc<ApiState>>, headers: HeaderMap, req: Request) -> Response {
+pub async fn push(State(st): State<Arc<ApiState>>, req: Request) -> Response {
+    let headers = req.headers();
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let body = match read_body(&st, req).await {
         Ok(b) => b,
         Err(r) => return refuse(&st, r, true),
     };
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let max = st.max_request_bytes;
     receive(
         st,
         move || {
             let body = if gzip { cardinal_profiles::gunzip_if_gzip(body, max)? } else { body };
-            cardinal_profiles::push::decode(&ct, &body, max, now_ms())
+            cardinal_profiles::push::decode(&ct, body, max, now_ms())
         },
         true,
     )

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 /// The parsed query string of an `/ingest` request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
+    /// `name` as sent: part of an upload's identity.
+    pub name: String,
     /// The application name without labels or kind suffix.
     pub app: String,
     /// The kind suffix (`cpu` of `app.cpu`), if the name has a known one.
@@ -74,6 +76,7 @@ impl Params {
             return Err(bad(format!("invalid aggregationType {aggregation:?} (sum or average)")));
         }
         Ok(Params {
+            name: name.to_string(),
             app: app.to_string(),
             suffix: suffix.map(str::to_string),
             labels,
@@ -99,8 +102,8 @@ impl Params {
     }
 
     /// What a retry of this request has in common with the original.
-    fn identity(&self, query_name: &str, body: &[u8]) -> u64 {
-        let meta = format!("{query_name}\0{}\0{}\0{:?}", self.from, self.until, self.format);
+    fn identity(&self, body: &[u8]) -> u64 {
+        let meta = format!("{}\0{}\0{}\0{:?}", self.name, self.from, self.until, self.format);
         cardinal_model::stable_hash(meta.as_bytes()) ^ cardinal_model::stable_hash(body).rotate_left(17)
     }
 }
@@ -142,8 +145,7 @@ pub fn decode(
     max_bytes: usize,
 ) -> Result<Upload, Rejection> {
     let params = Params::parse(query)?;
-    let name_param = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "name").map(|(_, v)| v.into_owned());
-    let identity = params.identity(name_param.as_deref().unwrap_or(""), &profile);
+    let identity = params.identity(&profile);
     let end_ms = params.until.saturating_mul(1000);
     let body = gunzip_if_gzip(profile, max_bytes)?;
     let mut profile = match params.format {

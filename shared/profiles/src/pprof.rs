@@ -51,7 +51,6 @@ pub fn decode(bytes: Bytes, ctx: Context<'_>) -> Result<Profile, Rejection> {
     } else {
         ctx.fallback_end_ms
     };
-    drop(scan);
     Ok(Profile { labels: ctx.labels, end_ms, types, groups, stacks: Stacks::Pprof(bytes) })
 }
 

@@ -97,8 +97,8 @@ pub struct RawProfileSeries {
 
 #[derive(Clone, PartialEq, Message)]
 pub struct RawSample {
-    #[prost(bytes = "vec", tag = "1")]
-    pub raw_profile: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub raw_profile: bytes::Bytes,
     #[prost(string, tag = "2")]
     pub id: String,
 }

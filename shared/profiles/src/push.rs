@@ -11,13 +11,14 @@ use base64::Engine;
 use bytes::Bytes;
 use prost::Message;
 
-/// Decodes a push body (already decompressed) by its content type.
-pub fn decode(content_type: &str, body: &[u8], max_bytes: usize, now_ms: i64) -> Result<Vec<Upload>, Rejection> {
+/// Decodes a push body (already decompressed) by its content type. Raw profiles stay
+/// slices of `body`: nothing is copied before they are decompressed.
+pub fn decode(content_type: &str, body: Bytes, max_bytes: usize, now_ms: i64) -> Result<Vec<Upload>, Rejection> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     let req = match ct {
-        "application/proto" | "application/protobuf" | "application/x-protobuf" => PushRequest::decode(body)
+        "application/proto" | "application/protobuf" | "application/x-protobuf" => PushRequest::decode(body.clone())
             .map_err(|e| Rejection::BadRequest("invalid_profile", format!("invalid PushRequest: {e}")))?,
-        "application/json" => from_json(body)?,
+        "application/json" => from_json(&body)?,
         other => {
             return Err(Rejection::BadRequest(
                 "invalid_parameter",
@@ -55,7 +56,7 @@ fn upload(series: &RawProfileSeries, sample: &RawSample, max_bytes: usize, now_m
     } else {
         identity_src.push_str(&sample.id);
     }
-    let bytes = gunzip_if_gzip(Bytes::copy_from_slice(&sample.raw_profile), max_bytes)?;
+    let bytes = gunzip_if_gzip(sample.raw_profile.clone(), max_bytes)?;
     let mut profile = pprof::decode(bytes, Context { app_suffix: None, labels, fallback_end_ms: now_ms })?;
     // The client names the profile (`__name__="process_cpu"`); that name wins over ours.
     if let Some(name) = get("__name__").filter(|n| !n.is_empty()) {
@@ -99,7 +100,7 @@ fn from_json(body: &[u8]) -> Result<PushRequest, Rejection> {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(x.raw_profile.as_bytes())
                 .map_err(|e| bad(format!("rawProfile is not base64: {e}")))?;
-            samples.push(RawSample { raw_profile: raw, id: x.id });
+            samples.push(RawSample { raw_profile: raw.into(), id: x.id });
         }
         let labels = s.labels.into_iter().map(|p| LabelPair { name: p.name, value: p.value }).collect();
         out.series.push(RawProfileSeries { labels, samples });
