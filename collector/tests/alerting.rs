@@ -210,32 +210,13 @@ async fn a_restart_in_the_middle_of_for_keeps_the_progress() {
 
 #[tokio::test]
 async fn a_real_alertmanager_receives_and_resolves() {
-    let Some(bin) = e2e::prometheus::find_tool("prometheus-alertmanager") else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("am.yml");
-    std::fs::write(&cfg, "route: {receiver: 'null', group_wait: 1s}\nreceivers: [{name: 'null'}]\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let am_addr = format!("127.0.0.1:{port}");
-    let mut am = std::process::Command::new(bin)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address={am_addr}"))
-        .arg("--cluster.listen-address=")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start alertmanager");
-    let am_alerts = format!("http://{am_addr}/api/v2/alerts");
-    wait_until(WAIT, || async { reqwest::get(&am_alerts).await.is_ok_and(|r| r.status() == 200) }).await;
-
+    let Some(am) = e2e::alertmanager::Alertmanager::start().await else { return };
+    let am_addr = am.addr.clone();
     let target = TestTarget::start(&down_body(2, None)).await;
     let cfg = alerting_config(&target, &am_addr).replace("path_prefix: /am", "path_prefix: /");
     let _d =
         Daemon::start_with_files("collector", &cfg, &[("rules.yml", RULES)], &["--rules.alert.resend-delay=1s"]).await;
-    let listed = || async {
-        let v: Value = reqwest::get(&am_alerts).await.unwrap().json().await.unwrap();
-        v.as_array().cloned().unwrap_or_default()
-    };
+    let listed = || am.alerts();
     wait_until(WAIT, || async { listed().await.len() == 2 }).await;
     let a = listed().await.into_iter().find(|a| a["labels"]["i"] == "0").unwrap();
     assert_eq!(a["status"]["state"], "active");
@@ -246,6 +227,4 @@ async fn a_real_alertmanager_receives_and_resolves() {
     target.set_body(&down_body(2, Some(0)));
     wait_until(WAIT, || async { listed().await.iter().all(|a| a["labels"]["i"] != "0") }).await;
     assert_eq!(listed().await.len(), 1, "the other alert is still active");
-    let _ = am.kill();
-    let _ = am.wait();
 }

@@ -6,10 +6,12 @@
 //! per-region CPU, recorded from them by the shipped profile rule, is printed beside it.
 //!
 //! The daemons run as child processes of this same binary (`demo collector …`,
-//! `demo master …`), so one `cargo run` builds everything.
+//! `demo master …`), so one `cargo run` builds everything. `demo workload …` serves the
+//! mesh alone, for the docker-compose stack.
 
 mod profiles;
 mod stack;
+mod workload;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -56,11 +58,16 @@ fn main() -> ExitCode {
             let rest = std::iter::once(program).chain(args.skip(1));
             return cardinal_daemon::main_with_args(cardinal_daemon::Role::MASTER, rest);
         }
+        Some("workload") => {
+            let cli = workload::Cli::parse_from(std::iter::once(program).chain(args.skip(1)));
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            return exit(runtime.block_on(workload::run(cli)));
+        }
         _ => {}
     }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(stack::run(stack::Options {
+    exit(runtime.block_on(stack::run(stack::Options {
         pods: cli.pods,
         workloads: cli.workloads,
         collector: cli.collector,
@@ -69,7 +76,11 @@ fn main() -> ExitCode {
         interval: cli.interval,
         exit_after: cli.exit_after,
         data_dir: cli.data_dir,
-    })) {
+    })))
+}
+
+fn exit(r: Result<(), String>) -> ExitCode {
+    match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo: {e}");

@@ -1,5 +1,6 @@
 //! Starting the three parts, reporting, and stopping them cleanly.
 
+use cardinal_model::number::group_thousands;
 use e2e::Workload;
 use e2e::istio::Mesh;
 use std::path::{Path, PathBuf};
@@ -150,7 +151,11 @@ async fn report(o: &Options, started: Instant) -> Result<(), String> {
             (Some(c), Some(m)) if federated > 0 => {
                 steady = true;
                 let drop = 100.0 * (1.0 - m as f64 / c.max(1) as f64);
-                println!("collector {} series → master {} series (−{drop:.1}%)", group(c), group(m));
+                println!(
+                    "collector {} series → master {} series (−{drop:.1}%)",
+                    group_thousands(c),
+                    group_thousands(m)
+                );
                 if let Some(cores) = crate::profiles::cores_by_region(&client, &o.master).await {
                     println!("          profiles → cpu_usage_compress_workers on the master, cores by region: {cores}");
                 }
@@ -160,8 +165,8 @@ async fn report(o: &Options, started: Instant) -> Result<(), String> {
                 println!(
                     "[{:>3}s] starting: {up}/{total} pods scraped, collector {} series, master {} series",
                     started.elapsed().as_secs(),
-                    c.map_or("-".into(), group),
-                    m.map_or("-".into(), group)
+                    c.map_or("-".into(), group_thousands),
+                    m.map_or("-".into(), group_thousands)
                 );
             }
         }
@@ -186,27 +191,4 @@ pub async fn query(client: &reqwest::Client, addr: &str, expr: &str) -> Option<V
         .await
         .ok()?;
     v["data"]["result"].as_array().cloned()
-}
-
-/// 337635 → "337,635".
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(super::group(337_635), "337,635");
-        assert_eq!(super::group(999), "999");
-        assert_eq!(super::group(1_000), "1,000");
-    }
 }

@@ -30,11 +30,12 @@ pub struct Daemon {
 
 type Log = std::sync::Arc<parking_lot::Mutex<Vec<String>>>;
 
-/// Starts `bin` on an ephemeral port with its data under `dir`; waits until it is ready.
-async fn spawn(bin: &str, dir: &Path, cfg_path: &Path, extra: &[String]) -> (Child, SocketAddr, Log) {
+/// Starts `bin` on `listen` (port 0: an ephemeral one) with its data under `dir`; waits
+/// until it is ready.
+async fn spawn(bin: &str, listen: &str, dir: &Path, cfg_path: &Path, extra: &[String]) -> (Child, SocketAddr, Log) {
     let mut child = Command::new(bin_path(bin))
         .arg(format!("--config.file={}", cfg_path.display()))
-        .arg("--web.listen-address=127.0.0.1:0")
+        .arg(format!("--web.listen-address={listen}"))
         .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
         .arg("--log.format=json")
         .args(extra)
@@ -79,7 +80,7 @@ impl Daemon {
             std::fs::write(dir.path().join(name), text).expect("write file");
         }
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr, log) = spawn(bin, dir.path(), &cfg_path, &extra).await;
+        let (child, addr, log) = spawn(bin, "127.0.0.1:0", dir.path(), &cfg_path, &extra).await;
         Daemon { child, addr, dir, config: cfg_path, log, bin: bin.to_string(), extra }
     }
 
@@ -89,11 +90,13 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
-    /// Starts the same binary again on the same data directory and config (after
-    /// `kill9`, or to restart a running one). The new process listens on a new port.
+    /// Starts the same binary again on the same address, data directory and config (after
+    /// `kill9`, or to restart a running one), as a supervisor would: what scrapes it finds
+    /// it again.
     pub async fn restart(&mut self) {
         self.kill9();
-        let (child, addr, log) = spawn(&self.bin, self.dir.path(), &self.config, &self.extra).await;
+        let listen = self.addr.to_string();
+        let (child, addr, log) = spawn(&self.bin, &listen, self.dir.path(), &self.config, &self.extra).await;
         (self.child, self.addr, self.log) = (child, addr, log);
     }
 
@@ -114,10 +117,41 @@ impl Daemon {
 
     /// An instant query's `data.result`, panicking on an error response.
     pub async fn query(&self, expr: &str) -> Vec<serde_json::Value> {
-        let r = reqwest::Client::new().get(self.url("/api/v1/query")).query(&[("query", expr)]).send().await;
+        self.query_at(expr, None).await
+    }
+
+    /// An instant query at `time` (seconds; `None`: now).
+    pub async fn query_at(&self, expr: &str, time: Option<f64>) -> Vec<serde_json::Value> {
+        let mut params = vec![("query", expr.to_string())];
+        params.extend(time.map(|t| ("time", format!("{t:.3}"))));
+        let r = reqwest::Client::new().get(self.url("/api/v1/query")).query(&params).send().await;
         let v: serde_json::Value = r.expect("query").json().await.expect("query JSON");
         assert_eq!(v["status"], "success", "{expr}: {v}");
         v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A range query's `data.result` over `[from, to]` (seconds) every `step` seconds.
+    pub async fn query_range(&self, expr: &str, from: f64, to: f64, step: f64) -> Vec<serde_json::Value> {
+        let params = [
+            ("query", expr.to_string()),
+            ("start", from.to_string()),
+            ("end", to.to_string()),
+            ("step", step.to_string()),
+        ];
+        let r = reqwest::Client::new().get(self.url("/api/v1/query_range")).query(&params).send().await;
+        let v: serde_json::Value = r.expect("query_range").json().await.expect("query_range JSON");
+        assert_eq!(v["status"], "success", "{expr}: {v}");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The value of an instant query that gives one series, if it gives one.
+    pub async fn scalar(&self, expr: &str) -> Option<f64> {
+        self.scalar_at(expr, None).await
+    }
+
+    pub async fn scalar_at(&self, expr: &str, time: Option<f64>) -> Option<f64> {
+        let r = self.query_at(expr, time).await;
+        r.first().map(|s| s["value"][1].as_str().expect("value").parse().expect("number"))
     }
 
     /// GET `/federate` with the given selectors.

@@ -13,6 +13,9 @@ pub const DURATION_BUCKETS: [f64; 19] = [
 /// Istio's default size buckets (bytes).
 pub const SIZE_BUCKETS: [f64; 8] = [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0, 1000000.0, 10000000.0];
 
+/// Request durations center on this many milliseconds (and sizes on their own scales).
+pub const DURATION_SCALE: f64 = 30.0;
+
 /// Label sets (edges) each pod reports.
 pub const EDGES: usize = 7;
 /// Envoy gauges per pod beside the Istio metrics.
@@ -81,20 +84,21 @@ impl Mesh {
             Some(g) => format!("{src}-{pod:05}-g{g}"),
             None => format!("{src}-{pod:05}"),
         };
+        let phase = phase(pod);
         out.push_str("# TYPE istio_requests_total counter\n");
         for e in self.edges(pod) {
             let labels = edge_labels(&src, &pod_name, &e, self);
-            let _ = writeln!(out, "istio_requests_total{{{labels}}} {}", (e.rate * t_secs).floor());
+            let _ = writeln!(out, "istio_requests_total{{{labels}}} {}", (e.rate * t_secs + phase).floor());
         }
         for (name, buckets, scale) in [
-            ("istio_request_duration_milliseconds", &DURATION_BUCKETS[..], 30.0),
+            ("istio_request_duration_milliseconds", &DURATION_BUCKETS[..], DURATION_SCALE),
             ("istio_request_bytes", &SIZE_BUCKETS[..], 800.0),
             ("istio_response_bytes", &SIZE_BUCKETS[..], 5000.0),
         ] {
             let _ = writeln!(out, "# TYPE {name} histogram");
             for e in self.edges(pod) {
                 let labels = edge_labels(&src, &pod_name, &e, self);
-                histogram(&mut out, name, &labels, buckets, (e.rate * t_secs).floor(), scale);
+                histogram(&mut out, name, &labels, buckets, e.rate * t_secs, phase, scale);
             }
         }
         out.push_str("# TYPE envoy_cluster_upstream_cx_active gauge\n");
@@ -121,13 +125,42 @@ fn edge_labels(src: &str, pod_name: &str, e: &Edge, mesh: &Mesh) -> String {
     )
 }
 
-/// A classic histogram whose observations are spread over the buckets deterministically.
-fn histogram(out: &mut String, name: &str, labels: &str, buckets: &[f64], count: f64, scale: f64) {
+/// Share of observations at or below `le`: grows towards 1 around `scale`.
+fn share(le: f64, scale: f64) -> f64 {
+    le / (le + scale)
+}
+
+/// What `histogram_quantile(q, …)` gives over any edge's request durations (whose buckets
+/// grow in fixed shares, so every rate of them has the same shape): the value the
+/// p50/p90/p99 rollups must show. Prometheus's interpolation: linear within the bucket
+/// holding rank `q`, from 0 in the first.
+pub fn duration_quantile(q: f64) -> f64 {
+    let mut below = (0.0, 0.0);
+    for le in DURATION_BUCKETS {
+        let at = share(le, DURATION_SCALE);
+        if at >= q {
+            return below.0 + (le - below.0) * (q - below.1) / (at - below.1);
+        }
+        below = (le, at);
+    }
+    below.0
+}
+
+/// Where in its first request a pod's counters start, in [0, 1). Counters count whole
+/// requests; were every pod's rounded the same way, the rounding errors would add up
+/// across the mesh instead of cancelling, and a rate of a bucket summed over pods would be
+/// off by a few percent at any instant.
+fn phase(pod: usize) -> f64 {
+    (pod as f64 * 0.618_033_988_749_895).fract()
+}
+
+/// A classic histogram of `exact` observations so far (fractional: each bucket rounds on
+/// its own, with the pod's `phase`), spread over the buckets deterministically.
+fn histogram(out: &mut String, name: &str, labels: &str, buckets: &[f64], exact: f64, phase: f64, scale: f64) {
+    let count = (exact + phase).floor();
     let mut cumulative = 0.0;
     for le in buckets {
-        // Share of observations at or below this bucket: grows towards 1 around `scale`.
-        let share = le / (le + scale);
-        cumulative = f64::max(cumulative, (count * share).floor());
+        cumulative = f64::max(cumulative, (exact * share(*le, scale) + phase).floor());
         let _ = write!(out, "{name}_bucket{{{labels},le=\"");
         // Bounds as Go prints them (`1e+06`), as real exporters do.
         cardinal_model::number::write_go_g(out, *le);
@@ -153,5 +186,14 @@ mod tests {
         assert_eq!(unique.len(), 337, "no duplicate series");
         assert!(body.contains("le=\"1e+06\""));
         assert!(body.contains("le=\"3.6e+06\""));
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_the_bucket_as_prometheus_does() {
+        // p50: rank 0.5 falls in (25, 50], whose bounds hold 25/55 and 50/80 of the requests.
+        let want = 25.0 + 25.0 * (0.5 - 25.0 / 55.0) / (50.0 / 80.0 - 25.0 / 55.0);
+        assert!((duration_quantile(0.5) - want).abs() < 1e-9);
+        assert!(duration_quantile(0.9) > 250.0 && duration_quantile(0.9) < 500.0);
+        assert!(duration_quantile(0.01) < 0.5);
     }
 }

@@ -15,7 +15,7 @@ pub fn find_tool(name: &str) -> Option<std::path::PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
     if found.is_none() {
-        eprintln!("SKIPPED: `{name}` is not installed (apt-get install prometheus); the differential test did not run");
+        eprintln!("SKIPPED: `{name}` is not installed (.ci/run installs it with apt-get); the test did not run");
     }
     found
 }
@@ -108,4 +108,15 @@ pub async fn raw_samples(
         }
     }
     out
+}
+
+/// The newest sample time of `metric` before `crash` and the first one after (seconds),
+/// from the samples of the `secs` before `at`: the gap a crash left in the data.
+pub async fn gap_around(base: &str, metric: &str, crash: f64, at: f64, secs: u64) -> (f64, f64) {
+    let samples = raw_samples(base, &format!("{metric}[{secs}s]"), at, &[]).await;
+    let times: std::collections::BTreeSet<i64> = samples.keys().map(|(_, t)| *t).collect();
+    let crash_ms = (crash * 1000.0) as i64;
+    let before = times.range(..crash_ms).next_back().copied().expect("samples before the crash");
+    let after = times.range(crash_ms..).next().copied().expect("samples after the crash");
+    (before as f64 / 1000.0, after as f64 / 1000.0)
 }

@@ -82,6 +82,17 @@ impl Workload {
     }
 }
 
+impl Workload {
+    /// Every pod as a Prometheus file_sd target group, reached at `host` (the address
+    /// the scraper uses for this server, e.g. `workload:9100` in docker-compose).
+    pub fn file_sd(&self, host: &str) -> String {
+        let groups: Vec<serde_json::Value> = (0..self.mesh.pods)
+            .map(|pod| serde_json::json!({"targets": [host], "labels": {"__param_pod": pod.to_string(), "instance": pod_ip(pod)}}))
+            .collect();
+        serde_json::Value::Array(groups).to_string()
+    }
+}
+
 /// A pod's made-up address, as Kubernetes would give it.
 pub fn pod_ip(pod: usize) -> String {
     format!("10.{}.{}.{}:15090", pod / 65_536, (pod / 256) % 256, pod % 256)

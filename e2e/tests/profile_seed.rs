@@ -6,22 +6,10 @@
 //! master config.
 
 use cardinal_profiles::synthetic::single_sample;
-use e2e::{Daemon, wait_until};
+use e2e::{Daemon, shipped, wait_until};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn repo_file(path: &str) -> String {
-    std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-/// The `profile_rules:` block of the shipped collector config.
-fn shipped_profile_rules() -> String {
-    let cfg = repo_file("config/collector.yml");
-    let start = cfg.find("\nprofile_rules:").expect("config/collector.yml has profile_rules");
-    let block = &cfg[start..];
-    block[..block.find("\n\n").unwrap_or(block.len())].to_string()
-}
 
 /// The newest value per `region` of what `expr` selects, with each series' labels.
 async fn by_region(d: &Daemon, expr: &str) -> BTreeMap<String, (serde_json::Value, f64)> {
@@ -36,12 +24,10 @@ async fn by_region(d: &Daemon, expr: &str) -> BTreeMap<String, (serde_json::Valu
 
 #[tokio::test]
 async fn six_profiles_become_eu_120_ap_30_us_40_on_the_master() {
-    let cfg = format!("global: {{external_labels: {{collector: c1}}}}\n{}\n", shipped_profile_rules());
+    let cfg =
+        format!("global: {{external_labels: {{collector: c1}}}}\n{}\n", shipped::collector_block("profile_rules"));
     let collector = Daemon::start("collector", &cfg, &[]).await;
-    let master_cfg = repo_file("config/master.yml")
-        .replace("scrape_interval: 15s", "scrape_interval: 1s")
-        .replace("127.0.0.1:9090", &collector.addr.to_string());
-    let master = Daemon::start("master", &master_cfg, &[]).await;
+    let master = Daemon::start("master", &shipped::master_config(&collector, "1s"), &[]).await;
 
     let now = cardinal_model::now_ms() / 1000;
     let profiles = [

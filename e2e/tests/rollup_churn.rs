@@ -14,7 +14,6 @@
 use e2e::istio::Mesh;
 use e2e::workload::Churn;
 use e2e::{Daemon, Workload};
-use serde_json::Value;
 use std::time::Duration;
 
 struct Scale {
@@ -120,30 +119,10 @@ fn point_collector(master: &Daemon, collector: &Daemon) {
 /// `expr` over `[from, to]` every `step` seconds on `d`: one value per point (the
 /// expression must give a single series).
 async fn range(d: &Daemon, expr: &str, from: f64, to: f64, step: f64) -> Vec<(f64, f64)> {
-    let r = reqwest::Client::new()
-        .get(d.url("/api/v1/query_range"))
-        .query(&[("query", expr), ("start", &from.to_string()), ("end", &to.to_string()), ("step", &step.to_string())])
-        .send()
-        .await
-        .expect("query_range");
-    let v: Value = r.json().await.expect("JSON");
-    assert_eq!(v["status"], "success", "{expr}: {v}");
-    let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
-    assert_eq!(result.len(), 1, "{expr}: {v}");
+    let result = d.query_range(expr, from, to, step).await;
+    assert_eq!(result.len(), 1, "{expr}: {result:?}");
     let points = result[0]["values"].as_array().expect("values");
     points.iter().map(|p| (p[0].as_f64().unwrap(), p[1].as_str().unwrap().parse().unwrap())).collect()
-}
-
-/// The master's newest sample time before `crash` and its first one after (seconds),
-/// from the samples of the `run_secs` before `at`.
-async fn gap_around(master: &Daemon, crash: f64, at: f64, run_secs: u64) -> (f64, f64) {
-    let selector = format!("istio_requests_total[{run_secs}s]");
-    let samples = e2e::prometheus::raw_samples(&master.url(""), &selector, at, &[]).await;
-    let times: std::collections::BTreeSet<i64> = samples.keys().map(|(_, t)| *t).collect();
-    let crash_ms = (crash * 1000.0) as i64;
-    let before = times.range(..crash_ms).next_back().copied().expect("samples before the crash");
-    let after = times.range(crash_ms..).next().copied().expect("samples after the crash");
-    (before as f64 / 1000.0, after as f64 / 1000.0)
 }
 
 /// The largest relative deviation of `points` from `want`.
@@ -172,10 +151,7 @@ async fn rolled_up_counters_keep_the_true_rate_through_pod_churn_and_a_collector
     point_collector(&master, &collector);
     // The master's data has a gap from the crash until the restarted collector's first
     // flushed window reaches it.
-    let newest = || async {
-        let r = master.query("max(timestamp(istio_requests_total))").await;
-        r.first().map_or(0.0, |s| s["value"][1].as_str().unwrap().parse().unwrap())
-    };
+    let newest = || async { master.scalar("max(timestamp(istio_requests_total))").await.unwrap_or(0.0) };
     e2e::wait_until(Duration::from_secs(60), || async { newest().await > crash }).await;
     tokio::time::sleep(Duration::from_secs(s.run - s.crash_at)).await;
 
@@ -200,7 +176,8 @@ async fn rolled_up_counters_keep_the_true_rate_through_pod_churn_and_a_collector
     // A window with an edge inside the gap sees the gap itself (no samples there) and
     // under-extrapolates, as `rate` does for any counter with missing scrapes; every
     // other window, including those spanning the whole crash, must be exact.
-    let (before, resumed) = gap_around(&master, crash, end, s.run).await;
+    let (before, resumed) =
+        e2e::prometheus::gap_around(&master.url(""), "istio_requests_total", crash, end, s.run).await;
     let gap = |t: f64| t > before && t < resumed;
     let clear: Vec<(f64, f64)> =
         rollup.iter().copied().filter(|(t, _)| !gap(*t) && !gap(t - s.rate_secs as f64)).collect();

@@ -3,37 +3,17 @@
 
 use e2e::istio::Mesh;
 use e2e::prometheus::raw_samples;
-use e2e::{Daemon, Workload, wait_until};
+use e2e::{Daemon, Workload, shipped, wait_until};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn repo_file(path: &str) -> String {
-    std::fs::read_to_string(format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-/// The shipped collector rules, evaluated every second over 5 s windows (a range
-/// function keeps answering from a vanished series' last samples for its whole window,
-/// in Prometheus as here: 1m would make the test wait a minute).
-fn rules() -> String {
-    repo_file("config/rules/istio.rules.yml").replace("interval: 10s", "interval: 1s").replace("[1m]", "[5s]")
-}
-
-/// The shipped master config, pointed at `collector` and scraping every second.
-fn master_config(collector: &Daemon) -> String {
-    repo_file("config/master.yml")
-        .replace("scrape_interval: 15s", "scrape_interval: 1s")
-        .replace("127.0.0.1:9090", &collector.addr.to_string())
-}
-
 async fn two_tiers(mesh: Mesh) -> (Workload, Daemon, Daemon) {
     let w = Workload::start(mesh, "127.0.0.1:0").await.unwrap();
-    let cfg = format!(
-        "global: {{scrape_interval: 1s, evaluation_interval: 1s, external_labels: {{collector: c1}}}}\nrule_files: [rules.yml]\nscrape_configs:\n{}",
-        w.scrape_job("envoy", "1s")
-    );
-    let collector = Daemon::start_with_files("collector", &cfg, &[("rules.yml", &rules())], &[]).await;
-    let master = Daemon::start("master", &master_config(&collector), &[]).await;
+    let cfg = shipped::collector_config(&w, "1s", "");
+    let rules = shipped::istio_rules("1s", "5s");
+    let collector = Daemon::start_with_files("collector", &cfg, &[("istio.rules.yml", &rules)], &[]).await;
+    let master = Daemon::start("master", &shipped::master_config(&collector, "1s"), &[]).await;
     (w, collector, master)
 }
 

@@ -27,6 +27,9 @@ pub struct FederateStats {
     pub series: AtomicU64,
     pub bytes: AtomicU64,
     pub duration_micros: AtomicU64,
+    /// The last completed request: series served and how long it took.
+    pub last_series: AtomicU64,
+    pub last_micros: AtomicU64,
 }
 
 pub async fn handler(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
@@ -94,8 +97,8 @@ fn stream(
 ) -> Body {
     let started = std::time::Instant::now();
     let series = Arc::new(series);
-    let state = (0usize, String::new());
-    let chunks = futures_util::stream::unfold(state, move |(pos, last_name)| {
+    let state = (0usize, String::new(), 0u64);
+    let chunks = futures_util::stream::unfold(state, move |(pos, last_name, served)| {
         let st = st.clone();
         let series = series.clone();
         let externals = externals.clone();
@@ -103,6 +106,8 @@ fn stream(
             if pos >= series.len() {
                 let us = started.elapsed().as_micros() as u64;
                 st.federate_stats.duration_micros.fetch_add(us, Relaxed);
+                st.federate_stats.last_series.store(served, Relaxed);
+                st.federate_stats.last_micros.store(us, Relaxed);
                 return None;
             }
             let end = (pos + BATCH).min(series.len());
@@ -110,7 +115,7 @@ fn stream(
             let (bytes, n) = encode_batch(&st.head, &series[pos..end], &externals, now, proto, &mut last_name);
             st.federate_stats.series.fetch_add(n, Relaxed);
             st.federate_stats.bytes.fetch_add(bytes.len() as u64, Relaxed);
-            Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(bytes)), (end, last_name)))
+            Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(bytes)), (end, last_name, served + n)))
         }
     });
     // Fused: the compression layer polls once more after the end, which a bare

@@ -9,6 +9,7 @@ pub mod query;
 pub mod rules;
 pub mod self_metrics;
 pub mod status;
+pub mod ui;
 pub mod write;
 
 use axum::Router;
@@ -25,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
 pub struct ApiState {
+    /// What `/` shows: this daemon's role.
+    pub status_page: ui::StatusPage,
     /// What queries read: blocks and head.
     pub db: Arc<Db>,
     /// The head alone: what `/federate` serves (only recent data is ever federated).
@@ -51,6 +54,7 @@ pub struct ApiState {
 impl ApiState {
     pub fn new(db: Arc<Db>, scrape: Arc<ScrapeManager>, reload: mpsc::Sender<ReloadRequest>) -> Self {
         ApiState {
+            status_page: ui::StatusPage::Collector,
             head: db.head.clone(),
             db,
             scrape,
@@ -76,6 +80,7 @@ impl ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     let profile_limit = axum::extract::DefaultBodyLimit::max(state.max_request_bytes);
     Router::new()
+        .route("/", get(ui::handler))
         .route("/federate", get(federate::handler))
         .route("/metrics", get(self_metrics::handler))
         .route("/-/healthy", get(ops::healthy))

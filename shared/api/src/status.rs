@@ -75,7 +75,7 @@ pub async fn tsdb(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Jso
 /// Beyond Prometheus's fields: the blocks on disk and what a sample costs there.
 fn storage(st: &ApiState) -> Value {
     let blocks = st.db.blocks();
-    let (samples, bytes) = blocks.iter().fold((0u64, 0u64), |(s, b), x| (s + x.meta.num_samples, b + x.disk_bytes));
+    let (samples, bytes) = block_totals(&blocks);
     let list: Vec<Value> = blocks
         .iter()
         .map(|b| {
@@ -93,6 +93,11 @@ fn storage(st: &ApiState) -> Value {
         "retentionSeconds": st.retention.as_secs(),
         "damage": st.db.damage.lock().clone(),
     })
+}
+
+/// Samples and bytes over all blocks: what a sample costs on disk.
+pub fn block_totals(blocks: &[Arc<cardinal_tsdb::block::Block>]) -> (u64, u64) {
+    blocks.iter().fold((0, 0), |(s, b), x| (s + x.meta.num_samples, b + x.disk_bytes))
 }
 
 /// `/api/v1/metadata`: what the scrape targets say of their metric families.

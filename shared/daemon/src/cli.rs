@@ -16,6 +16,7 @@ pub struct Role {
     pub default_retention: &'static str,
     /// Compact the head into blocks (master) rather than just dropping old data.
     pub compaction: bool,
+    pub status_page: cardinal_api::ui::StatusPage,
 }
 
 impl Role {
@@ -25,6 +26,7 @@ impl Role {
         default_config: "collector.yml",
         default_retention: "2h",
         compaction: false,
+        status_page: cardinal_api::ui::StatusPage::Collector,
     };
     pub const MASTER: Role = Role {
         name: "master",
@@ -32,6 +34,7 @@ impl Role {
         default_config: "master.yml",
         default_retention: "15d",
         compaction: true,
+        status_page: cardinal_api::ui::StatusPage::Master,
     };
 }
 

@@ -71,6 +71,7 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
     let rules = Arc::new(RuleManager::new(head.clone(), engine.clone(), alert_options(&cli), Some(notifier.clone())));
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
     let mut state = ApiState::new(db.clone(), scrape.clone(), reload_tx.clone());
+    state.status_page = role.status_page;
     state.retention = cli.retention.expect("filled by cli::parse");
     state.engine = engine;
     state.rules = Some(rules.clone());

@@ -136,8 +136,29 @@ fn write_plain(out: &mut String, digits: &str, exp: i32) {
     }
 }
 
+/// A count for people to read: 337635 → "337,635".
+pub fn group_thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(super::group_thousands(337_635), "337,635");
+        assert_eq!(super::group_thousands(999), "999");
+        assert_eq!(super::group_thousands(1_000), "1,000");
+        assert_eq!(super::group_thousands(0), "0");
+    }
+
     use super::*;
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Health {
     pub last_scrape: Option<SystemTime>,
     pub last_duration: f64,
     pub up: Option<bool>,
+    /// Samples the last scrape kept after metric relabeling.
+    pub samples: u64,
 }
 
 /// Process-wide scrape counters for `/metrics`.
@@ -218,7 +220,13 @@ impl ScrapeLoop {
         self.evict_cache();
         self.write_report(t0, up, duration, counts);
         let mut h = self.health.lock();
-        *h = Health { last_error: error, last_scrape: Some(SystemTime::now()), last_duration: duration, up: Some(up) };
+        *h = Health {
+            last_error: error,
+            last_scrape: Some(SystemTime::now()),
+            last_duration: duration,
+            up: Some(up),
+            samples: counts.post_relabel,
+        };
     }
 
     /// Parses a body and appends it as one scrape at `t0`: all of it, or (on a parse error
