@@ -18,8 +18,7 @@ impl Alertmanager {
         let cfg = dir.path().join("am.yml");
         std::fs::write(&cfg, "route: {receiver: 'null', group_wait: 1s}\nreceivers: [{name: 'null'}]\n")
             .expect("config");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = crate::prometheus::free_addr();
         let child = Command::new(bin)
             .arg(format!("--config.file={}", cfg.display()))
             .arg(format!("--storage.path={}", dir.path().join("data").display()))

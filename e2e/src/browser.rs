@@ -11,10 +11,7 @@ pub struct Browser {
 
 impl Browser {
     pub fn find() -> Option<Browser> {
-        let bin = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
-            let paths = std::env::var_os("PATH")?;
-            std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
-        });
+        let bin = ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(crate::prometheus::which);
         let Some(bin) = bin else {
             eprintln!("SKIPPED: no chromium installed (apt-get install chromium); the browser checks did not run");
             return None;

@@ -124,10 +124,7 @@ impl Daemon {
     pub async fn query_at(&self, expr: &str, time: Option<f64>) -> Vec<serde_json::Value> {
         let mut params = vec![("query", expr.to_string())];
         params.extend(time.map(|t| ("time", format!("{t:.3}"))));
-        let r = reqwest::Client::new().get(self.url("/api/v1/query")).query(&params).send().await;
-        let v: serde_json::Value = r.expect("query").json().await.expect("query JSON");
-        assert_eq!(v["status"], "success", "{expr}: {v}");
-        v["data"]["result"].as_array().cloned().unwrap_or_default()
+        self.api_result("/api/v1/query", &params).await
     }
 
     /// A range query's `data.result` over `[from, to]` (seconds) every `step` seconds.
@@ -138,9 +135,14 @@ impl Daemon {
             ("end", to.to_string()),
             ("step", step.to_string()),
         ];
-        let r = reqwest::Client::new().get(self.url("/api/v1/query_range")).query(&params).send().await;
-        let v: serde_json::Value = r.expect("query_range").json().await.expect("query_range JSON");
-        assert_eq!(v["status"], "success", "{expr}: {v}");
+        self.api_result("/api/v1/query_range", &params).await
+    }
+
+    /// A query endpoint's `data.result`, panicking on an error response.
+    async fn api_result(&self, path: &str, params: &[(&str, String)]) -> Vec<serde_json::Value> {
+        let r = reqwest::Client::new().get(self.url(path)).query(params).send().await;
+        let v: serde_json::Value = r.expect(path).json().await.expect("JSON");
+        assert_eq!(v["status"], "success", "{path} {params:?}: {v}");
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     }
 
@@ -149,6 +151,7 @@ impl Daemon {
         self.scalar_at(expr, None).await
     }
 
+    /// The same at `time` (seconds).
     pub async fn scalar_at(&self, expr: &str, time: Option<f64>) -> Option<f64> {
         let r = self.query_at(expr, time).await;
         r.first().map(|s| s["value"][1].as_str().expect("value").parse().expect("number"))

@@ -10,10 +10,20 @@ pub struct Prometheus {
     _dir: tempfile::TempDir,
 }
 
+/// Where `name` is on the `PATH`, if anywhere.
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
+}
+
+/// A free 127.0.0.1 address for a tool that takes its port on the command line.
+pub fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    format!("127.0.0.1:{port}")
+}
+
 /// The path of a tool, or `None` with a printed reason to skip.
 pub fn find_tool(name: &str) -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    let found = which(name);
     if found.is_none() {
         eprintln!("SKIPPED: `{name}` is not installed (.ci/run installs it with apt-get); the test did not run");
     }
@@ -27,8 +37,7 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("prometheus.yml");
         std::fs::write(&cfg, config).expect("write config");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = free_addr();
         let child = Command::new(bin)
             .arg(format!("--config.file={}", cfg.display()))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))

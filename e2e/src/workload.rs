@@ -80,9 +80,7 @@ impl Workload {
         }
         out
     }
-}
 
-impl Workload {
     /// Every pod as a Prometheus file_sd target group, reached at `host` (the address
     /// the scraper uses for this server, e.g. `workload:9100` in docker-compose).
     pub fn file_sd(&self, host: &str) -> String {

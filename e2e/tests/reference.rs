@@ -42,9 +42,9 @@ async fn start() -> Stack {
     let alertmanager = Alertmanager::start().await;
     let workload = Workload::start(MESH, "127.0.0.1:0").await.unwrap();
     // Rolled up every 4 s, as often as the master federates: it misses a point now and
-    // then, as federating any counter does, so rates are read off the points it has.
-    // A debug build scraping 100 pods on two cores can take seconds: samples that late
-    // would count in the next window and blur a 30 s rate by a few percent.
+    // then, as federating any counter does, so rates are read off the points it has. The
+    // 6 s flush delay: a debug build scraping 100 pods on two cores can take seconds, and
+    // samples that late would count in the next window.
     let rollup = "interval: 4s\n    flush_delay: 6s";
     let mut extra = shipped::collector_block("rollup_rules").replace("interval: 15s", rollup);
     extra += DURATION_ROLLUP;
@@ -151,7 +151,9 @@ async fn counter_rate(master: &Daemon, selector: &str, series: usize, from: f64)
     }
     let shared: Vec<(i64, f64)> =
         by_time.into_iter().filter(|(_, (n, _))| *n == series).map(|(t, (_, v))| (t, v)).collect();
-    let ((t1, v1), (t2, v2)) = (shared[0], shared[shared.len() - 1]);
+    let (Some(&(t1, v1)), Some(&(t2, v2))) = (shared.first(), shared.last()) else {
+        panic!("{selector}: no instant holds all {series} series");
+    };
     assert!(t2 - t1 >= 20_000, "{selector}: shared instants {t1}..{t2}");
     (v2 - v1) / ((t2 - t1) as f64 / 1000.0)
 }
@@ -159,7 +161,8 @@ async fn counter_rate(master: &Daemon, selector: &str, series: usize, from: f64)
 async fn rollups_match_the_known_rates(master: &Daemon, from: f64) {
     let want = MESH.total_request_rate();
     // One scrape interval's `irate`: it moves with every scrape's timing.
-    let recorded = master.scalar("sum(istio_requests_total:rate1m)").await.unwrap();
+    let at = Some(newest(master).await);
+    let recorded = master.scalar_at("sum(istio_requests_total:rate1m)", at).await.unwrap();
     near("the recording rule's rate, summed", recorded, want, 0.1);
     let rolled_up = counter_rate(master, "istio_requests_total", PAIRS, from).await;
     near("the rate of the rolled-up counter", rolled_up, want, 0.01);

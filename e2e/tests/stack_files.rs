@@ -140,3 +140,20 @@ fn docker_compose_accepts_the_file() {
         .unwrap();
     assert!(out.status.success(), "docker-compose config: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The compose stack's collector finds the mesh's pods through the target file
+/// `demo workload` writes (`Workload::file_sd`): every pod scraped, each its own instance.
+#[tokio::test]
+async fn the_workloads_target_file_brings_every_pod_up() {
+    let mesh = e2e::istio::Mesh { pods: 3, workloads: 2 };
+    let w = e2e::Workload::start(mesh, "127.0.0.1:0").await.unwrap();
+    let sd = w.file_sd(&w.addr.to_string());
+    let cfg = "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: envoy\n    file_sd_configs: [{files: ['envoy.json']}]\n";
+    let collector = e2e::Daemon::start_with_files("collector", cfg, &[("envoy.json", &sd)], &[]).await;
+    e2e::wait_until(std::time::Duration::from_secs(30), || async {
+        collector.scalar("count(up{job=\"envoy\"} == 1)").await == Some(3.0)
+    })
+    .await;
+    let instances = collector.query("count by (instance) (istio_requests_total)").await;
+    assert_eq!(instances.len(), 3, "{instances:?}");
+}

@@ -181,7 +181,6 @@ fn rollup_metrics(out: &mut String, st: &ApiState) {
     }
 }
 
-/// Prometheus's notifier metrics, per Alertmanager where Prometheus has them so.
 /// Profile ingestion: uploads, rejections by reason, bytes, decode time, rule matches.
 fn profile_metrics(out: &mut String, st: &ApiState) {
     let Some(r) = &st.profiles else { return };
@@ -229,6 +228,7 @@ fn counters_by<'a>(
     }
 }
 
+/// Prometheus's notifier metrics, per Alertmanager where Prometheus has them so.
 fn notifier_metrics(out: &mut String, st: &ApiState) {
     let Some(n) = &st.notifier else { return };
     metric(out, "cardinal_notifications_queue_length", "gauge", "Alerts waiting to be sent.", n.queue_len() as f64);

@@ -36,7 +36,7 @@ pub async fn targets(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> 
                     "lastError": h.last_error,
                     "lastScrape": h.last_scrape.map_or("0001-01-01T00:00:00Z".to_string(), |s| humantime::format_rfc3339_nanos(s).to_string()),
                     "lastScrapeDuration": h.last_duration,
-                    "health": match h.up { Some(true) => "up", Some(false) => "down", None => "unknown" },
+                    "health": h.state(),
                     "scrapeInterval": format_duration(t.interval),
                     "scrapeTimeout": format_duration(t.timeout),
                 })

@@ -45,6 +45,17 @@ pub struct Health {
     pub samples: u64,
 }
 
+impl Health {
+    /// As `/api/v1/targets` names it: `up`, `down`, or `unknown` before the first scrape.
+    pub fn state(&self) -> &'static str {
+        match self.up {
+            Some(true) => "up",
+            Some(false) => "down",
+            None => "unknown",
+        }
+    }
+}
+
 /// Process-wide scrape counters for `/metrics`.
 #[derive(Default)]
 pub struct ScrapeStats {

@@ -3,6 +3,7 @@
 
 use super::widgets::{self, count};
 use crate::ApiState;
+use cardinal_model::number::group_thousands;
 use cardinal_tsdb::Cardinality;
 use maud::{Markup, html};
 use std::sync::atomic::Ordering::Relaxed;
@@ -39,8 +40,8 @@ fn reduction(st: &ApiState, card: &Cardinality) -> Markup {
                 @match fed.requests.load(Relaxed) {
                     0 => { "No " code { "/federate" } " request yet." }
                     n => {
-                        "The last " code { "/federate" } " request served " span #federate-last-series { (count(fed.last_series.load(Relaxed) as usize)) }
-                        " series in " (format!("{:.1}", fed.last_micros.load(Relaxed) as f64 / 1e3)) " ms (" (count(n as usize)) " requests so far)."
+                        "The last " code { "/federate" } " request served " span #federate-last-series { (group_thousands(fed.last_series.load(Relaxed))) }
+                        " series in " (format!("{:.1}", fed.last_micros.load(Relaxed) as f64 / 1e3)) " ms (" (group_thousands(n)) " requests so far)."
                     }
                 }
             }

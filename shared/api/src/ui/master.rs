@@ -3,6 +3,7 @@
 
 use super::widgets::{self, count};
 use crate::ApiState;
+use cardinal_model::number::group_thousands;
 use maud::{Markup, PreEscaped, html};
 
 const GRAPH_JS: &str = include_str!("graph.js");
@@ -38,7 +39,7 @@ fn storage(st: &ApiState) -> Markup {
                     tr { th { "from" } th { "to" } th.num { "level" } th.num { "series" } th.num { "samples" } th.num { "bytes" } th.num { "bytes/sample" } }
                     @for b in &blocks {
                         tr.block { td { (utc(b.meta.min_time)) } td { (utc(b.meta.max_time)) } td.num { (b.meta.level) }
-                            td.num { (count(b.meta.num_series as usize)) } td.num { (count(b.meta.num_samples as usize)) }
+                            td.num { (group_thousands(b.meta.num_series)) } td.num { (group_thousands(b.meta.num_samples)) }
                             td.num { (mib(b.disk_bytes)) } td.num { (format!("{:.2}", b.disk_bytes as f64 / b.meta.num_samples.max(1) as f64)) } }
                     }
                 }

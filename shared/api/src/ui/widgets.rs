@@ -78,14 +78,6 @@ pub fn bar(fraction: f64) -> Markup {
     html! { span.bar.over[fraction > 1.0] { span style=(format!("width:{width:.1}%")) {} } }
 }
 
-pub fn health(t: &TargetStatus) -> &'static str {
-    match t.health.up {
-        Some(true) => "up",
-        Some(false) => "down",
-        None => "unknown",
-    }
-}
-
 /// Targets grouped by job, the failing ones first. A collector has a thousand targets, so
 /// healthy ones beyond `shown_per_job` are only counted.
 pub fn targets(heading: &str, samples_label: &str, mut all: Vec<TargetStatus>, shown_per_job: usize) -> Markup {
@@ -103,7 +95,7 @@ pub fn targets(heading: &str, samples_label: &str, mut all: Vec<TargetStatus>, s
                 table {
                     tr { th { "endpoint" } th { "state" } th.num { (samples_label) } th { "last scrape" } th.num { "duration" } th { "error" } }
                     @for t in job.iter().take(shown_per_job) {
-                        tr.target { td { a href=(t.target.url) { (t.target.url) } } td.(health(t)) { (health(t)) }
+                        tr.target { td { a href=(t.target.url) { (t.target.url) } } td.(t.health.state()) { (t.health.state()) }
                             td.num { (group_thousands(t.health.samples)) } td { (ago(t.health.last_scrape)) }
                             td.num { (millis(t.health.last_duration)) } td.error { (t.health.last_error) } }
                     }
