@@ -7,8 +7,11 @@
 //!
 //! The daemons run as child processes of this same binary (`demo collector …`,
 //! `demo master …`), so one `cargo run` builds everything. `demo workload …` serves the
-//! mesh alone, for the docker-compose stack.
+//! mesh alone, for the docker-compose stack. `demo compare` runs the scenario with our
+//! daemons and then with Prometheus's, and prints the costs side by side.
 
+mod compare;
+mod process;
 mod profiles;
 mod stack;
 mod workload;
@@ -62,6 +65,11 @@ fn main() -> ExitCode {
             let cli = workload::Cli::parse_from(std::iter::once(program).chain(args.skip(1)));
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             return exit(runtime.block_on(workload::run(cli)));
+        }
+        Some("compare") => {
+            let cli = compare::Cli::parse_from(std::iter::once(program).chain(args.skip(1)));
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            return exit(runtime.block_on(compare::run(cli)));
         }
         _ => {}
     }

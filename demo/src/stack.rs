@@ -1,10 +1,10 @@
 //! Starting the three parts, reporting, and stopping them cleanly.
 
+use crate::process::{Daemon, Program};
 use cardinal_model::number::group_thousands;
 use e2e::Workload;
 use e2e::istio::Mesh;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RULES: &str = include_str!("../../config/rules/istio.rules.yml");
@@ -19,29 +19,6 @@ pub struct Options {
     pub interval: String,
     pub exit_after: Option<Duration>,
     pub data_dir: Option<PathBuf>,
-}
-
-/// A daemon child process, stopped with SIGTERM (then killed) when dropped.
-struct Daemon {
-    name: &'static str,
-    child: Child,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SIGTERM lets the daemon sync its WAL; `kill` is the fallback.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                println!("{} stopped", self.name);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub async fn run(o: Options) -> Result<(), String> {
@@ -71,8 +48,8 @@ pub async fn run(o: Options) -> Result<(), String> {
     let master_cfg = MASTER_CONFIG.replace("127.0.0.1:9090", &o.collector).replace("15s", &o.interval);
     write(dir, "master.yml", &master_cfg)?;
 
-    let collector = spawn("collector", dir, &o.collector)?;
-    let master = spawn("master", dir, &o.master)?;
+    let collector = Daemon::spawn(&Program::Cardinal, "collector", dir, &o.collector)?;
+    let master = Daemon::spawn(&Program::Cardinal, "master", dir, &o.master)?;
     println!("collector  http://{}/  (federate: http://{}/federate)", o.collector, o.collector);
     println!("master     http://{}/  (Prometheus data source for Grafana)", o.master);
     println!("logs and data in {}; Ctrl-C stops everything", dir.display());
@@ -107,21 +84,6 @@ pub async fn run(o: Options) -> Result<(), String> {
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
     std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
-}
-
-fn spawn(role: &'static str, dir: &Path, listen: &str) -> Result<Daemon, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(dir.join(format!("{role}.log"))).map_err(|e| e.to_string())?;
-    let child = Command::new(exe)
-        .arg(role)
-        .arg(format!("--config.file={}", dir.join(format!("{role}.yml")).display()))
-        .arg(format!("--web.listen-address={listen}"))
-        .arg(format!("--storage.tsdb.path={}", dir.join(format!("{role}-data")).display()))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("starting the {role}: {e}"))?;
-    Ok(Daemon { name: role, child })
 }
 
 /// Head series of a daemon, from its `/api/v1/status/tsdb`.

@@ -1,7 +1,7 @@
 //! The shipped configs and rules (`config/`), sped up to a test's pace: what a new user
 //! runs is what the end-to-end tests run.
 
-use crate::{Daemon, Workload};
+use crate::Workload;
 
 /// A file of the repository, by its path from the root.
 pub fn repo_file(path: &str) -> String {
@@ -35,11 +35,11 @@ pub fn collector_block(key: &str) -> String {
     block[..block.find("\n\n").unwrap_or(block.len())].to_string()
 }
 
-/// The shipped master config, federating `collector` every `interval`.
-pub fn master_config(collector: &Daemon, interval: &str) -> String {
+/// The shipped master config, federating the collector at `collector` every `interval`.
+pub fn master_config(collector: impl std::fmt::Display, interval: &str) -> String {
     repo_file("config/master.yml")
         .replace("scrape_interval: 15s", &format!("scrape_interval: {interval}"))
-        .replace("127.0.0.1:9090", &collector.addr.to_string())
+        .replace("127.0.0.1:9090", &collector.to_string())
 }
 
 /// A collector config scraping every pod of `w` every `interval` and evaluating

@@ -27,7 +27,7 @@ async fn six_profiles_become_eu_120_ap_30_us_40_on_the_master() {
     let cfg =
         format!("global: {{external_labels: {{collector: c1}}}}\n{}\n", shipped::collector_block("profile_rules"));
     let collector = Daemon::start("collector", &cfg, &[]).await;
-    let master = Daemon::start("master", &shipped::master_config(&collector, "1s"), &[]).await;
+    let master = Daemon::start("master", &shipped::master_config(collector.addr, "1s"), &[]).await;
 
     let now = cardinal_model::now_ms() / 1000;
     let profiles = [

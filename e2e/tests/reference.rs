@@ -62,7 +62,7 @@ async fn start() -> Stack {
     let collector = Daemon::start_with_files("collector", &cfg, &files, &["--rules.alert.resend-delay=1s"]).await;
     // Federated every 4 s, with 4 s to answer: a debug-build collector under this load
     // (and a browser beside it) can take over 2 s to serve /federate.
-    let master = Daemon::start("master", &shipped::master_config(&collector, "4s"), &[]).await;
+    let master = Daemon::start("master", &shipped::master_config(collector.addr, "4s"), &[]).await;
     Stack { _workload: workload, collector, master, alertmanager, complete_at: 0.0 }
 }
 

@@ -13,7 +13,7 @@ async fn two_tiers(mesh: Mesh) -> (Workload, Daemon, Daemon) {
     let cfg = shipped::collector_config(&w, "1s", "");
     let rules = shipped::istio_rules("1s", "5s");
     let collector = Daemon::start_with_files("collector", &cfg, &[("istio.rules.yml", &rules)], &[]).await;
-    let master = Daemon::start("master", &shipped::master_config(&collector, "1s"), &[]).await;
+    let master = Daemon::start("master", &shipped::master_config(collector.addr, "1s"), &[]).await;
     (w, collector, master)
 }
 

@@ -24,6 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub const DEFAULT_SEGMENT_SIZE: u64 = 128 << 20;
 const CHECKPOINT_PREFIX: &str = "checkpoint.";
+/// Pending series definitions are written once they reach this size, whatever comes next.
+const PENDING_SERIES_BYTES: usize = 1 << 20;
 
 #[derive(Default)]
 pub struct WalStats {
@@ -50,6 +52,11 @@ struct Writer {
     max_t: Timestamp,
     /// The record being written, reused from one record to the next.
     record: Vec<u8>,
+    /// Series definitions not yet written, and how many: they go out as one record just
+    /// before the next samples record (so before any sample of theirs), or on a flush.
+    /// One record per new series would leave each uncompressed, several times larger.
+    series: Vec<u8>,
+    series_n: usize,
 }
 
 pub struct Wal {
@@ -102,7 +109,14 @@ impl Wal {
     }
 
     pub fn log_series(&self, series: &[(u64, &Labels)]) {
-        self.log(i64::MIN, |buf| record::encode_series(buf, series));
+        let mut w = self.w.lock();
+        for (id, labels) in series {
+            record::put_series_entry(&mut w.series, *id, labels);
+        }
+        w.series_n += series.len();
+        if w.series.len() >= PENDING_SERIES_BYTES {
+            self.write_series(&mut w);
+        }
     }
 
     pub fn log_samples(&self, samples: &[RefSample]) {
@@ -115,6 +129,20 @@ impl Wal {
 
     fn log(&self, max_t: Timestamp, encode: impl FnOnce(&mut Vec<u8>)) {
         let mut w = self.w.lock();
+        self.write_series(&mut w);
+        self.write(&mut w, max_t, encode);
+    }
+
+    /// Writes the pending series definitions as one record.
+    fn write_series(&self, w: &mut Writer) {
+        if w.series_n == 0 {
+            return;
+        }
+        let (n, entries) = (std::mem::take(&mut w.series_n), std::mem::take(&mut w.series));
+        self.write(w, i64::MIN, |buf| record::encode_series_entries(buf, n, &entries));
+    }
+
+    fn write(&self, w: &mut Writer, max_t: Timestamp, encode: impl FnOnce(&mut Vec<u8>)) {
         let Writer { file, record, .. } = &mut *w;
         segment::frame_with(record, encode);
         let n = record.len() as u64;
@@ -124,7 +152,7 @@ impl Wal {
         self.stats.records.fetch_add(1, Relaxed);
         self.stats.bytes.fetch_add(n, Relaxed);
         if w.size >= self.segment_size {
-            let r = self.cut(&mut w);
+            let r = self.cut(w);
             self.note(&r);
         }
     }
@@ -132,7 +160,9 @@ impl Wal {
     /// Hands buffered records to the OS: after this they survive the process being
     /// killed (not yet a power loss). What a push is acknowledged after.
     pub fn flush(&self) -> io::Result<()> {
-        let r = self.w.lock().file.flush();
+        let mut w = self.w.lock();
+        self.write_series(&mut w);
+        let r = w.file.flush();
         self.note(&r);
         r
     }
@@ -140,6 +170,7 @@ impl Wal {
     /// Flushes and fsyncs the current segment; run on the flush interval.
     pub fn sync(&self) -> io::Result<()> {
         let mut w = self.w.lock();
+        self.write_series(&mut w);
         let r = w.file.flush().and_then(|_| w.file.get_ref().sync_data());
         self.stats.fsyncs.fetch_add(1, Relaxed);
         self.note(&r);
@@ -168,7 +199,9 @@ impl Wal {
         w.file.flush()?;
         w.file.get_ref().sync_data()?;
         self.closed.lock().insert(w.seg, w.max_t);
-        let next = Writer::create(&self.dir, w.seg + 1)?;
+        let mut next = Writer::create(&self.dir, w.seg + 1)?;
+        // Pending series definitions go to the new segment, ahead of their samples.
+        (next.series, next.series_n) = (std::mem::take(&mut w.series), w.series_n);
         *w = next;
         Ok(())
     }
@@ -265,6 +298,8 @@ impl Writer {
             size: 0,
             max_t: i64::MIN,
             record: Vec::new(),
+            series: Vec::new(),
+            series_n: 0,
         })
     }
 }

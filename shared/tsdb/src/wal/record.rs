@@ -6,7 +6,11 @@ use crate::encoding::{Corrupt, Reader, put_labels, put_uvarint, put_varint};
 use cardinal_model::{Labels, Timestamp};
 
 const SERIES: u8 = 1;
-const SAMPLES: u8 = 2;
+/// Samples in the WAL's first format, still read: ids plain, times from the first sample's.
+const SAMPLES_V1: u8 = 2;
+/// Samples with each id and time a delta from the previous sample's: a scrape's or a
+/// federation's samples come in series order with shared times, so both are a byte.
+const SAMPLES: u8 = 3;
 const SNAPPY: u8 = 0x80;
 /// Below this a record is written plain: snappy's framing would cost more than it saves.
 const COMPRESS_ABOVE: usize = 256;
@@ -26,25 +30,37 @@ pub enum Record {
 }
 
 pub fn encode_series(out: &mut Vec<u8>, series: &[(u64, &Labels)]) {
-    let mut p = Vec::with_capacity(series.len() * 64);
-    put_uvarint(&mut p, series.len() as u64);
+    let mut entries = Vec::with_capacity(series.len() * 64);
     for (id, labels) in series {
-        put_uvarint(&mut p, *id);
-        put_labels(&mut p, labels);
+        put_series_entry(&mut entries, *id, labels);
     }
+    encode_series_entries(out, series.len(), &entries);
+}
+
+/// One series definition, for a series record built up over time.
+pub fn put_series_entry(entries: &mut Vec<u8>, id: u64, labels: &Labels) {
+    put_uvarint(entries, id);
+    put_labels(entries, labels);
+}
+
+/// A series record of `n` definitions already encoded by [`put_series_entry`].
+pub fn encode_series_entries(out: &mut Vec<u8>, n: usize, entries: &[u8]) {
+    let mut p = Vec::with_capacity(entries.len() + 10);
+    put_uvarint(&mut p, n as u64);
+    p.extend_from_slice(entries);
     finish(out, SERIES, &p);
 }
 
-/// Timestamps are stored as deltas from the first sample's, values as raw bits.
+/// Ids and timestamps as deltas from the previous sample's, values as raw bits.
 pub fn encode_samples(out: &mut Vec<u8>, samples: &[RefSample]) {
-    let mut p = Vec::with_capacity(samples.len() * 14 + 10);
+    let mut p = Vec::with_capacity(samples.len() * 11 + 10);
     put_uvarint(&mut p, samples.len() as u64);
-    let base = samples.first().map_or(0, |s| s.t);
-    put_varint(&mut p, base);
+    let (mut id, mut t) = (0u64, 0i64);
     for s in samples {
-        put_uvarint(&mut p, s.id);
-        put_varint(&mut p, s.t.wrapping_sub(base));
+        put_varint(&mut p, s.id.wrapping_sub(id) as i64);
+        put_varint(&mut p, s.t.wrapping_sub(t));
         p.extend_from_slice(&s.v.to_bits().to_le_bytes());
+        (id, t) = (s.id, s.t);
     }
     finish(out, SAMPLES, &p);
 }
@@ -87,6 +103,17 @@ pub fn decode(body: &[u8]) -> Result<Record, Corrupt> {
         }
         SAMPLES => {
             let n = r.len(10)?;
+            let (mut id, mut t) = (0u64, 0i64);
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                id = id.wrapping_add(r.varint()? as u64);
+                t = t.wrapping_add(r.varint()?);
+                out.push(RefSample { id, t, v: f64::from_bits(r.u64_le()?) });
+            }
+            Record::Samples(out)
+        }
+        SAMPLES_V1 => {
+            let n = r.len(10)?;
             let base = r.varint()?;
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
@@ -122,6 +149,32 @@ mod tests {
         assert!(b[0] & SNAPPY != 0, "a large record is compressed");
         assert!(b.len() < samples.len() * 10, "{} bytes", b.len());
         assert_eq!(decode(&b).unwrap(), Record::Samples(samples));
+    }
+
+    #[test]
+    fn samples_written_by_the_first_format_are_still_read() {
+        // n = 2, base t = 1000, then (id, t − base, value bits) each.
+        let mut b = vec![SAMPLES_V1];
+        put_uvarint(&mut b, 2);
+        put_varint(&mut b, 1000);
+        for (id, dt, v) in [(5u64, 0i64, 1.5f64), (9, 15, -2.0)] {
+            put_uvarint(&mut b, id);
+            put_varint(&mut b, dt);
+            b.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        let want = vec![RefSample { id: 5, t: 1000, v: 1.5 }, RefSample { id: 9, t: 1015, v: -2.0 }];
+        assert_eq!(decode(&b).unwrap(), Record::Samples(want));
+    }
+
+    #[test]
+    fn a_scrape_in_series_order_costs_a_byte_for_id_and_time() {
+        // Values that snappy cannot shrink: what is left is the ids and times.
+        let bits = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i << 7);
+        let samples: Vec<RefSample> =
+            (0..1000).map(|i| RefSample { id: 300 + i, t: 1_700_000_000_000, v: f64::from_bits(bits(i)) }).collect();
+        let mut b = Vec::new();
+        encode_samples(&mut b, &samples);
+        assert!(b.len() <= 10 * samples.len() + 16, "{} bytes for {} samples", b.len(), samples.len());
     }
 
     proptest! {

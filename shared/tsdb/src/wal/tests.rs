@@ -114,3 +114,38 @@ fn damage_in_an_old_segment_loses_only_that_segment_s_rest() {
     assert!(ts.contains(&0) && ts.contains(&199), "data before and after the damage is kept");
     assert!(ts.len() < 200 && ts.len() > 150, "{} samples", ts.len());
 }
+
+#[test]
+fn series_logged_one_by_one_are_written_together_before_the_samples_that_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), DEFAULT_SEGMENT_SIZE, |_| {}).unwrap();
+    for i in 1..=50 {
+        wal.log_series(&[(i, &labels(i))]);
+    }
+    wal.log_samples(&[RefSample { id: 50, t: 10, v: 1.0 }]);
+    // Defined after the last samples: written by the flush alone.
+    wal.log_series(&[(51, &labels(51))]);
+    wal.flush().unwrap();
+    drop(wal);
+    let (got, _) = replay(dir.path());
+    assert_eq!(got.len(), 3, "one series record, one samples record, one series record: {got:?}");
+    assert_eq!(got[0], Record::Series((1..=50).map(|i| (i, labels(i))).collect()));
+    assert_eq!(samples_in(&got[1..2]), [RefSample { id: 50, t: 10, v: 1.0 }]);
+    assert_eq!(got[2], Record::Series(vec![(51, labels(51))]));
+}
+
+#[test]
+fn pending_series_survive_a_segment_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), DEFAULT_SEGMENT_SIZE, |_| {}).unwrap();
+    wal.log_samples(&[RefSample { id: 0, t: 1, v: 1.0 }]);
+    wal.log_series(&[(7, &labels(7))]);
+    // The segment holds only old samples, so truncation cuts it with the series pending.
+    wal.truncate(100, Vec::new).unwrap();
+    wal.log_samples(&[RefSample { id: 7, t: 200, v: 2.0 }]);
+    wal.flush().unwrap();
+    drop(wal);
+    let (got, _) = replay(dir.path());
+    let at = got.iter().position(|r| *r == Record::Series(vec![(7, labels(7))])).expect("series 7 replayed");
+    assert!(samples_in(&got[at..]).contains(&RefSample { id: 7, t: 200, v: 2.0 }));
+}
