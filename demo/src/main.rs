@@ -10,6 +10,7 @@
 //! mesh alone, for the docker-compose stack. `demo compare` runs the scenario with our
 //! daemons and then with Prometheus's, and prints the costs side by side.
 
+mod api;
 mod compare;
 mod process;
 mod profiles;

@@ -66,8 +66,9 @@ fn gzip(b: &[u8]) -> Result<Vec<u8>, String> {
 /// after federation, as a user would query it.
 pub async fn cores_by_region(client: &reqwest::Client, master: &str) -> Option<String> {
     let q = "sum by (region) (rate(cpu_usage_compress_workers[1m])) / 1e9";
-    let mut parts: Vec<String> = crate::stack::query(client, master, q)
-        .await?
+    let mut parts: Vec<String> = crate::api::query(client, master, q)
+        .await
+        .ok()?
         .iter()
         .map(|s| {
             let v: f64 = s["value"][1].as_str().unwrap_or("0").parse().unwrap_or(0.0);

@@ -1,5 +1,6 @@
 //! Starting the three parts, reporting, and stopping them cleanly.
 
+use crate::api;
 use crate::process::{Daemon, Program};
 use cardinal_model::number::group_thousands;
 use e2e::Workload;
@@ -86,16 +87,8 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
     std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.join(name).display()))
 }
 
-/// Head series of a daemon, from its `/api/v1/status/tsdb`.
-async fn series(client: &reqwest::Client, addr: &str) -> Option<u64> {
-    let v: serde_json::Value =
-        client.get(format!("http://{addr}/api/v1/status/tsdb")).send().await.ok()?.json().await.ok()?;
-    v["data"]["headStats"]["numSeries"].as_u64()
-}
-
 async fn targets_up(client: &reqwest::Client, addr: &str) -> Option<(usize, usize)> {
-    let v: serde_json::Value =
-        client.get(format!("http://{addr}/api/v1/targets")).send().await.ok()?.json().await.ok()?;
+    let v = api::get_json(client.get(format!("http://{addr}/api/v1/targets"))).await.ok()?;
     let t = v["data"]["activeTargets"].as_array()?;
     Some((t.iter().filter(|t| t["health"] == "up").count(), t.len()))
 }
@@ -106,7 +99,8 @@ async fn report(o: &Options, started: Instant) -> Result<(), String> {
     let mut steady = false;
     loop {
         tokio::time::sleep(Duration::from_secs(if steady { 15 } else { 5 })).await;
-        let (c, m) = (series(&client, &o.collector).await, series(&client, &o.master).await);
+        let (c, m) =
+            (api::head_series(&client, &o.collector).await.ok(), api::head_series(&client, &o.master).await.ok());
         let up = targets_up(&client, &o.collector).await;
         let federated = federated_series(&client, &o.master).await.unwrap_or(0);
         match (c, m) {
@@ -137,20 +131,6 @@ async fn report(o: &Options, started: Instant) -> Result<(), String> {
 
 /// Series the master has received from the collector (anything federated).
 async fn federated_series(client: &reqwest::Client, addr: &str) -> Option<u64> {
-    let r = query(client, addr, "scrape_samples_post_metric_relabeling{job=\"federate\"}").await?;
+    let r = api::query(client, addr, "scrape_samples_post_metric_relabeling{job=\"federate\"}").await.ok()?;
     r.first()?["value"][1].as_str()?.parse::<f64>().ok().map(|f| f as u64)
-}
-
-/// An instant query's result vector, or None while the daemon is not answering.
-pub async fn query(client: &reqwest::Client, addr: &str, expr: &str) -> Option<Vec<serde_json::Value>> {
-    let v: serde_json::Value = client
-        .get(format!("http://{addr}/api/v1/query"))
-        .query(&[("query", expr)])
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    v["data"]["result"].as_array().cloned()
 }

@@ -69,6 +69,19 @@ impl Mesh {
         (0..self.pods).flat_map(|p| self.edges(p)).map(|e| e.rate).sum()
     }
 
+    /// Requests per second of every (source workload, destination workload, response
+    /// code), summed over pods: what each request-rate rollup by workload pair must show.
+    pub fn rate_by_edge(&self) -> std::collections::BTreeMap<(String, String, String), f64> {
+        let mut out = std::collections::BTreeMap::new();
+        for pod in 0..self.pods {
+            for e in self.edges(pod) {
+                let key = (workload_name(self.workload_of(pod)), workload_name(e.destination), e.code.to_string());
+                *out.entry(key).or_insert(0.0) += e.rate;
+            }
+        }
+        out
+    }
+
     /// The exposition body of `pod` at `t_secs` (Prometheus text format).
     pub fn pod_body(&self, pod: usize, t_secs: f64) -> String {
         self.pod_generation_body(pod, None, t_secs)
@@ -79,7 +92,7 @@ impl Mesh {
     /// it did, `t_secs` ago.
     pub fn pod_generation_body(&self, pod: usize, generation: Option<u64>, t_secs: f64) -> String {
         let mut out = String::with_capacity(SERIES_PER_POD * 420);
-        let src = format!("workload-{}", self.workload_of(pod));
+        let src = workload_name(self.workload_of(pod));
         let pod_name = match generation {
             Some(g) => format!("{src}-{pod:05}-g{g}"),
             None => format!("{src}-{pod:05}"),
@@ -114,7 +127,7 @@ impl Mesh {
 }
 
 fn edge_labels(src: &str, pod_name: &str, e: &Edge, mesh: &Mesh) -> String {
-    let dst = format!("workload-{}", e.destination % mesh.workloads.max(1));
+    let dst = workload_name(e.destination % mesh.workloads.max(1));
     format!(
         "reporter=\"source\",source_workload=\"{src}\",source_workload_namespace=\"mesh\",source_principal=\"spiffe://cluster.local/ns/mesh/sa/{src}\",\
          source_app=\"{src}\",source_version=\"v1\",destination_workload=\"{dst}\",destination_workload_namespace=\"mesh\",\
@@ -123,6 +136,11 @@ fn edge_labels(src: &str, pod_name: &str, e: &Edge, mesh: &Mesh) -> String {
          response_flags=\"{}\",connection_security_policy=\"mutual_tls\",pod_name=\"{pod_name}\"",
         e.code, e.flags
     )
+}
+
+/// The `*_workload` label value of workload `w`.
+fn workload_name(w: usize) -> String {
+    format!("workload-{w}")
 }
 
 /// Share of observations at or below `le`: grows towards 1 around `scale`.
@@ -186,6 +204,17 @@ mod tests {
         assert_eq!(unique.len(), 337, "no duplicate series");
         assert!(body.contains("le=\"1e+06\""));
         assert!(body.contains("le=\"3.6e+06\""));
+    }
+
+    #[test]
+    fn edge_rates_add_up_to_the_mesh_s_rate() {
+        let mesh = Mesh { pods: 10, workloads: 4 };
+        let by_edge = mesh.rate_by_edge();
+        // Each source workload sends each code to one destination: 4 workloads × 7 codes.
+        assert_eq!(by_edge.len(), 4 * EDGES);
+        assert!((by_edge.values().sum::<f64>() - mesh.total_request_rate()).abs() < 1e-9);
+        // Workload 1 has pods 1, 5 and 9; its 200s go to workload 2 at 1 request/s each.
+        assert_eq!(by_edge[&("workload-1".into(), "workload-2".into(), "200".into())], 3.0);
     }
 
     #[test]

@@ -5,9 +5,45 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct Prometheus {
-    child: Child,
     pub addr: String,
+    _process: Tool,
+}
+
+/// A real tool's process, its config and data in a temporary directory, killed when
+/// dropped.
+pub struct Tool {
+    child: Child,
     _dir: tempfile::TempDir,
+}
+
+impl Tool {
+    /// Starts the installed tool `name` on a free 127.0.0.1 port with `config` as its
+    /// `--config.file`, `data_flag` naming its data directory, and `extra` flags; `None`
+    /// (with the reason printed) when it is not installed.
+    pub fn start(name: &str, config: &str, data_flag: &str, extra: &[&str]) -> Option<(Tool, String)> {
+        let bin = find_tool(name)?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).expect("write config");
+        let addr = free_addr();
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--{data_flag}={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Some((Tool { child, _dir: dir }, addr))
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Where `name` is on the `PATH`, if anywhere.
@@ -33,21 +69,8 @@ pub fn find_tool(name: &str) -> Option<std::path::PathBuf> {
 impl Prometheus {
     /// Starts Prometheus with `config` on a free 127.0.0.1 port; `None` when not installed.
     pub async fn start(config: &str) -> Option<Prometheus> {
-        let bin = find_tool("prometheus")?;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let cfg = dir.path().join("prometheus.yml");
-        std::fs::write(&cfg, config).expect("write config");
-        let addr = free_addr();
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-lifecycle")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
-        let p = Prometheus { child, addr, _dir: dir };
+        let (process, addr) = Tool::start("prometheus", config, "storage.tsdb.path", &["--web.enable-lifecycle"])?;
+        let p = Prometheus { addr, _process: process };
         let ready = p.url("/-/ready");
         crate::wait_until(Duration::from_secs(30), || async {
             reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200)
@@ -79,13 +102,6 @@ impl Prometheus {
         let v: serde_json::Value =
             reqwest::get(self.url("/api/v1/targets")).await.expect("targets").json().await.expect("json");
         v["data"]["activeTargets"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

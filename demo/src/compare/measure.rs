@@ -2,6 +2,7 @@
 //! implementations share: /proc for the processes, and Prometheus's HTTP API.
 
 use super::Plan;
+use crate::api::{get_json, query};
 use crate::process::Daemon;
 use std::time::{Duration, Instant};
 
@@ -114,12 +115,6 @@ pub async fn dashboard(addr: &str, from: f64, to: f64, step: f64) -> Result<Vec<
     Ok(out)
 }
 
-/// Series in the head, from `/api/v1/status/tsdb`.
-pub async fn head_series(addr: &str) -> Result<u64, String> {
-    let v = get_json(reqwest::Client::new().get(format!("http://{addr}/api/v1/status/tsdb"))).await?;
-    v["data"]["headStats"]["numSeries"].as_u64().ok_or_else(|| format!("{addr}: no headStats in {v}"))
-}
-
 /// Every sample stored in the last `secs`, counted by queries, one per metric name (a
 /// single `count_over_time` over all names would merge series that differ only in name).
 pub async fn stored_samples(addr: &str, secs: f64) -> Result<u64, String> {
@@ -128,20 +123,9 @@ pub async fn stored_samples(addr: &str, secs: f64) -> Result<u64, String> {
     let mut total = 0;
     for name in names["data"].as_array().into_iter().flatten().filter_map(|n| n.as_str()) {
         let expr = format!("sum(count_over_time({{__name__=\"{name}\"}}[{}s]))", secs.ceil() + 60.0);
-        let v = get_json(client.get(format!("http://{addr}/api/v1/query")).query(&[("query", expr)])).await?;
-        let value = v["data"]["result"][0]["value"][1].as_str().and_then(|s| s.parse::<f64>().ok());
-        total += value.ok_or_else(|| format!("{addr}: no sample count of {name} in {v}"))? as u64;
+        let r = query(&client, addr, &expr).await?;
+        let value = r.first().and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok());
+        total += value.ok_or_else(|| format!("{addr}: no sample count of {name}"))? as u64;
     }
     Ok(total)
-}
-
-/// A successful API answer's JSON; anything else is an error naming what went wrong.
-pub async fn get_json(request: reqwest::RequestBuilder) -> Result<serde_json::Value, String> {
-    let r = request.send().await.map_err(|e| e.to_string())?;
-    let status = r.status();
-    let text = r.text().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("HTTP {status}: {text}"));
-    }
-    serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
 }

@@ -11,6 +11,7 @@ mod report;
 mod rollups;
 mod side;
 
+use crate::process::Program;
 use clap::Parser;
 use e2e::Workload;
 use e2e::istio::Mesh;
@@ -72,10 +73,10 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         cli.measure,
         plan.dir.display()
     );
-    let ours = side::run(&plan, side::Kind::Cardinal).await?;
+    let ours = side::run(&plan, Program::Cardinal).await?;
     let prometheus = cli.prometheus.clone().or_else(|| e2e::prometheus::which("prometheus"));
     let theirs = match prometheus {
-        Some(bin) => Some(side::run(&plan, side::Kind::Prometheus(bin)).await?),
+        Some(bin) => Some(side::run(&plan, Program::Prometheus(bin)).await?),
         None => {
             println!("prometheus is not installed (apt-get install prometheus): only our side ran");
             None

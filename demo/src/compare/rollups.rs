@@ -7,7 +7,6 @@
 //! too few to compare instant by instant.
 
 use super::Plan;
-use super::measure::get_json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,7 @@ pub struct Snapshot {
 
 /// Waits until the master has a request-rate rollup for every edge of the mesh.
 pub async fn wait_complete(plan: &Plan, addr: &str) -> Result<(), String> {
-    let want = exact_rates(plan).len();
+    let want = plan.workload.mesh.rate_by_edge().len();
     let deadline = Instant::now() + Duration::from_secs_f64(20.0 * plan.interval_secs + 60.0);
     let mut have = 0;
     while Instant::now() < deadline {
@@ -67,10 +66,8 @@ pub async fn snapshot(addr: &str, window: Duration) -> Result<Snapshot, String> 
 
 /// An instant query's values by their labels (JSON, `drop` left out).
 async fn averages(addr: &str, expr: &str, drop: Option<&str>) -> Result<BTreeMap<String, f64>, String> {
-    let request = reqwest::Client::new().get(format!("http://{addr}/api/v1/query")).query(&[("query", expr)]);
-    let v = get_json(request).await?;
     let mut out = BTreeMap::new();
-    for mut s in v["data"]["result"].as_array().cloned().unwrap_or_default() {
+    for mut s in crate::api::query(&reqwest::Client::new(), addr, expr).await? {
         if let (Some(d), Some(m)) = (drop, s["metric"].as_object_mut()) {
             m.remove(d);
         }
@@ -78,23 +75,6 @@ async fn averages(addr: &str, expr: &str, drop: Option<&str>) -> Result<BTreeMap
         out.insert(s["metric"].to_string(), value);
     }
     Ok(out)
-}
-
-/// The exact request rate of every (source, destination, code) edge, summed over pods.
-fn exact_rates(plan: &Plan) -> BTreeMap<(String, String, String), f64> {
-    let mesh = plan.workload.mesh;
-    let mut out = BTreeMap::new();
-    for pod in 0..mesh.pods {
-        for e in mesh.edges(pod) {
-            let key = (
-                format!("workload-{}", mesh.workload_of(pod)),
-                format!("workload-{}", e.destination),
-                e.code.to_string(),
-            );
-            *out.entry(key).or_insert(0.0) += e.rate;
-        }
-    }
-    out
 }
 
 /// How one side's rollups compare with what is known exactly.
@@ -108,7 +88,7 @@ pub struct Accuracy {
 }
 
 pub fn accuracy(plan: &Plan, s: &Snapshot) -> Accuracy {
-    let exact = exact_rates(plan);
+    let exact = plan.workload.mesh.rate_by_edge();
     let mut total = 0.0;
     let mut worst_rate: f64 = 0.0;
     for ((_, labels), v) in s.series.iter().filter(|((name, _), _)| name == RATE) {

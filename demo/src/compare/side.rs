@@ -5,15 +5,11 @@
 use super::Plan;
 use super::measure::{self, Window};
 use super::rollups::{self, Snapshot};
+use crate::api;
 use crate::process::{Daemon, Program, dir_bytes};
 use e2e::shipped;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-pub enum Kind {
-    Cardinal,
-    Prometheus(PathBuf),
-}
 
 /// What one side cost and what it stored.
 pub struct Figures {
@@ -30,19 +26,11 @@ pub struct Figures {
     pub rollups: Snapshot,
 }
 
-impl Kind {
-    fn name(&self) -> String {
-        match self {
-            Kind::Cardinal => "cardinal".into(),
-            Kind::Prometheus(bin) => prometheus_version(bin),
-        }
-    }
-
-    fn program(&self) -> Program {
-        match self {
-            Kind::Cardinal => Program::Cardinal,
-            Kind::Prometheus(bin) => Program::Prometheus(bin.clone()),
-        }
+/// What a side is called in the table: ours, or Prometheus with its version.
+fn name(program: &Program) -> String {
+    match program {
+        Program::Cardinal => "cardinal".into(),
+        Program::Prometheus(bin) => prometheus_version(bin),
     }
 }
 
@@ -54,15 +42,14 @@ fn prometheus_version(bin: &Path) -> String {
     format!("prometheus {}", version.unwrap_or("?"))
 }
 
-pub async fn run(plan: &Plan, kind: Kind) -> Result<Figures, String> {
-    let name = kind.name();
-    let dir = plan.dir.join(if matches!(kind, Kind::Cardinal) { "cardinal" } else { "prometheus" });
+pub async fn run(plan: &Plan, program: Program) -> Result<Figures, String> {
+    let name = name(&program);
+    let dir = plan.dir.join(if matches!(program, Program::Cardinal) { "cardinal" } else { "prometheus" });
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let (c_addr, m_addr) = (e2e::prometheus::free_addr(), e2e::prometheus::free_addr());
     write(&dir, "collector.yml", &shipped::collector_config(&plan.workload, &plan.interval, ""))?;
     write(&dir, "istio.rules.yml", &shipped::istio_rules(&plan.interval, &plan.window()))?;
     write(&dir, "master.yml", &master_config(&c_addr, &plan.interval))?;
-    let program = kind.program();
     let mut collector = Daemon::spawn(&program, "collector", &dir, &c_addr)?;
     collector.ready(&c_addr, Duration::from_secs(60)).await?;
     let mut master = Daemon::spawn(&program, "master", &dir, &m_addr)?;
@@ -76,12 +63,13 @@ pub async fn run(plan: &Plan, kind: Kind) -> Result<Figures, String> {
     let window = measure::window(plan, &collector, &master, &c_addr).await?;
     let queries = measure::dashboard(&m_addr, started, unix_now(), plan.interval_secs).await?;
     let rollups = rollups::snapshot(&m_addr, plan.measure).await?;
-    let collector_series = measure::head_series(&c_addr).await?;
+    let client = reqwest::Client::new();
+    let collector_series = api::head_series(&client, &c_addr).await?;
     let collector_rss = collector.peak_rss().unwrap_or(0);
     // The collector goes first: nothing more reaches the master while its samples are counted.
     drop(collector);
     let master_samples = measure::stored_samples(&m_addr, unix_now() - started).await?;
-    let master_series = measure::head_series(&m_addr).await?;
+    let master_series = api::head_series(&client, &m_addr).await?;
     let master_rss = master.peak_rss().unwrap_or(0);
     drop(master);
     let master_disk = dir_bytes(&dir.join("master-data"));
