@@ -16,6 +16,9 @@ pub fn eval(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Value> {
     };
     let input = ctx.eval_vector(&a.expr, t)?;
     let grouping = Grouping::from(&a.modifier);
+    if let Some(f) = reducer(&op) {
+        return Ok(Value::Vector(reduce(input, &grouping, t, f)));
+    }
     let out = match op.as_str() {
         "topk" | "bottomk" => top_k(input, &grouping, scalar_param(&param)?, op == "topk")?,
         "count_values" => count_values(input, &grouping, &string_param(&param)?, t)?,
@@ -23,23 +26,31 @@ pub fn eval(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Value> {
             let q = scalar_param(&param)?;
             reduce(input, &grouping, t, |values| quantile(q, &mut values.to_vec()))
         }
-        "sum" => reduce(input, &grouping, t, |v| {
+        other => return Err(exec(format!("aggregation {other:?} is not supported"))),
+    };
+    Ok(Value::Vector(out))
+}
+
+/// An aggregation without a parameter: its value over one group's values, in input
+/// order. Range queries apply it step by step to groups formed once (`crate::range`).
+pub(crate) fn reducer(op: &str) -> Option<fn(&[f64]) -> f64> {
+    Some(match op {
+        "sum" => |v| {
             let (mut s, mut c) = (0.0, 0.0);
             for x in v {
                 (s, c) = kahan_inc(*x, s, c);
             }
             if s.is_infinite() { s } else { s + c }
-        }),
-        "avg" => reduce(input, &grouping, t, |v| avg(v.iter().copied())),
-        "count" => reduce(input, &grouping, t, |v| v.len() as f64),
-        "group" => reduce(input, &grouping, t, |_| 1.0),
-        "min" => reduce(input, &grouping, t, |v| fold(v, |cur, acc| cur < acc)),
-        "max" => reduce(input, &grouping, t, |v| fold(v, |cur, acc| cur > acc)),
-        "stdvar" => reduce(input, &grouping, t, welford),
-        "stddev" => reduce(input, &grouping, t, |v| welford(v).sqrt()),
-        other => return Err(exec(format!("aggregation {other:?} is not supported"))),
-    };
-    Ok(Value::Vector(out))
+        },
+        "avg" => |v| avg(v.iter().copied()),
+        "count" => |v| v.len() as f64,
+        "group" => |_| 1.0,
+        "min" => |v| fold(v, |cur, acc| cur < acc),
+        "max" => |v| fold(v, |cur, acc| cur > acc),
+        "stdvar" => welford,
+        "stddev" => |v| welford(v).sqrt(),
+        _ => return None,
+    })
 }
 
 fn scalar_param(p: &Option<Value>) -> Result<f64> {
@@ -57,13 +68,13 @@ fn string_param(p: &Option<Value>) -> Result<String> {
 }
 
 /// `by (…)` or `without (…)`.
-enum Grouping {
+pub(crate) enum Grouping {
     By(Vec<String>),
     Without(Vec<String>),
 }
 
 impl Grouping {
-    fn from(m: &Option<LabelModifier>) -> Self {
+    pub(crate) fn from(m: &Option<LabelModifier>) -> Self {
         match m {
             None => Grouping::By(Vec::new()),
             Some(LabelModifier::Include(l)) => Grouping::By(l.labels.clone()),
@@ -73,7 +84,7 @@ impl Grouping {
 
     /// The output labels of a sample's group. Only the kept labels are copied: for
     /// `sum by (a, b)` over Istio series that is 2 labels instead of 24.
-    fn key(&self, l: &Labels) -> Labels {
+    pub(crate) fn key(&self, l: &Labels) -> Labels {
         let keep = |x: &&cardinal_model::Label| match self {
             Grouping::By(names) => crate::listed(names, &x.name),
             Grouping::Without(names) => &*x.name != METRIC_NAME && !crate::listed(names, &x.name),

@@ -1,10 +1,12 @@
 //! The evaluator. A query is evaluated at one timestamp at a time; range queries and
-//! subqueries evaluate at each step. Every selector's samples are fetched from storage
+//! subqueries evaluate at each step, except for the subtrees [`crate::range`] evaluates
+//! over all of a range query's steps at once. Every selector's samples are fetched from storage
 //! once per query, for the union of the times it is needed.
 //!
 //! Semantics are Prometheus 3.x's: the lookback window and range selectors are left-open
 //! (`(t - window, t]`), and a stale marker ends a series' visibility.
 
+use crate::range::{Grid, Precomputed};
 use crate::storage::{Queryable, StoredSeries};
 use crate::value::{Sample, Series, Value};
 use crate::{aggregate, binary, functions};
@@ -94,7 +96,12 @@ impl Engine {
         step: i64,
     ) -> Result<Vec<Series>> {
         let step = step.max(1);
-        let ctx = Ctx::new(self, storage, expr, start, end);
+        let mut ctx = Ctx::new(self, storage, expr, start, end);
+        if let Some(series) = ctx.precompute(expr, Grid::new(start, end, step))? {
+            let mut series: Vec<Series> = series.into_iter().filter(|s| !s.points.is_empty()).collect();
+            series.sort_by(|a, b| a.labels.cmp(&b.labels));
+            return Ok(series);
+        }
         let mut out: BTreeMap<Labels, Vec<(Timestamp, f64)>> = BTreeMap::new();
         let mut t = start;
         while t <= end {
@@ -125,8 +132,10 @@ pub struct Ctx<'a> {
     end: Timestamp,
     lookback: i64,
     data: HashMap<usize, Vec<StoredSeries>>,
-    deadline: Instant,
+    pub(crate) deadline: Instant,
     loaded: Cell<usize>,
+    /// Subtrees a range query evaluated over all its steps up front (`crate::range`).
+    pub(crate) precomputed: HashMap<usize, Precomputed>,
 }
 
 impl<'a> Ctx<'a> {
@@ -139,6 +148,7 @@ impl<'a> Ctx<'a> {
             data: HashMap::new(),
             deadline: Instant::now() + engine.timeout,
             loaded: Cell::new(0),
+            precomputed: HashMap::new(),
         };
         let mut bounds = HashMap::new();
         ctx.bounds(expr, start, end, &mut bounds);
@@ -227,10 +237,19 @@ impl<'a> Ctx<'a> {
         if n > self.engine.max_samples {
             return Err(QueryError::TooManySamples);
         }
+        self.check_deadline()
+    }
+
+    pub(crate) fn check_deadline(&self) -> Result<()> {
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout);
         }
         Ok(())
+    }
+
+    /// The stored series a selector matched, fetched when the query started.
+    pub(crate) fn selected(&self, vs: &VectorSelector) -> &[StoredSeries] {
+        self.data.get(&(vs as *const _ as usize)).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Evaluates any expression at `t`.
@@ -240,6 +259,9 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn eval_node(&self, e: &Expr, t: Timestamp) -> Result<Value> {
+        if let Some(p) = self.precomputed.get(&(e as *const Expr as usize)) {
+            return Ok(Value::Vector(p.at(t)));
+        }
         match e {
             Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
@@ -289,9 +311,8 @@ impl<'a> Ctx<'a> {
     /// The newest sample of each series within the lookback window.
     fn vector_at(&self, vs: &VectorSelector, t: Timestamp) -> Result<Vec<Sample>> {
         let t = self.effective_time(&vs.at, &vs.offset, t);
-        let series = self.data.get(&(vs as *const _ as usize)).map(Vec::as_slice).unwrap_or(&[]);
         let mut out = Vec::new();
-        for s in series {
+        for s in self.selected(vs) {
             let idx = s.samples.partition_point(|(ts, _)| *ts <= t);
             if idx == 0 {
                 continue;
@@ -309,10 +330,9 @@ impl<'a> Ctx<'a> {
     fn matrix_at(&self, ms: &MatrixSelector, t: Timestamp) -> Result<Vec<Series>> {
         let t = self.effective_time(&ms.vs.at, &ms.vs.offset, t);
         let mint = t - ms.range.as_millis() as i64;
-        let series = self.data.get(&(&ms.vs as *const _ as usize)).map(Vec::as_slice).unwrap_or(&[]);
         let mut out = Vec::new();
         let mut n = 0;
-        for s in series {
+        for s in self.selected(&ms.vs) {
             let lo = s.samples.partition_point(|(ts, _)| *ts <= mint);
             let hi = s.samples.partition_point(|(ts, _)| *ts <= t);
             let points: Vec<(Timestamp, f64)> =

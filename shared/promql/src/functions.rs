@@ -11,6 +11,11 @@ use promql_parser::parser::{Call, Expr};
 pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
     let args: Vec<&Expr> = c.args.args.iter().map(|a| a.as_ref()).collect();
     let name = c.func.name;
+    if let Some(w) = window_fn(name) {
+        let (start, end) =
+            ctx.range_window(args[0], t).ok_or_else(|| exec(format!("{name}: expected a range vector argument")))?;
+        return finish(over_range(ctx, args[0], t, w.drop_name, |p| (w.f)(p, start, end))?, t);
+    }
     let v = match name {
         "time" => return Ok(Value::Scalar(t as f64 / 1000.0)),
         "pi" => return Ok(Value::Scalar(std::f64::consts::PI)),
@@ -22,9 +27,6 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
             let v = ctx.eval_vector(args[0], t)?;
             return Ok(Value::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }));
         }
-        "rate" | "increase" | "delta" => extrapolated(ctx, &args, t, name)?,
-        "irate" | "idelta" => over_range(ctx, args[0], t, true, |p| instant_delta(p, name == "irate"))?,
-        "deriv" => over_range(ctx, args[0], t, true, |p| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0))?,
         "predict_linear" => {
             let secs = ctx.eval_scalar(args[1], t)?;
             over_range(ctx, args[0], t, true, |p| {
@@ -34,22 +36,6 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
                 })
             })?
         }
-        "resets" => {
-            over_range(ctx, args[0], t, true, |p| Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64))?
-        }
-        "changes" => over_range(ctx, args[0], t, true, |p| {
-            Some(p.windows(2).filter(|w| !(w[1].1 == w[0].1 || (w[1].1.is_nan() && w[0].1.is_nan()))).count() as f64)
-        })?,
-        "sum_over_time" => over_range(ctx, args[0], t, true, |p| Some(kahan_sum(p.iter().map(|x| x.1))))?,
-        "avg_over_time" => over_range(ctx, args[0], t, true, |p| Some(avg_over_time(p)))?,
-        "count_over_time" => over_range(ctx, args[0], t, true, |p| Some(p.len() as f64))?,
-        "min_over_time" => over_range(ctx, args[0], t, true, |p| Some(fold_go(p, |cur, acc| cur < acc)))?,
-        "max_over_time" => over_range(ctx, args[0], t, true, |p| Some(fold_go(p, |cur, acc| cur > acc)))?,
-        "last_over_time" => over_range(ctx, args[0], t, false, |p| p.last().map(|x| x.1))?,
-        "first_over_time" => over_range(ctx, args[0], t, false, |p| p.first().map(|x| x.1))?,
-        "present_over_time" => over_range(ctx, args[0], t, true, |_| Some(1.0))?,
-        "stddev_over_time" => over_range(ctx, args[0], t, true, |p| Some(variance(p.iter().map(|x| x.1)).sqrt()))?,
-        "stdvar_over_time" => over_range(ctx, args[0], t, true, |p| Some(variance(p.iter().map(|x| x.1))))?,
         "quantile_over_time" => {
             let q = ctx.eval_scalar(args[0], t)?;
             over_range(ctx, args[1], t, true, |p| Some(quantile(q, &mut p.iter().map(|x| x.1).collect::<Vec<_>>())))?
@@ -104,6 +90,45 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
         },
     };
     finish(v, t)
+}
+
+/// A range function whose only argument is its range: its value over one series' samples
+/// in a window `(start, end]` (stale markers left out; never empty), and whether the
+/// output drops the metric name (all but `last_over_time`/`first_over_time`). Range
+/// queries apply it series at a time (`crate::range`), instant ones series by series.
+pub(crate) struct WindowFn {
+    pub drop_name: bool,
+    pub f: OverWindow,
+}
+
+/// A window's samples, its start and its end to the function's value.
+pub(crate) type OverWindow = fn(&[(Timestamp, f64)], Timestamp, Timestamp) -> Option<f64>;
+
+pub(crate) fn window_fn(name: &str) -> Option<WindowFn> {
+    let f: OverWindow = match name {
+        "rate" => |p, s, e| extrapolated(p, s, e, true, true),
+        "increase" => |p, s, e| extrapolated(p, s, e, true, false),
+        "delta" => |p, s, e| extrapolated(p, s, e, false, false),
+        "irate" => |p, _, _| instant_delta(p, true),
+        "idelta" => |p, _, _| instant_delta(p, false),
+        "deriv" => |p, _, _| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
+        "resets" => |p, _, _| Some(p.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64),
+        "changes" => |p, _, _| {
+            Some(p.windows(2).filter(|w| !(w[1].1 == w[0].1 || (w[1].1.is_nan() && w[0].1.is_nan()))).count() as f64)
+        },
+        "sum_over_time" => |p, _, _| Some(kahan_sum(p.iter().map(|x| x.1))),
+        "avg_over_time" => |p, _, _| Some(avg_over_time(p)),
+        "count_over_time" => |p, _, _| Some(p.len() as f64),
+        "min_over_time" => |p, _, _| Some(fold_go(p, |cur, acc| cur < acc)),
+        "max_over_time" => |p, _, _| Some(fold_go(p, |cur, acc| cur > acc)),
+        "last_over_time" => |p, _, _| p.last().map(|x| x.1),
+        "first_over_time" => |p, _, _| p.first().map(|x| x.1),
+        "present_over_time" => |_, _, _| Some(1.0),
+        "stddev_over_time" => |p, _, _| Some(variance(p.iter().map(|x| x.1)).sqrt()),
+        "stdvar_over_time" => |p, _, _| Some(variance(p.iter().map(|x| x.1))),
+        _ => return None,
+    };
+    Some(WindowFn { drop_name: !matches!(name, "last_over_time" | "first_over_time"), f })
 }
 
 /// Builds the output vector (metric name already handled) and refuses duplicates, as
@@ -268,43 +293,43 @@ fn over_range(
         .collect())
 }
 
-/// `rate`, `increase` and `delta`: the change over the window, extrapolated to its edges
-/// as Prometheus 3.x's `extrapolatedRate` does.
-fn extrapolated(ctx: &Ctx, args: &[&Expr], t: Timestamp, name: &str) -> Result<Vec<(Labels, f64)>> {
-    let (is_counter, is_rate) = (name != "delta", name == "rate");
-    let (range_start, range_end) =
-        ctx.range_window(args[0], t).ok_or_else(|| exec(format!("{name}: expected a range vector argument")))?;
-    let range_secs = (range_end - range_start) as f64 / 1000.0;
-    over_range(ctx, args[0], t, true, |p| {
-        if p.len() < 2 {
-            return None;
-        }
-        let (first, last) = (p[0], p[p.len() - 1]);
-        let mut result = last.1 - first.1;
-        if is_counter {
-            result += p.windows(2).filter(|w| w[1].1 < w[0].1).map(|w| w[0].1).sum::<f64>();
-        }
-        let sampled = (last.0 - first.0) as f64 / 1000.0;
-        let avg_step = sampled / (p.len() - 1) as f64;
-        let threshold = avg_step * 1.1;
-        let mut to_start = (first.0 - range_start) as f64 / 1000.0;
-        let mut to_end = (range_end - last.0) as f64 / 1000.0;
-        if to_start >= threshold {
-            to_start = avg_step / 2.0;
-        }
-        if is_counter && result > 0.0 && first.1 >= 0.0 {
-            // A counter cannot go below zero: don't extrapolate past where it would.
-            to_start = to_start.min(sampled * (first.1 / result));
-        }
-        if to_end >= threshold {
-            to_end = avg_step / 2.0;
-        }
-        let mut factor = (sampled + to_start + to_end) / sampled;
-        if is_rate {
-            factor /= range_secs;
-        }
-        Some(result * factor)
-    })
+/// `rate`, `increase` and `delta` over a window `(range_start, range_end]`: the change,
+/// extrapolated to the window's edges as Prometheus 3.x's `extrapolatedRate` does.
+fn extrapolated(
+    p: &[(Timestamp, f64)],
+    range_start: Timestamp,
+    range_end: Timestamp,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if p.len() < 2 {
+        return None;
+    }
+    let (first, last) = (p[0], p[p.len() - 1]);
+    let mut result = last.1 - first.1;
+    if is_counter {
+        result += p.windows(2).filter(|w| w[1].1 < w[0].1).map(|w| w[0].1).sum::<f64>();
+    }
+    let sampled = (last.0 - first.0) as f64 / 1000.0;
+    let avg_step = sampled / (p.len() - 1) as f64;
+    let threshold = avg_step * 1.1;
+    let mut to_start = (first.0 - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last.0) as f64 / 1000.0;
+    if to_start >= threshold {
+        to_start = avg_step / 2.0;
+    }
+    if is_counter && result > 0.0 && first.1 >= 0.0 {
+        // A counter cannot go below zero: don't extrapolate past where it would.
+        to_start = to_start.min(sampled * (first.1 / result));
+    }
+    if to_end >= threshold {
+        to_end = avg_step / 2.0;
+    }
+    let mut factor = (sampled + to_start + to_end) / sampled;
+    if is_rate {
+        factor /= (range_end - range_start) as f64 / 1000.0;
+    }
+    Some(result * factor)
 }
 
 fn instant_delta(p: &[(Timestamp, f64)], is_rate: bool) -> Option<f64> {

@@ -1,11 +1,13 @@
 //! PromQL: parse with promql-parser, evaluate here. [`engine`] walks the syntax tree;
-//! [`functions`], [`aggregate`] and [`binary`] hold the operations; [`storage`] is what
-//! the engine needs from a database (the collector's head, the master's blocks).
+//! [`functions`], [`aggregate`] and [`binary`] hold the operations; `range` evaluates the
+//! common dashboard shapes of a range query series at a time; [`storage`] is what the
+//! engine needs from a database (the collector's head, the master's blocks).
 
 pub mod aggregate;
 pub mod binary;
 pub mod engine;
 pub mod functions;
+mod range;
 pub mod storage;
 pub mod value;
 

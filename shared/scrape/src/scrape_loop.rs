@@ -12,7 +12,7 @@ use crate::target::Target;
 use cardinal_exposition::{Entry, Format, Parser, parse_labels};
 use cardinal_model::{Label, Labels, LabelsBuilder, Timestamp, now_ms, stale_nan};
 use cardinal_relabel::RelabelConfig;
-use cardinal_tsdb::{AppendError, Head, SeriesRef};
+use cardinal_tsdb::{AppendError, Head, SeriesRef, head::Appender};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -364,21 +364,21 @@ impl ScrapeLoop {
                 _ => {}
             }
         }
+        self.mark_stale(&mut app, t0);
         app.commit();
-        self.mark_stale(t0);
         self.last_ok_iter = self.iter;
         added
     }
 
     /// Writes stale markers for the series the last successful scrape tracked and the
     /// current one did not.
-    fn mark_stale(&self, t: Timestamp) {
+    fn mark_stale(&self, app: &mut Appender, t: Timestamp) {
         if self.last_ok_iter == 0 {
             return;
         }
         for e in self.cache.values().filter(|e| e.tracked_iter == self.last_ok_iter) {
             if let Some(s) = &e.series {
-                let _ = self.head.append(s, t, stale_nan());
+                let _ = app.append(s, t, stale_nan());
             }
         }
     }
@@ -386,13 +386,16 @@ impl ScrapeLoop {
     /// Marks every series of the last successful scrape stale (a failed scrape counts as
     /// an empty one); with `with_report`, the report series too (the target is gone).
     fn stale_all(&mut self, t: Timestamp, with_report: bool) {
-        self.mark_stale(t);
+        let head = self.head.clone();
+        let mut app = head.appender();
+        self.mark_stale(&mut app, t);
         self.last_ok_iter = 0;
         if with_report {
             for s in &self.report {
-                let _ = self.head.append(s, t, stale_nan());
+                let _ = app.append(s, t, stale_nan());
             }
         }
+        app.commit();
     }
 
     fn evict_cache(&mut self) {
@@ -403,11 +406,14 @@ impl ScrapeLoop {
 
     fn write_report(&mut self, t: Timestamp, up: bool, duration: f64, c: Counts) {
         let values = [f64::from(u8::from(up)), duration, c.scraped as f64, c.post_relabel as f64, c.added as f64];
+        let head = self.head.clone();
+        let mut app = head.appender();
         for (i, v) in values.into_iter().enumerate() {
-            if self.head.append(&self.report[i], t, v) == Err(AppendError::Removed) {
-                self.report[i] = self.head.get_or_create(&self.report_labels[i]).0;
-                let _ = self.head.append(&self.report[i], t, v);
+            if app.append(&self.report[i], t, v) == Err(AppendError::Removed) {
+                self.report[i] = head.get_or_create(&self.report_labels[i]).0;
+                let _ = app.append(&self.report[i], t, v);
             }
         }
+        app.commit();
     }
 }

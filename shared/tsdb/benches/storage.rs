@@ -1,9 +1,12 @@
-//! The durable path: WAL append and block compression (bytes per sample, printed). The
-//! 30-day read from blocks is in `cardinal-promql`'s `query` bench, beside the query.
+//! The durable path: WAL append, restart (WAL replay of 1M series) and block compression
+//! (bytes per sample, printed). The 30-day read from blocks is in `cardinal-promql`'s
+//! `query` bench, beside the query.
 
+use cardinal_model::Labels;
 use cardinal_tsdb::block::{SeriesChunks, write_block};
 use cardinal_tsdb::compact::encode_chunks;
 use cardinal_tsdb::wal::{DEFAULT_SEGMENT_SIZE, RefSample, Wal};
+use cardinal_tsdb::{Db, DbOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use e2e::series::{rollup_labels as labels, scrape_like_counter as counter_samples};
 
@@ -16,6 +19,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(scrape.len() as u64));
     g.bench_function("log_one_337_sample_scrape", |b| b.iter(|| wal.log_samples(&scrape)));
     g.finish();
+    restart(c);
 
     // Bytes per sample in a block, for scrape-like counters and for rollup-like floats.
     let blocks = tempfile::tempdir().unwrap();
@@ -44,6 +48,49 @@ fn bench(c: &mut Criterion) {
         );
         std::fs::remove_dir_all(path).unwrap();
     }
+}
+
+/// 1M series (2,968 Envoy-like targets of 337 series, 8 labels each) scraped 10 times,
+/// 15 s apart: how long `Db::open` takes to replay them (the target: < 10 s).
+fn restart(c: &mut Criterion) {
+    const SERIES: usize = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let head = &db.head;
+        let series: Vec<_> = (0..SERIES).map(|i| head.get_or_create(&pod_series(i)).0).collect();
+        for scrape in 0..10i64 {
+            for target in series.chunks(337) {
+                let mut app = head.appender();
+                for (k, s) in target.iter().enumerate() {
+                    let _ = app.append(s, 1_700_000_000_000 + scrape * 15_000, (scrape * k as i64) as f64);
+                }
+                app.commit();
+            }
+        }
+        db.wal().sync().unwrap();
+    }
+    let mut g = c.benchmark_group("restart");
+    g.sample_size(10);
+    // A restart never frees the old head, so neither does the measurement.
+    g.bench_function("replay_wal_1m_series_10m_samples", |b| {
+        b.iter_with_large_drop(|| Db::open(dir.path(), DbOptions::default()).unwrap())
+    });
+    g.finish();
+}
+
+fn pod_series(i: usize) -> Labels {
+    let pod = i / 337;
+    Labels::from_pairs([
+        ("__name__", format!("envoy_metric_{}", i % 337)),
+        ("instance", format!("10.{}.{}.{}:15090", pod >> 16, (pod >> 8) & 255, pod & 255)),
+        ("job", "envoy".to_string()),
+        ("namespace", "mesh".to_string()),
+        ("pod", format!("workload-{}-{pod:06x}", pod % 30)),
+        ("workload", format!("workload-{}", pod % 30)),
+        ("response_code", ["200", "404", "503"][i % 3].to_string()),
+        ("reporter", "source".to_string()),
+    ])
 }
 
 criterion_group!(benches, bench);

@@ -1,6 +1,8 @@
 //! The write-ahead log: every series definition and sample the head accepts, appended to
-//! numbered segment files before (for pushes) or at most one flush interval after (for
-//! scrapes) it is acknowledged, and replayed into a fresh head at start.
+//! numbered segment files and replayed into a fresh head at start. A committed batch is
+//! handed to the OS as it is logged, so a killed process loses nothing it had accepted
+//! (as Prometheus's WAL, which writes out its page at the end of every record); the
+//! segment is fsynced on the flush interval and at every cut, against power loss.
 //!
 //! Truncation drops whole segments whose samples are all older than what the head keeps;
 //! the series those segments defined and the head still holds are first written to a
@@ -131,6 +133,8 @@ impl Wal {
         let mut w = self.w.lock();
         self.write_series(&mut w);
         self.write(&mut w, max_t, encode);
+        let r = w.file.flush();
+        self.note(&r);
     }
 
     /// Writes the pending series definitions as one record.
@@ -157,8 +161,8 @@ impl Wal {
         }
     }
 
-    /// Hands buffered records to the OS: after this they survive the process being
-    /// killed (not yet a power loss). What a push is acknowledged after.
+    /// Hands pending series definitions, and anything a failed write left buffered, to
+    /// the OS, saying whether that worked: what a push is acknowledged after.
     pub fn flush(&self) -> io::Result<()> {
         let mut w = self.w.lock();
         self.write_series(&mut w);

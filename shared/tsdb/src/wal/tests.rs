@@ -36,6 +36,19 @@ fn what_is_flushed_is_replayed_in_order() {
     assert!(s[1].v.is_nan());
 }
 
+/// A `kill -9` runs no destructor: what was logged must already be in the file.
+#[test]
+fn a_logged_batch_survives_the_process_dying_without_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), DEFAULT_SEGMENT_SIZE, |_| {}).unwrap();
+    wal.log_series(&[(1, &labels(1)), (2, &labels(2))]);
+    wal.log_samples(&[RefSample { id: 1, t: 10, v: 1.0 }, RefSample { id: 2, t: 10, v: 2.0 }]);
+    std::mem::forget(wal);
+    let (got, _) = replay(dir.path());
+    assert_eq!(got[0], Record::Series(vec![(1, labels(1)), (2, labels(2))]));
+    assert_eq!(samples_in(&got).len(), 2);
+}
+
 #[test]
 fn segments_are_cut_and_old_ones_truncated_behind_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
