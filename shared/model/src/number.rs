@@ -151,15 +151,15 @@ pub fn group_thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn thousands_are_grouped() {
-        assert_eq!(super::group_thousands(337_635), "337,635");
-        assert_eq!(super::group_thousands(999), "999");
-        assert_eq!(super::group_thousands(1_000), "1,000");
-        assert_eq!(super::group_thousands(0), "0");
+        assert_eq!(group_thousands(337_635), "337,635");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(1_000), "1,000");
+        assert_eq!(group_thousands(0), "0");
     }
-
-    use super::*;
 
     #[test]
     fn e_format_matches_go() {

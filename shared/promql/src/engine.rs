@@ -97,8 +97,7 @@ impl Engine {
     ) -> Result<Vec<Series>> {
         let step = step.max(1);
         let mut ctx = Ctx::new(self, storage, expr, start, end);
-        if let Some(series) = ctx.precompute(expr, Grid::new(start, end, step))? {
-            let mut series: Vec<Series> = series.into_iter().filter(|s| !s.points.is_empty()).collect();
+        if let Some(mut series) = ctx.precompute(expr, Grid::new(start, end, step))? {
             series.sort_by(|a, b| a.labels.cmp(&b.labels));
             return Ok(series);
         }
@@ -259,7 +258,10 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn eval_node(&self, e: &Expr, t: Timestamp) -> Result<Value> {
-        if let Some(p) = self.precomputed.get(&(e as *const Expr as usize)) {
+        // Empty but for range queries: instant ones (every rule) skip the lookup.
+        if !self.precomputed.is_empty()
+            && let Some(p) = self.precomputed.get(&(e as *const Expr as usize))
+        {
             return Ok(Value::Vector(p.at(t)));
         }
         match e {

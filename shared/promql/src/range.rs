@@ -33,7 +33,8 @@ pub(crate) struct Grid {
 
 impl Grid {
     pub fn new(start: Timestamp, end: Timestamp, step: i64) -> Self {
-        Grid { start, step, n: ((end - start) / step + 1).max(0) as usize }
+        let n = if end < start { 0 } else { ((end - start) / step + 1) as usize };
+        Grid { start, step, n }
     }
 
     fn at(&self, i: usize) -> Timestamp {
@@ -42,24 +43,41 @@ impl Grid {
 }
 
 /// A subtree's output series (a point at each step it has a value), read back step by
-/// step through a cursor per series.
+/// step.
 pub(crate) struct Precomputed {
     series: Vec<Series>,
-    cursors: RefCell<Vec<usize>>,
+    cursors: RefCell<Cursors>,
 }
 
 impl Precomputed {
     fn new(series: Vec<Series>) -> Self {
-        let cursors = RefCell::new(vec![0; series.len()]);
+        let cursors = RefCell::new(Cursors::new(series.len()));
         Precomputed { series, cursors }
     }
 
-    /// The subtree's value at step time `t`. Steps come in order, so each cursor only
-    /// moves forward; any other time finds its point by binary search.
+    /// The subtree's value at step time `t`.
     pub fn at(&self, t: Timestamp) -> Vec<Sample> {
-        let mut cursors = self.cursors.borrow_mut();
         let mut out = Vec::new();
-        for (s, c) in self.series.iter().zip(cursors.iter_mut()) {
+        self.cursors.borrow_mut().visit(&self.series, t, |i, v| {
+            out.push(Sample { labels: self.series[i].labels.clone(), t, v });
+        });
+        out
+    }
+}
+
+/// A read position in each of some step-aligned series, to read them step by step.
+struct Cursors(Vec<usize>);
+
+impl Cursors {
+    fn new(n: usize) -> Self {
+        Cursors(vec![0; n])
+    }
+
+    /// Calls `f(i, v)` for each series `i` with a point at `t`, in series order. Steps come
+    /// in order, so each position only moves forward; an earlier time is found by binary
+    /// search.
+    fn visit(&mut self, series: &[Series], t: Timestamp, mut f: impl FnMut(usize, f64)) {
+        for (i, (s, c)) in series.iter().zip(self.0.iter_mut()).enumerate() {
             if *c > 0 && s.points[*c - 1].0 >= t {
                 *c = s.points.partition_point(|p| p.0 < t);
             }
@@ -69,11 +87,10 @@ impl Precomputed {
             if let Some(&(pt, v)) = s.points.get(*c)
                 && pt == t
             {
-                out.push(Sample { labels: s.labels.clone(), t, v });
+                f(i, v);
                 *c += 1;
             }
         }
-        out
     }
 }
 
@@ -111,7 +128,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// The series `e` gives at every step, if it is a subtree this module handles.
+    /// The series `e` gives at every step, if it is a subtree this module handles. Each
+    /// has a point at one step at least.
     fn over_grid(&self, e: &Expr, grid: Grid) -> Result<Option<Vec<Series>>> {
         match e {
             Expr::Paren(p) => self.over_grid(&p.expr, grid),
@@ -163,28 +181,23 @@ impl Ctx<'_> {
                 })
             })
             .collect();
-        let mut cursors = vec![0usize; input.len()];
+        let mut cursors = Cursors::new(input.len());
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); out.len()];
         let mut touched = Vec::new();
         for i in 0..grid.n {
             let t = grid.at(i);
-            for ((s, c), &g) in input.iter().zip(cursors.iter_mut()).zip(&group_of) {
-                if let Some(&(pt, v)) = s.points.get(*c)
-                    && pt == t
-                {
-                    if values[g].is_empty() {
-                        touched.push(g);
-                    }
-                    values[g].push(v);
-                    *c += 1;
+            cursors.visit(&input, t, |s, v| {
+                let g = group_of[s];
+                if values[g].is_empty() {
+                    touched.push(g);
                 }
-            }
+                values[g].push(v);
+            });
             for g in touched.drain(..) {
                 out[g].points.push((t, f(&values[g])));
                 values[g].clear();
             }
         }
-        out.retain(|s| !s.points.is_empty());
         Ok(Some(out))
     }
 }

@@ -154,3 +154,14 @@ fn a_dashboard_query_over_hours_agrees_with_instant_queries() {
         assert_eq!(range(&engine, &h, q, 600_000, 21_600_000, 60_000).unwrap(), want, "{q}");
     }
 }
+
+/// An end before the start is no step at all, whatever the step.
+#[test]
+fn a_range_ending_before_it_starts_is_empty() {
+    let h = head(&[("x", 0, 0, vec![(1000, 1.0), (1000, 2.0)])]);
+    let engine = Engine::default();
+    for q in ["rate(x[1m])", "sum(rate(x[1m]))", "x"] {
+        assert_eq!(range(&engine, &h, q, 10_000, 5_000, 60_000).unwrap(), Points::new(), "{q}");
+        assert_eq!(step_by_step(&engine, &h, q, 10_000, 5_000, 60_000).unwrap(), Points::new(), "{q}");
+    }
+}

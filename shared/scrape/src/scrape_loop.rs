@@ -386,8 +386,7 @@ impl ScrapeLoop {
     /// Marks every series of the last successful scrape stale (a failed scrape counts as
     /// an empty one); with `with_report`, the report series too (the target is gone).
     fn stale_all(&mut self, t: Timestamp, with_report: bool) {
-        let head = self.head.clone();
-        let mut app = head.appender();
+        let mut app = self.head.appender();
         self.mark_stale(&mut app, t);
         self.last_ok_iter = 0;
         if with_report {
@@ -406,11 +405,10 @@ impl ScrapeLoop {
 
     fn write_report(&mut self, t: Timestamp, up: bool, duration: f64, c: Counts) {
         let values = [f64::from(u8::from(up)), duration, c.scraped as f64, c.post_relabel as f64, c.added as f64];
-        let head = self.head.clone();
-        let mut app = head.appender();
+        let mut app = self.head.appender();
         for (i, v) in values.into_iter().enumerate() {
             if app.append(&self.report[i], t, v) == Err(AppendError::Removed) {
-                self.report[i] = head.get_or_create(&self.report_labels[i]).0;
+                self.report[i] = self.head.get_or_create(&self.report_labels[i]).0;
                 let _ = app.append(&self.report[i], t, v);
             }
         }
