@@ -1,9 +1,9 @@
 //! The rollup state file: every rule's inputs, groups and open windows, written after each
 //! flush and read at start, so a restart neither re-counts nor loses an output counter.
 //!
-//! Layout (little-endian): magic `CRLS`, version u32, rule count u32, then per rule its
-//! key, flushed time, flush count, groups, inputs and windows; a CRC-32 of everything
-//! before it ends the file. The file is replaced atomically (write, fsync, rename).
+//! Layout (little-endian): magic `CRLS`, version u32, the time it was saved (ms, i64;
+//! from version 2), rule count u32, then per rule its key, flushed time, flush count,
+//! groups, inputs and windows; a CRC-32 of everything before it ends the file. The file is replaced atomically (write, fsync, rename).
 
 use crate::rule::{Group, Input, InputMap, RuleState, rule_key};
 use crate::window::Acc;
@@ -13,10 +13,12 @@ use std::io;
 use std::path::Path;
 
 const MAGIC: &[u8; 4] = b"CRLS";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// A rule's state as read back, before it is matched to a configured rule by key.
 pub struct SavedRule {
+    /// When the file was written: windows ending later were still open then.
+    pub saved_at: i64,
     pub flushed: i64,
     pub flushes: u32,
     pub groups: Vec<Option<Group>>,
@@ -33,6 +35,7 @@ impl SavedRule {
         state.inputs = self.inputs;
         state.windows = self.windows;
         state.resume_until = i64::MIN;
+        state.resume_cut_windows(self.saved_at);
         for i in state.inputs.values() {
             if let Some(g) = state.groups[i.group as usize].as_mut() {
                 g.inputs += 1;
@@ -46,10 +49,11 @@ impl SavedRule {
 pub struct Writer(Vec<u8>);
 
 impl Writer {
-    pub fn new(rules: usize) -> Writer {
+    pub fn new(rules: usize, saved_at: i64) -> Writer {
         let mut w = Vec::with_capacity(1 << 16);
         w.extend_from_slice(MAGIC);
         put_u32(&mut w, VERSION);
+        put_i64(&mut w, saved_at);
         put_u32(&mut w, rules as u32);
         Writer(w)
     }
@@ -118,14 +122,16 @@ pub fn decode(data: &[u8]) -> Result<HashMap<String, SavedRule>, String> {
     if r.take(4)? != MAGIC {
         return Err("not a rollup state file".into());
     }
-    let version = r.u32()?;
-    if version != VERSION {
-        return Err(format!("unsupported version {version}"));
-    }
+    let saved_at = match r.u32()? {
+        // Version 1 did not record it: every open window counts as cut short.
+        1 => i64::MIN,
+        VERSION => r.i64()?,
+        version => return Err(format!("unsupported version {version}")),
+    };
     let mut out = HashMap::new();
     for _ in 0..r.u32()? {
         let key = r.str()?;
-        out.insert(key, decode_rule(&mut r)?);
+        out.insert(key, decode_rule(&mut r, saved_at)?);
     }
     if !r.0.is_empty() {
         return Err("trailing bytes".into());
@@ -133,7 +139,7 @@ pub fn decode(data: &[u8]) -> Result<HashMap<String, SavedRule>, String> {
     Ok(out)
 }
 
-fn decode_rule(r: &mut Reader) -> Result<SavedRule, String> {
+fn decode_rule(r: &mut Reader, saved_at: i64) -> Result<SavedRule, String> {
     let flushed = r.i64()?;
     let flushes = r.u32()?;
     let n = r.count(1)?;
@@ -172,7 +178,7 @@ fn decode_rule(r: &mut Reader) -> Result<SavedRule, String> {
         }
         windows.push((end, accs));
     }
-    Ok(SavedRule { flushed, flushes, groups, inputs, windows })
+    Ok(SavedRule { saved_at, flushed, flushes, groups, inputs, windows })
 }
 
 /// Replaces `path` with `data` so that a crash leaves either the old file or the new one.

@@ -155,7 +155,7 @@ impl Rollups {
             return 0;
         }
         self.write(&out);
-        self.checkpoint(&set);
+        self.checkpoint(&set, now);
         self.stats.flushes.fetch_add(1, Ordering::Relaxed);
         self.stats.last_flush_nanos.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         out.len()
@@ -164,12 +164,12 @@ impl Rollups {
     /// Saves every rule's state now (also called at shutdown).
     pub fn save(&self) {
         let set = self.current.read().clone();
-        self.checkpoint(&set);
+        self.checkpoint(&set, cardinal_model::now_ms());
     }
 
-    fn checkpoint(&self, set: &RuleSet) {
+    fn checkpoint(&self, set: &RuleSet, now: Timestamp) {
         let Some(path) = &self.state_path else { return };
-        let mut w = checkpoint::Writer::new(set.rules.len());
+        let mut w = checkpoint::Writer::new(set.rules.len(), now);
         for r in &set.rules {
             w.rule(&r.lock());
         }

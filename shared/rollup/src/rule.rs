@@ -93,6 +93,9 @@ pub struct RuleState {
     /// The first window this process writes: everything seen before it ends goes into it,
     /// so that it holds every input, not just those whose first scrape came early.
     first_window: Timestamp,
+    /// When the state this process resumed from was saved: samples up to then went into
+    /// the previous process's windows.
+    resumed_at: Timestamp,
     pub stats: RuleStats,
 }
 
@@ -105,6 +108,7 @@ impl RuleState {
         let first_window = now.div_euclid(step).saturating_add(2).saturating_mul(step);
         RuleState {
             first_window,
+            resumed_at: Timestamp::MIN,
             resume_until: now.saturating_add((2 * step).max(60_000)),
             rule,
             step,
@@ -166,10 +170,9 @@ impl RuleState {
                 self.stats.counter_resets += 1;
                 v
             };
-            let same_window = window_end(i.last_t, self.step).max(self.first_window) == window;
-            let prev_in_window = same_window.then_some(i.last_v);
-            let group = i.group;
+            let (prev_t, prev_v, group) = (i.last_t, i.last_v, i.group);
             *i = Input { last_v: v, last_t: t, group, seen: self.flushes };
+            let prev_in_window = (self.window_of(prev_t) == Some(window)).then_some(prev_v);
             self.add_to_window(window, group, delta, v, prev_in_window, t);
         } else {
             let group = self.group_for(&labels(), existing);
@@ -180,6 +183,41 @@ impl RuleState {
             self.add_to_window(window, group, if baseline { 0.0 } else { v }, v, None, t);
         }
         late
+    }
+
+    /// After a restart from state saved at `saved_at`: the windows ending later were cut
+    /// short by the stop, and the rest of their inputs' samples arrive after the restart.
+    /// Written at their own end they would show a total short of what had happened by
+    /// then (a dip in every `rate` ending there), so their increases go into this
+    /// process's first window, which every input reaches; a gauge's partial window is
+    /// dropped, leaving the gap the stop made.
+    pub fn resume_cut_windows(&mut self, saved_at: Timestamp) {
+        self.resumed_at = saved_at;
+        let cut = self.windows.split_off(self.windows.partition_point(|w| w.0 <= saved_at));
+        let Some(&(last_end, _)) = cut.last() else { return };
+        if !from_increases(self.rule.output) {
+            return;
+        }
+        self.first_window = self.first_window.max(last_end);
+        let mut merged = vec![Acc::default(); self.groups.len()];
+        for (_, accs) in &cut {
+            merged.iter_mut().zip(accs).for_each(|(m, a)| m.absorb_increases(a));
+        }
+        self.windows.push((self.first_window, merged));
+    }
+
+    /// The window a sample at `t` went into, if it is still open: for a sample from
+    /// before a restart, its own window unless the stop cut that short (then the first
+    /// window holds its increase, or nothing of a gauge).
+    fn window_of(&self, t: Timestamp) -> Option<Timestamp> {
+        let own = window_end(t, self.step);
+        if t > self.resumed_at {
+            Some(own.max(self.first_window))
+        } else if own <= self.resumed_at {
+            Some(own)
+        } else {
+            from_increases(self.rule.output).then_some(self.first_window)
+        }
     }
 
     fn add_to_window(&mut self, end: Timestamp, group: u32, delta: f64, v: f64, prev: Option<f64>, t: Timestamp) {

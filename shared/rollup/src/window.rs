@@ -61,6 +61,14 @@ impl Acc {
         }
     }
 
+    /// Takes in another window's increases (all an increase-based output reads), for
+    /// counting a cut-short window in a later one.
+    pub fn absorb_increases(&mut self, other: &Acc) {
+        self.delta += other.delta;
+        self.samples += other.samples;
+        self.series = self.series.max(other.series);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.samples == 0
     }
