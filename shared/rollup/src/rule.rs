@@ -6,28 +6,9 @@ use crate::window::{Acc, first_sample_counts, from_increases, is_cumulative};
 use cardinal_config::{Grouping, RollupRule};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME, stale_nan};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// Inputs are keyed by their label hash, which is already uniform: hashing it again
-/// would only cost time on every sample.
-#[derive(Default)]
-pub struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-pub type InputMap = HashMap<u64, Input, BuildHasherDefault<PassThrough>>;
+/// Inputs are keyed by their label hash: one multiply (Fx) is all the hashing it needs.
+pub type InputMap = rustc_hash::FxHashMap<u64, Input>;
 
 /// What a rule keeps per input series: 24 bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -14,8 +14,8 @@ use cardinal_model::{Label, Labels, LabelsBuilder, Timestamp, now_ms, stale_nan}
 use cardinal_relabel::RelabelConfig;
 use cardinal_tsdb::{AppendError, Head, SeriesRef, head::Appender};
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
@@ -93,25 +93,6 @@ struct NewSeries {
     labels: Option<Labels>,
 }
 
-/// The cache's keys are hashes already; using their low bits avoids hashing twice.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u128 keys are hashed; this path is for completeness.
-        self.0 = bytes.iter().fold(self.0, |h, b| h.rotate_left(8) ^ u64::from(*b));
-    }
-
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-}
-
 /// Unseen cache entries are forgotten after this many scrapes.
 const CACHE_KEEP_ITERATIONS: u64 = 10;
 
@@ -124,8 +105,9 @@ pub struct ScrapeLoop {
     pub metadata: Arc<Metadata>,
     /// Keyed by a 128-bit hash of the raw series text rather than the text itself: 16
     /// bytes instead of ~600 for an Istio series, and cheaper to hash. Keys are per target
-    /// (a few thousand series), so a collision has odds of about 2^-100.
-    cache: HashMap<u128, CacheEntry, BuildHasherDefault<KeyHasher>>,
+    /// (a few thousand series), so a collision has odds of about 2^-100. Being hashes
+    /// already, they need only Fx's multiply, not SipHash.
+    cache: FxHashMap<u128, CacheEntry>,
     report_labels: Vec<Labels>,
     report: Vec<SeriesRef>,
     iter: u64,
@@ -171,7 +153,7 @@ impl ScrapeLoop {
             stats,
             health: Arc::default(),
             metadata: Arc::default(),
-            cache: HashMap::default(),
+            cache: FxHashMap::default(),
             report_labels,
             report,
             iter: 0,
