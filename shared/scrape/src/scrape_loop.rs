@@ -15,7 +15,6 @@ use cardinal_relabel::RelabelConfig;
 use cardinal_tsdb::{AppendError, Head, SeriesRef, head::Appender};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
