@@ -1,7 +1,7 @@
 //! Compaction: cutting the head's oldest range into a block, and merging adjacent blocks
 //! into larger ones so a months-long query opens a few dozen blocks, not thousands.
 
-use crate::block::{Block, SeriesChunks, write_block};
+use crate::block::{Block, EncodedChunk, SeriesChunks, write_block};
 use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender};
 use crate::head::Head;
 use cardinal_model::Timestamp;
@@ -24,8 +24,8 @@ pub fn head_to_block(head: &Head, parent: &Path, mint: Timestamp, maxt: Timestam
     write_block(parent, mint, maxt, 1, series)
 }
 
-/// Samples as XOR chunks of at most [`SAMPLES_PER_CHUNK`] samples each.
-pub fn encode_chunks(samples: &[(Timestamp, f64)]) -> Vec<(Timestamp, Timestamp, u16, Vec<u8>)> {
+/// Samples as chunks of at most [`SAMPLES_PER_CHUNK`] samples each.
+pub fn encode_chunks(samples: &[(Timestamp, f64)]) -> Vec<EncodedChunk> {
     samples
         .chunks(usize::from(SAMPLES_PER_CHUNK))
         .map(|part| {
@@ -39,7 +39,7 @@ pub fn encode_chunks(samples: &[(Timestamp, f64)]) -> Vec<(Timestamp, Timestamp,
 }
 
 /// Merges blocks (sorted by time, not overlapping) into one covering their union; chunks
-/// are copied as they are, not re-encoded.
+/// are copied as they are, not re-encoded (but those of an older format).
 pub fn merge(parent: &Path, blocks: &[Arc<Block>]) -> io::Result<Option<PathBuf>> {
     let mut by_labels: BTreeMap<_, SeriesChunks> = BTreeMap::new();
     for b in blocks {
@@ -48,9 +48,7 @@ pub fn merge(parent: &Path, blocks: &[Arc<Block>]) -> io::Result<Option<PathBuf>
             let entry = by_labels
                 .entry(labels.clone())
                 .or_insert_with(|| SeriesChunks { labels: labels.clone(), chunks: Vec::new() });
-            for (c, data) in b.raw_chunks(i) {
-                entry.chunks.push((c.min_t, c.max_t, crate::chunk::sample_count(data), data.to_vec()));
-            }
+            entry.chunks.extend(b.chunks_for_merge(i));
         }
     }
     let min = blocks.iter().map(|b| b.meta.min_time).min().unwrap_or(0);

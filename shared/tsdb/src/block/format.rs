@@ -38,9 +38,22 @@ pub struct BlockMeta {
     pub version: u32,
 }
 
+/// The format blocks are written in. Version 1 held chunks in Prometheus's own layout
+/// (read with [`crate::chunk::XorIter::legacy`]); 2 in the current one.
+pub const VERSION: u32 = 2;
+
 pub fn read_meta(dir: &Path) -> io::Result<BlockMeta> {
     let data = std::fs::read(dir.join(META))?;
-    serde_json::from_slice(&data).map_err(|e| invalid(format!("{}: {e}", dir.join(META).display())))
+    let meta: BlockMeta =
+        serde_json::from_slice(&data).map_err(|e| invalid(format!("{}: {e}", dir.join(META).display())))?;
+    if !(1..=VERSION).contains(&meta.version) {
+        return Err(invalid(format!(
+            "{}: format version {} is not one this build reads (1–{VERSION})",
+            dir.join(META).display(),
+            meta.version
+        )));
+    }
+    Ok(meta)
 }
 
 pub fn invalid(msg: String) -> io::Error {

@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-pub use writer::{SeriesChunks, write_block};
+pub use writer::{EncodedChunk, SeriesChunks, write_block};
 
 pub struct Block {
     pub dir: PathBuf,
@@ -79,14 +79,25 @@ impl Block {
     pub fn samples(&self, i: usize, mint: Timestamp, maxt: Timestamp, out: &mut Vec<(Timestamp, f64)>) {
         for c in self.series[i].1.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
             if let Some(data) = self.chunk(c) {
-                out.extend(XorIter::new(data).filter(|(t, _)| *t >= mint && *t <= maxt));
+                out.extend(self.decode(data).filter(|(t, _)| *t >= mint && *t <= maxt));
             }
         }
     }
 
-    /// Series `i`'s chunks with their bytes, for merging blocks without re-encoding.
-    pub fn raw_chunks(&self, i: usize) -> impl Iterator<Item = (&ChunkMeta, &[u8])> {
-        self.series[i].1.iter().filter_map(|c| Some((c, self.chunk(c)?)))
+    fn decode<'a>(&self, chunk: &'a [u8]) -> XorIter<'a> {
+        if self.meta.version == 1 { XorIter::legacy(chunk) } else { XorIter::new(chunk) }
+    }
+
+    /// Series `i`'s chunks in the current format, for merging blocks: copied as they are,
+    /// or re-encoded from a block of an older format.
+    pub fn chunks_for_merge(&self, i: usize) -> impl Iterator<Item = EncodedChunk> + '_ {
+        self.series[i].1.iter().flat_map(|c| {
+            let Some(data) = self.chunk(c) else { return Vec::new() };
+            if self.meta.version == format::VERSION {
+                return vec![(c.min_t, c.max_t, crate::chunk::sample_count(data), data.to_vec())];
+            }
+            crate::compact::encode_chunks(&self.decode(data).collect::<Vec<_>>())
+        })
     }
 
     fn chunk(&self, c: &ChunkMeta) -> Option<&[u8]> {

@@ -28,6 +28,61 @@ fn a_written_block_reads_back() {
     assert_eq!(b.label_values("i").len(), 10);
 }
 
+/// Every sample of every series in `b`, by labels.
+fn all_samples(b: &Block) -> Vec<(String, Vec<(i64, u64)>)> {
+    (0..b.num_series())
+        .map(|i| {
+            let mut out = Vec::new();
+            b.samples(i, i64::MIN, i64::MAX, &mut out);
+            (b.labels(i).to_string(), out.into_iter().map(|(t, v)| (t, v.to_bits())).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn a_version_1_block_reads_and_merges_into_the_current_format() {
+    use crate::chunk::{LEGACY_CHUNK, LEGACY_SAMPLES};
+    let dir = tempfile::tempdir().unwrap();
+    let (min, max) = (LEGACY_SAMPLES[0].0, LEGACY_SAMPLES[5].0);
+    let labels = Labels::from_pairs([("__name__", "m")]);
+    let chunks = vec![(min, max, 6, LEGACY_CHUNK.to_vec())];
+    let old = write_block(dir.path(), min, max + 1, 1, vec![SeriesChunks { labels: labels.clone(), chunks }])
+        .unwrap()
+        .unwrap();
+    let meta = std::fs::read_to_string(old.join(format::META)).unwrap();
+    std::fs::write(old.join(format::META), meta.replace("\"version\": 2", "\"version\": 1")).unwrap();
+    let want = vec![(labels.to_string(), LEGACY_SAMPLES.iter().map(|(t, v)| (*t, v.to_bits())).collect())];
+    let old = std::sync::Arc::new(Block::open(&old).unwrap());
+    assert_eq!(old.meta.version, 1);
+    assert_eq!(all_samples(&old), want);
+
+    let later: Vec<(i64, f64)> = (1..=3).map(|k| (max + k * 15_000, k as f64)).collect();
+    let new = write_block(
+        dir.path(),
+        max + 1,
+        max + 60_000,
+        1,
+        vec![SeriesChunks { labels: labels.clone(), chunks: encode_chunks(&later) }],
+    )
+    .unwrap()
+    .unwrap();
+    let new = std::sync::Arc::new(Block::open(&new).unwrap());
+    let merged = Block::open(&crate::compact::merge(dir.path(), &[old, new]).unwrap().unwrap()).unwrap();
+    assert_eq!(merged.meta.version, format::VERSION);
+    let mut want = want;
+    want[0].1.extend(later.iter().map(|(t, v)| (*t, v.to_bits())));
+    assert_eq!(all_samples(&merged), want);
+}
+
+#[test]
+fn a_block_of_an_unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_block(dir.path());
+    let meta = std::fs::read_to_string(path.join(format::META)).unwrap();
+    std::fs::write(path.join(format::META), meta.replace("\"version\": 2", "\"version\": 3")).unwrap();
+    assert!(Block::open(&path).err().unwrap().to_string().contains("format version 3"));
+}
+
 #[test]
 fn a_damaged_chunk_is_skipped_not_returned() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 /// One series' data for a new block: encoded chunks in time order.
 pub struct SeriesChunks {
     pub labels: Labels,
-    /// (min time, max time, samples, XOR chunk bytes)
-    pub chunks: Vec<(Timestamp, Timestamp, u16, Vec<u8>)>,
+    pub chunks: Vec<EncodedChunk>,
 }
+
+/// (min time, max time, samples, chunk bytes)
+pub type EncodedChunk = (Timestamp, Timestamp, u16, Vec<u8>);
 
 /// Writes a block covering `[min_time, max_time)` under `parent`; series need not be
 /// sorted. Returns the block's directory, or `None` when there was nothing to write.
@@ -56,7 +58,7 @@ pub fn write_block(
         num_samples: samples,
         num_chunks: n_chunks,
         level,
-        version: 1,
+        version: format::VERSION,
     };
     write_synced(&tmp.join(format::META), &serde_json::to_vec_pretty(&meta).expect("meta serializes"))?;
     let dir = parent.join(name);
