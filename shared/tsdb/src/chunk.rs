@@ -92,23 +92,13 @@ impl<'a> BitReader<'a> {
         Some(v)
     }
 
-    /// Reads a prefix of up to four 1s, ended by a 0 unless it has four, and returns the
-    /// number of 1s: in one two-byte load where the stream allows, as every sample's
-    /// timestamp and integer value start with one.
+    /// The next 32 bits, most significant first, without consuming them; `None` within
+    /// 8 bytes of the end.
     #[inline(always)]
-    fn read_prefix(&mut self) -> Option<usize> {
+    fn peek32(&self) -> Option<u32> {
         let byte = self.pos / 8;
-        if let Some(pair) = self.bytes.get(byte..byte + 2) {
-            let w = u16::from_be_bytes([pair[0], pair[1]]) << (self.pos % 8);
-            let ones = (w.leading_ones() as usize).min(4);
-            self.pos += ones + usize::from(ones < 4);
-            return Some(ones);
-        }
-        let mut ones = 0;
-        while ones < 4 && self.read_bit()? {
-            ones += 1;
-        }
-        Some(ones)
+        let w: [u8; 8] = self.bytes.get(byte..byte + 8)?.try_into().ok()?;
+        Some(((u64::from_be_bytes(w) << (self.pos % 8)) >> 32) as u32)
     }
 
     fn read_varint(&mut self) -> Option<i64> {
@@ -383,15 +373,32 @@ impl<'a> XorIter<'a> {
         }
     }
 
-    /// Reads what [`write_bucketed`] wrote: `Some(None)` for the all-ones prefix.
+    /// Reads what [`write_bucketed`] wrote: `Some(None)` for the all-ones prefix. Every
+    /// timestamp and integer value starts with one, so prefix and payload (at most 24
+    /// bits) come from one load where the stream allows.
     #[inline(always)]
     fn read_bucketed(&mut self, widths: [u8; 3]) -> Option<Option<i64>> {
-        let bits = match self.r.read_prefix()? {
+        let width = |ones: usize| if ones == 0 || ones == 4 { 0 } else { widths[ones - 1] };
+        let (ones, raw) = match self.r.peek32() {
+            Some(w) => {
+                let ones = (w.leading_ones() as usize).min(4);
+                let n = width(ones);
+                self.r.pos += ones + usize::from(ones < 4) + usize::from(n);
+                (ones, if n == 0 { 0 } else { u64::from((w << (ones + 1)) >> (32 - u32::from(n))) })
+            }
+            None => {
+                let mut ones = 0;
+                while ones < 4 && self.r.read_bit()? {
+                    ones += 1;
+                }
+                (ones, self.r.read_bits(width(ones))?)
+            }
+        };
+        let bits = match ones {
             0 => return Some(Some(0)),
             4 => return Some(None),
-            p => widths[p - 1],
+            _ => widths[ones - 1],
         };
-        let raw = self.r.read_bits(bits)?;
         // The writer's range is [-(2^(n-1) - 1), 2^(n-1)], so only values above 2^(n-1)
         // are negative (plain sign extension would misread +2^(n-1)).
         let half = 1u64 << (bits - 1);
