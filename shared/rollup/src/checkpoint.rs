@@ -3,7 +3,8 @@
 //!
 //! Layout (little-endian): magic `CRLS`, version u32, the time it was saved (ms, i64;
 //! from version 2), rule count u32, then per rule its key, flushed time, flush count,
-//! groups, inputs and windows; a CRC-32 of everything before it ends the file. The file is replaced atomically (write, fsync, rename).
+//! groups, inputs and windows; a CRC-32 of everything before it ends the file. The file
+//! is replaced atomically (write, fsync, rename).
 
 use crate::rule::{Group, Input, InputMap, RuleState, rule_key};
 use crate::window::Acc;
