@@ -139,6 +139,9 @@ const LEGACY_DOD_WIDTHS: [u8; 3] = [14, 17, 20];
 /// Widths of the integer value delta-of-delta buckets, prefixed like the timestamps'; the
 /// all-ones prefix escapes to an XOR'd value.
 const INT_WIDTHS: [u8; 3] = [4, 10, 20];
+/// The prefix of a value no bucket holds: a 64-bit timestamp delta-of-delta, or an XOR'd
+/// value after an integer.
+const ESCAPE: u64 = 0b1111;
 
 /// `bits` as an integer, when the float is one that converts back bit-exactly (so not
 /// -0.0) and within ±2^53 (so steps between two cannot overflow). By round trip rather
@@ -156,8 +159,8 @@ fn int_step(prev: i64, cur: u64) -> i64 {
 }
 
 /// Writes `v` in the first bucket of `widths` that holds it: prefix `1…10`, then `v` in
-/// two's complement; the all-ones prefix when none does. Returns whether one did. A width
-/// n holds [-(2^(n-1) - 1), 2^(n-1)].
+/// two's complement. Returns whether one did (if not, the caller writes [`ESCAPE`] and the
+/// value its own way). A width n holds [-(2^(n-1) - 1), 2^(n-1)].
 fn write_bucketed(w: &mut BitWriter, v: i64, widths: &[u8; 3]) -> bool {
     if v == 0 {
         w.write_bit(false);
@@ -171,7 +174,6 @@ fn write_bucketed(w: &mut BitWriter, v: i64, widths: &[u8; 3]) -> bool {
             return true;
         }
     }
-    w.write_bits(0b1111, 4);
     false
 }
 
@@ -235,6 +237,7 @@ impl XorAppender {
 
     fn write_dod(&mut self, dod: i64) {
         if !write_bucketed(&mut self.w, dod, &DOD_WIDTHS) {
+            self.w.write_bits(ESCAPE, 4);
             self.w.write_bits(dod as u64, 64);
         }
     }
@@ -244,14 +247,13 @@ impl XorAppender {
             self.v_step = 0;
             return self.write_xor(bits);
         };
-        match as_int(bits) {
-            Some(cur) if write_bucketed(&mut self.w, cur - prev - self.v_step, &INT_WIDTHS) => {
-                self.v_step = cur - prev;
-                return;
-            }
-            Some(_) => {} // too large a jump: the all-ones prefix is written
-            None => self.w.write_bits(0b1111, 4),
+        if let Some(cur) = as_int(bits)
+            && write_bucketed(&mut self.w, cur - prev - self.v_step, &INT_WIDTHS)
+        {
+            self.v_step = cur - prev;
+            return;
         }
+        self.w.write_bits(ESCAPE, 4);
         self.write_xor(bits);
         self.v_step = int_step(prev, bits);
     }
@@ -305,8 +307,8 @@ pub struct XorIter<'a> {
     v_step: i64,
     leading: u8,
     trailing: u8,
-    dod_widths: &'static [u8; 3],
-    int_values: bool,
+    /// A version-1 chunk: Prometheus's timestamp buckets, every value XOR'd.
+    legacy: bool,
 }
 
 /// The sample count a chunk's header declares (0 for a chunk too short to have one).
@@ -325,7 +327,7 @@ impl<'a> XorIter<'a> {
 
     /// Iterates a chunk in Prometheus's own layout, as blocks of format version 1 hold.
     pub fn legacy(chunk: &'a [u8]) -> Self {
-        XorIter { dod_widths: &LEGACY_DOD_WIDTHS, int_values: false, ..XorIter::new(chunk) }
+        XorIter { legacy: true, ..XorIter::new(chunk) }
     }
 
     fn over(stream: &'a [u8], count: u16) -> Self {
@@ -339,8 +341,7 @@ impl<'a> XorIter<'a> {
             v_step: 0,
             leading: 0,
             trailing: 0,
-            dod_widths: &DOD_WIDTHS,
-            int_values: true,
+            legacy: false,
         }
     }
 
@@ -367,7 +368,8 @@ impl<'a> XorIter<'a> {
     }
 
     fn read_dod(&mut self) -> Option<i64> {
-        match self.read_bucketed(*self.dod_widths)? {
+        let widths = if self.legacy { LEGACY_DOD_WIDTHS } else { DOD_WIDTHS };
+        match self.read_bucketed(widths)? {
             Some(dod) => Some(dod),
             None => self.r.read_bits(64).map(|raw| raw as i64),
         }
@@ -379,26 +381,26 @@ impl<'a> XorIter<'a> {
     #[inline(always)]
     fn read_bucketed(&mut self, widths: [u8; 3]) -> Option<Option<i64>> {
         let width = |ones: usize| if ones == 0 || ones == 4 { 0 } else { widths[ones - 1] };
-        let (ones, raw) = match self.r.peek32() {
+        let (ones, bits, raw) = match self.r.peek32() {
             Some(w) => {
                 let ones = (w.leading_ones() as usize).min(4);
                 let n = width(ones);
                 self.r.pos += ones + usize::from(ones < 4) + usize::from(n);
-                (ones, if n == 0 { 0 } else { u64::from((w << (ones + 1)) >> (32 - u32::from(n))) })
+                (ones, n, if n == 0 { 0 } else { u64::from((w << (ones + 1)) >> (32 - u32::from(n))) })
             }
             None => {
                 let mut ones = 0;
                 while ones < 4 && self.r.read_bit()? {
                     ones += 1;
                 }
-                (ones, self.r.read_bits(width(ones))?)
+                (ones, width(ones), self.r.read_bits(width(ones))?)
             }
         };
-        let bits = match ones {
+        match ones {
             0 => return Some(Some(0)),
             4 => return Some(None),
-            _ => widths[ones - 1],
-        };
+            _ => {}
+        }
         // The writer's range is [-(2^(n-1) - 1), 2^(n-1)], so only values above 2^(n-1)
         // are negative (plain sign extension would misread +2^(n-1)).
         let half = 1u64 << (bits - 1);
@@ -406,7 +408,7 @@ impl<'a> XorIter<'a> {
     }
 
     fn read_value(&mut self) -> Option<()> {
-        let Some(prev) = as_int(self.v).filter(|_| self.int_values) else {
+        let Some(prev) = as_int(self.v).filter(|_| !self.legacy) else {
             self.v_step = 0;
             return self.read_xor();
         };
