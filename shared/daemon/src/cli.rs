@@ -64,6 +64,17 @@ pub struct Cli {
     /// How often the WAL is fsynced: the most scraped data a power loss can take.
     #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "1s", value_parser = parse_duration)]
     pub wal_fsync_interval: Duration,
+    /// Stamp a scrape that started a little late with its scheduled time, so that the
+    /// timestamps stay evenly spaced and compress well (`=false` to turn off).
+    #[arg(long = "scrape.adjust-timestamps", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub adjust_timestamps: bool,
+    /// Prometheus's spelling of `--scrape.adjust-timestamps=false`.
+    #[arg(long = "no-scrape.adjust-timestamps", hide = true)]
+    pub no_adjust_timestamps: bool,
+    /// How late a scrape may start and still be stamped with its scheduled time (at most
+    /// 1% of the scrape interval).
+    #[arg(long = "scrape.timestamp-tolerance", default_value = "2ms", value_parser = parse_duration)]
+    pub timestamp_tolerance: Duration,
     /// How far back an instant vector selector looks for a sample.
     #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
     pub lookback: Duration,
@@ -125,6 +136,14 @@ pub enum Test {
     Rules { files: Vec<String> },
 }
 
+impl Cli {
+    /// How late a scrape may start and still get its slot's timestamp: zero when
+    /// adjusting is off.
+    pub fn scrape_timestamp_tolerance(&self) -> Duration {
+        if self.adjust_timestamps && !self.no_adjust_timestamps { self.timestamp_tolerance } else { Duration::ZERO }
+    }
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     cardinal_model::parse_duration(s)
 }
@@ -182,4 +201,23 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
         }
     }
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tolerance(args: &[&str]) -> Duration {
+        let args = std::iter::once("collector").chain(args.iter().copied()).map(std::ffi::OsString::from);
+        parse(&Role::COLLECTOR, args).unwrap_or_else(|_| panic!("flags parse")).scrape_timestamp_tolerance()
+    }
+
+    #[test]
+    fn scrape_timestamps_are_adjusted_within_2ms_unless_turned_off_as_prometheus_spells_it() {
+        assert_eq!(tolerance(&[]), Duration::from_millis(2));
+        assert_eq!(tolerance(&["--scrape.timestamp-tolerance=10ms"]), Duration::from_millis(10));
+        assert_eq!(tolerance(&["--scrape.adjust-timestamps=false"]), Duration::ZERO);
+        assert_eq!(tolerance(&["--no-scrape.adjust-timestamps"]), Duration::ZERO);
+        assert_eq!(tolerance(&["--scrape.adjust-timestamps"]), Duration::from_millis(2));
+    }
 }

@@ -60,7 +60,7 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
     // before the restart, and the state file holds what they contributed.
     let rollups = cardinal_rollup::Rollups::open(head.clone(), Some(cli.data.clone()));
     head.set_observer(rollups.clone());
-    let scrape = Arc::new(ScrapeManager::new(head.clone()));
+    let scrape = Arc::new(ScrapeManager::new(head.clone(), cli.scrape_timestamp_tolerance()));
     let engine = Engine {
         lookback: cli.lookback,
         timeout: cli.query_timeout,

@@ -6,6 +6,7 @@ pub mod labels;
 pub mod matcher;
 pub mod number;
 pub mod sample;
+pub mod schedule;
 
 pub use duration::{format_duration, parse_duration};
 pub use labels::{Label, Labels, LabelsBuilder};

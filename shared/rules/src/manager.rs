@@ -6,6 +6,7 @@
 use crate::file::{self, Rule, RuleGroup};
 use crate::group::{AlertContext, GroupRunner, Notification, RuleHealth};
 use crate::notifier::{Notifier, PostableAlert};
+use cardinal_model::schedule::next_slot;
 use cardinal_model::{Labels, Timestamp, now_ms};
 use cardinal_promql::Engine;
 use cardinal_tsdb::Head;
@@ -180,13 +181,6 @@ impl RuleManager {
     }
 }
 
-/// The first evaluation slot after `now`: a multiple of the interval plus the group's
-/// stable offset.
-pub fn next_slot(now: Timestamp, interval_ms: i64, offset_ms: i64) -> Timestamp {
-    let base = (now - offset_ms).div_euclid(interval_ms) * interval_ms + offset_ms;
-    if base > now { base } else { base + interval_ms }
-}
-
 async fn run(deps: Arc<Deps>, shared: Arc<Mutex<Shared>>, mut stop: watch::Receiver<bool>) {
     let (interval_ms, offset_ms, query_offset) = {
         let s = shared.lock();
@@ -265,17 +259,4 @@ fn postable(n: &Notification, external_url: &str) -> Vec<PostableAlert> {
             generator_url: generator_url.clone(),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_are_offset_multiples_of_the_interval() {
-        assert_eq!(next_slot(10_500, 1000, 200), 11_200);
-        assert_eq!(next_slot(11_200, 1000, 200), 12_200, "strictly after now");
-        assert_eq!(next_slot(0, 15_000, 0), 15_000);
-        assert_eq!(next_slot(-1, 1000, 0), 0);
-    }
 }

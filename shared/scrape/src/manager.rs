@@ -44,13 +44,16 @@ struct Job {
 
 pub struct ScrapeManager {
     head: Arc<Head>,
+    timestamp_tolerance: std::time::Duration,
     jobs: Mutex<HashMap<String, Job>>,
     pub stats: Arc<ScrapeStats>,
 }
 
 impl ScrapeManager {
-    pub fn new(head: Arc<Head>) -> Self {
-        ScrapeManager { head, jobs: Mutex::default(), stats: Arc::default() }
+    /// `timestamp_tolerance`: how late a scrape may start and still be stamped with its
+    /// slot (zero: never).
+    pub fn new(head: Arc<Head>, timestamp_tolerance: std::time::Duration) -> Self {
+        ScrapeManager { head, timestamp_tolerance, jobs: Mutex::default(), stats: Arc::default() }
     }
 
     /// Applies a config. Every job's HTTP client is built first, so a bad config changes
@@ -81,7 +84,16 @@ impl ScrapeManager {
             }
             let (stop, stop_rx) = watch::channel(false);
             let state = Arc::new(RwLock::new(JobState::default()));
-            tokio::spawn(run_job(self.head.clone(), sc.clone(), fetcher, state.clone(), self.stats.clone(), stop_rx));
+            let run = run_job(
+                self.head.clone(),
+                sc.clone(),
+                fetcher,
+                self.timestamp_tolerance,
+                state.clone(),
+                self.stats.clone(),
+                stop_rx,
+            );
+            tokio::spawn(run);
             jobs.insert(sc.job_name.clone(), Job { fingerprint, cfg: sc, state, stop });
         }
         Ok(())
@@ -146,6 +158,7 @@ async fn run_job(
     head: Arc<Head>,
     sc: ScrapeConfig,
     fetcher: Fetcher,
+    timestamp_tolerance: std::time::Duration,
     state: Arc<RwLock<JobState>>,
     stats: Arc<ScrapeStats>,
     mut stop: watch::Receiver<bool>,
@@ -163,6 +176,7 @@ async fn run_job(
         },
         metric_relabel: sc.metric_relabel_configs.clone(),
         interval: sc.interval(),
+        timestamp_tolerance,
         fetcher,
         forced_error: Mutex::new(None),
     });

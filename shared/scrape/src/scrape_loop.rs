@@ -10,6 +10,7 @@ use crate::metadata::{Field, Metadata};
 use crate::sample_labels::{LabelLimits, check_limits, sample_labels};
 use crate::target::Target;
 use cardinal_exposition::{Entry, Format, Parser, parse_labels};
+use cardinal_model::schedule::{next_slot, scrape_time};
 use cardinal_model::{Label, Labels, LabelsBuilder, Timestamp, now_ms, stale_nan};
 use cardinal_relabel::RelabelConfig;
 use cardinal_tsdb::{AppendError, Head, SeriesRef, head::Appender};
@@ -28,6 +29,9 @@ pub struct LoopConfig {
     pub limits: LabelLimits,
     pub metric_relabel: Vec<RelabelConfig>,
     pub interval: Duration,
+    /// A scrape starting at most this late for its slot is stamped with the slot
+    /// (`--scrape.timestamp-tolerance`); zero stamps every scrape with its start.
+    pub timestamp_tolerance: Duration,
     pub fetcher: Fetcher,
     /// Set when the job breaks `target_limit`: every scrape fails with it.
     pub forced_error: Mutex<Option<String>>,
@@ -164,28 +168,31 @@ impl ScrapeLoop {
     }
 
     /// Scrapes on the interval, at a stable per-target offset within it, until `stop`
-    /// fires; then marks every series of the target stale.
+    /// fires; then marks every series of the target stale. Each wait is worked out from
+    /// the wall clock, so the slots stay on the grid their timestamps are aligned to; a
+    /// scrape that overran its interval skips the slots it missed.
     pub async fn run(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let interval = self.cfg.interval;
-        let period = interval.as_millis().max(1) as u64;
-        let offset = self.target.key % period;
-        let now = now_ms() as u64;
-        let wait = (offset + period - now % period) % period;
-        let start = tokio::time::Instant::now() + Duration::from_millis(wait);
-        let mut ticker = tokio::time::interval_at(start, interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let period = self.cfg.interval.as_millis().max(1) as i64;
+        let offset = (self.target.key % period as u64) as i64;
+        let tolerance = self.cfg.timestamp_tolerance.as_millis() as i64;
+        let mut slot = next_slot(now_ms(), period, offset);
         loop {
+            let wait = Duration::from_millis((slot - now_ms()).max(0) as u64);
             tokio::select! {
-                _ = ticker.tick() => self.scrape_once().await,
+                _ = tokio::time::sleep(wait) => {
+                    self.scrape_once(scrape_time(now_ms(), slot, period, tolerance)).await;
+                    // From the slot, not from now: a timer that fired early must not
+                    // scrape the same slot twice.
+                    slot = next_slot(now_ms().max(slot), period, offset);
+                }
                 _ = stop.changed() => break,
             }
         }
         self.stale_all(now_ms(), true);
     }
 
-    /// One scrape, stamped with its start time.
-    pub async fn scrape_once(&mut self) {
-        let t0 = now_ms();
+    /// One scrape, stamped `t0`.
+    pub async fn scrape_once(&mut self, t0: Timestamp) {
         let started = Instant::now();
         self.stats.scrapes.fetch_add(1, Relaxed);
         let forced = self.cfg.forced_error.lock().clone();

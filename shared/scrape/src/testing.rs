@@ -19,6 +19,7 @@ pub fn offline_loop(head: Arc<Head>, job: &str, instance: &str) -> ScrapeLoop {
         limits: LabelLimits::default(),
         metric_relabel: Vec::new(),
         interval: Duration::from_secs(15),
+        timestamp_tolerance: Duration::ZERO,
         fetcher: Fetcher::new(&Default::default(), Duration::from_secs(10), 0).expect("default client"),
         forced_error: Default::default(),
     };

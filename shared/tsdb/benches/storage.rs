@@ -8,7 +8,10 @@ use cardinal_tsdb::compact::encode_chunks;
 use cardinal_tsdb::wal::{DEFAULT_SEGMENT_SIZE, RefSample, Wal};
 use cardinal_tsdb::{Db, DbOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use e2e::series::{rollup_labels as labels, scrape_like_counter as counter_samples};
+use e2e::series::{rollup_labels as labels, scrape_like_counter as counter_samples, unaligned_counter};
+
+/// A series' samples from its index and time range (`e2e::series`).
+type Generator = fn(usize, i64, i64, i64) -> Vec<(i64, f64)>;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
@@ -21,18 +24,23 @@ fn bench(c: &mut Criterion) {
     g.finish();
     restart(c);
 
-    // Bytes per sample in a block, for scrape-like counters and for rollup-like floats.
+    // Bytes per sample in a block: scrape-like counters stamped as our scraper stamps them,
+    // the same with the timestamp adjustment off, and rollup-like floats, which rule
+    // evaluation stamps exactly on its grid.
     let blocks = tempfile::tempdir().unwrap();
+    let two_hours =
+        |f: Generator| -> Vec<Vec<(i64, f64)>> { (0..1000).map(|i| f(i, 0, 2 * 3_600_000, 15_000)).collect() };
+    let rollups = two_hours(counter_samples)
+        .into_iter()
+        .map(|s| s.iter().enumerate().map(|(n, (_, v))| (n as i64 * 15_000, v.sqrt() / 7.3)).collect())
+        .collect();
+    if let Ok(path) = std::env::var("CARDINAL_OPENMETRICS_OUT") {
+        write_openmetrics(&path, &two_hours(counter_samples));
+    }
     for (kind, data) in [
-        ("counters every 15s", (0..1000).map(|i| counter_samples(i, 0, 2 * 3_600_000, 15_000)).collect::<Vec<_>>()),
-        (
-            "irate rollups every 15s",
-            (0..1000)
-                .map(|i| {
-                    counter_samples(i, 0, 2 * 3_600_000, 15_000).iter().map(|(t, v)| (*t, v.sqrt() / 7.3)).collect()
-                })
-                .collect(),
-        ),
+        ("counters every 15s", two_hours(counter_samples)),
+        ("counters every 15s, timestamps not adjusted", two_hours(unaligned_counter)),
+        ("irate rollups every 15s", rollups),
     ] {
         let samples: usize = data.iter().map(Vec::len).sum();
         let series = data
@@ -41,13 +49,35 @@ fn bench(c: &mut Criterion) {
             .map(|(i, s)| SeriesChunks { labels: labels(i), chunks: encode_chunks(s) })
             .collect();
         let path = write_block(blocks.path(), 0, 2 * 3_600_000, 1, series).unwrap().unwrap();
+        let size = |f: &str| std::fs::metadata(path.join(f)).map_or(0, |m| m.len());
         let bytes: u64 = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
         println!(
-            "block of {kind}: {:.3} bytes/sample ({samples} samples, {bytes} bytes)",
-            bytes as f64 / samples as f64
+            "block of {kind}: {:.3} bytes/sample ({samples} samples, {bytes} bytes: chunks {}, index {})",
+            bytes as f64 / samples as f64,
+            size("chunks"),
+            size("index"),
         );
         std::fs::remove_dir_all(path).unwrap();
     }
+}
+
+/// The counters as an OpenMetrics file, for `promtool tsdb create-blocks-from openmetrics`
+/// to build Prometheus's block of the same samples. Shifted to a recent 2 h boundary
+/// (Prometheus cuts blocks on them), which keeps them on their 15 s slots.
+fn write_openmetrics(path: &str, series: &[Vec<(i64, f64)>]) {
+    use std::io::Write;
+    const BASE: i64 = 1_700_006_400_000;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(out, "# TYPE istio_requests counter").unwrap();
+    for (i, samples) in series.iter().enumerate() {
+        let l = labels(i);
+        for (t, v) in samples {
+            let (w, i) = (l.get("w").unwrap_or(""), l.get("i").unwrap_or(""));
+            writeln!(out, "istio_requests_total{{w=\"{w}\",i=\"{i}\"}} {v} {}.{:03}", (BASE + t) / 1000, t % 1000)
+                .unwrap();
+        }
+    }
+    writeln!(out, "# EOF").unwrap();
 }
 
 /// 1M series (2,968 Envoy-like targets of 337 series, 8 labels each) scraped 10 times,
