@@ -2,7 +2,7 @@
 //! into larger ones so a months-long query opens a few dozen blocks, not thousands.
 
 use crate::block::{Block, EncodedChunk, SeriesChunks, write_block};
-use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender};
+use crate::chunk::XorAppender;
 use crate::head::Head;
 use cardinal_model::Timestamp;
 use std::collections::BTreeMap;
@@ -24,10 +24,18 @@ pub fn head_to_block(head: &Head, parent: &Path, mint: Timestamp, maxt: Timestam
     write_block(parent, mint, maxt, 1, series)
 }
 
-/// Samples as chunks of at most [`SAMPLES_PER_CHUNK`] samples each.
+/// Samples a chunk in a block holds at most: a 2 h block of 15 s scrapes is one chunk a
+/// series. The head cuts at [`SAMPLES_PER_CHUNK`](crate::chunk::SAMPLES_PER_CHUNK), as
+/// Prometheus does, to bound what an append re-reads; a block is written once, and each
+/// chunk costs ~25 bytes of header and index entry, so fewer, larger ones save ~0.15
+/// bytes a sample (~13%) on scrape-like data. A read decodes up to 480 samples where
+/// it might have needed fewer, a few microseconds.
+pub const BLOCK_CHUNK_SAMPLES: usize = 480;
+
+/// Samples as chunks of at most [`BLOCK_CHUNK_SAMPLES`] samples each.
 pub fn encode_chunks(samples: &[(Timestamp, f64)]) -> Vec<EncodedChunk> {
     samples
-        .chunks(usize::from(SAMPLES_PER_CHUNK))
+        .chunks(BLOCK_CHUNK_SAMPLES)
         .map(|part| {
             let mut a = XorAppender::new();
             for (t, v) in part {

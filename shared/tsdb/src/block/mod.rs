@@ -79,7 +79,15 @@ impl Block {
     pub fn samples(&self, i: usize, mint: Timestamp, maxt: Timestamp, out: &mut Vec<(Timestamp, f64)>) {
         for c in self.series[i].1.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
             if let Some(data) = self.chunk(c) {
-                out.extend(self.decode(data).filter(|(t, _)| *t >= mint && *t <= maxt));
+                out.reserve(usize::from(crate::chunk::sample_count(data)));
+                for (t, v) in self.decode(data) {
+                    if t > maxt {
+                        break;
+                    }
+                    if t >= mint {
+                        out.push((t, v));
+                    }
+                }
             }
         }
     }
