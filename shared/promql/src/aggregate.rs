@@ -1,7 +1,8 @@
 //! Aggregation operators (`sum by (…)`, `topk`, …), with Prometheus 3.x's arithmetic.
 
 use crate::engine::{Ctx, Result, exec};
-use crate::functions::{avg, kahan_inc, order_by_value, quantile};
+use crate::fold::Op;
+use crate::functions::{order_by_value, quantile};
 use crate::value::{Sample, Value};
 use cardinal_model::number::go_f;
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME};
@@ -16,8 +17,8 @@ pub fn eval(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Value> {
     };
     let input = ctx.eval_vector(&a.expr, t)?;
     let grouping = Grouping::from(&a.modifier);
-    if let Some(f) = reducer(&op) {
-        return Ok(Value::Vector(reduce(input, &grouping, t, f)));
+    if let Some(op) = Op::parse(&op) {
+        return Ok(Value::Vector(reduce(input, &grouping, t, |values| op.over(values.iter().copied()))));
     }
     let out = match op.as_str() {
         "topk" | "bottomk" => top_k(input, &grouping, scalar_param(&param)?, op == "topk")?,
@@ -29,28 +30,6 @@ pub fn eval(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Value> {
         other => return Err(exec(format!("aggregation {other:?} is not supported"))),
     };
     Ok(Value::Vector(out))
-}
-
-/// An aggregation without a parameter: its value over one group's values, in input
-/// order. Range queries apply it step by step to groups formed once (`crate::range`).
-pub(crate) fn reducer(op: &str) -> Option<fn(&[f64]) -> f64> {
-    Some(match op {
-        "sum" => |v| {
-            let (mut s, mut c) = (0.0, 0.0);
-            for x in v {
-                (s, c) = kahan_inc(*x, s, c);
-            }
-            if s.is_infinite() { s } else { s + c }
-        },
-        "avg" => |v| avg(v.iter().copied()),
-        "count" => |v| v.len() as f64,
-        "group" => |_| 1.0,
-        "min" => |v| fold(v, |cur, acc| cur < acc),
-        "max" => |v| fold(v, |cur, acc| cur > acc),
-        "stdvar" => welford,
-        "stddev" => |v| welford(v).sqrt(),
-        _ => return None,
-    })
 }
 
 fn scalar_param(p: &Option<Value>) -> Result<f64> {
@@ -118,29 +97,6 @@ fn reduce(input: Vec<Sample>, g: &Grouping, t: Timestamp, f: impl Fn(&[f64]) -> 
             Sample { labels, t, v: f(&values) }
         })
         .collect()
-}
-
-/// Go's min/max loop: NaN is replaced by any number.
-fn fold(v: &[f64], better: impl Fn(f64, f64) -> bool) -> f64 {
-    let mut acc = v[0];
-    for &x in &v[1..] {
-        if better(x, acc) || acc.is_nan() {
-            acc = x;
-        }
-    }
-    acc
-}
-
-/// Population variance, Welford's update as Prometheus's `stdvar` aggregation.
-fn welford(v: &[f64]) -> f64 {
-    let (mut count, mut mean, mut m2) = (1.0, v[0], 0.0);
-    for &x in &v[1..] {
-        count += 1.0;
-        let delta = x - mean;
-        mean += delta / count;
-        m2 += delta * (x - mean);
-    }
-    m2 / count
 }
 
 /// `topk`/`bottomk`: the k largest (smallest) per group, with their own labels. NaN

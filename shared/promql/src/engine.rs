@@ -1,7 +1,7 @@
 //! The evaluator. A query is evaluated at one timestamp at a time; range queries and
 //! subqueries evaluate at each step, except for the subtrees [`crate::range`] evaluates
-//! over all of a range query's steps at once. Every selector's samples are fetched from storage
-//! once per query, for the union of the times it is needed.
+//! over all of a range query's steps at once. Every selector's series are matched once per
+//! query, for the union of the times it is needed, and decoded only where they are read.
 //!
 //! Semantics are Prometheus 3.x's: the lookback window and range selectors are left-open
 //! (`(t - window, t]`), and a stale marker ends a series' visibility.
@@ -12,9 +12,11 @@ use crate::value::{Sample, Series, Value};
 use crate::{aggregate, binary, functions};
 use cardinal_model::matcher::matchers_of;
 use cardinal_model::{Labels, Timestamp, is_stale_nan};
+use cardinal_tsdb::LazySeries;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
-use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Query errors, with Prometheus's wording and API error types.
@@ -125,14 +127,25 @@ impl Engine {
 }
 
 /// One query's evaluation state.
+/// A selector's series, matched when the query starts and decoded (for the times the
+/// query needs them) only if step-by-step evaluation reads them.
+struct Selection {
+    lazy: Vec<LazySeries>,
+    mint: Timestamp,
+    maxt: Timestamp,
+    decoded: OnceLock<Vec<StoredSeries>>,
+}
+
 pub struct Ctx<'a> {
     pub engine: &'a Engine,
     start: Timestamp,
     end: Timestamp,
     lookback: i64,
-    data: HashMap<usize, Vec<StoredSeries>>,
+    data: HashMap<usize, Selection>,
     pub(crate) deadline: Instant,
-    loaded: Cell<usize>,
+    /// Samples the current evaluation holds (`--query.max-samples`). Atomic only so that
+    /// range evaluation can share the context across threads; one thread counts.
+    loaded: AtomicUsize,
     /// Subtrees a range query evaluated over all its steps up front (`crate::range`).
     pub(crate) precomputed: HashMap<usize, Precomputed>,
 }
@@ -146,17 +159,17 @@ impl<'a> Ctx<'a> {
             lookback: engine.lookback.as_millis() as i64,
             data: HashMap::new(),
             deadline: Instant::now() + engine.timeout,
-            loaded: Cell::new(0),
+            loaded: AtomicUsize::new(0),
             precomputed: HashMap::new(),
         };
         let mut bounds = HashMap::new();
         ctx.bounds(expr, start, end, &mut bounds);
         for (key, (vs, mint, maxt)) in bounds {
-            let series = match matchers_of(vs) {
-                Ok(m) => storage.select(&m, mint, maxt),
+            let lazy = match matchers_of(vs) {
+                Ok(m) => storage.select_lazy(&m, mint, maxt),
                 Err(_) => Vec::new(),
             };
-            ctx.data.insert(key, series);
+            ctx.data.insert(key, Selection { lazy, mint, maxt, decoded: OnceLock::new() });
         }
         ctx
     }
@@ -231,8 +244,8 @@ impl<'a> Ctx<'a> {
     }
 
     fn check_limits(&self, added: usize) -> Result<()> {
-        let n = self.loaded.get() + added;
-        self.loaded.set(n);
+        let n = self.loaded.load(Relaxed) + added;
+        self.loaded.store(n, Relaxed);
         if n > self.engine.max_samples {
             return Err(QueryError::TooManySamples);
         }
@@ -248,12 +261,18 @@ impl<'a> Ctx<'a> {
 
     /// The stored series a selector matched, fetched when the query started.
     pub(crate) fn selected(&self, vs: &VectorSelector) -> &[StoredSeries] {
-        self.data.get(&(vs as *const _ as usize)).map(Vec::as_slice).unwrap_or(&[])
+        let Some(sel) = self.data.get(&(vs as *const _ as usize)) else { return &[] };
+        sel.decoded.get_or_init(|| sel.lazy.iter().filter_map(|s| s.decode(sel.mint, sel.maxt)).collect())
+    }
+
+    /// The same series not yet decoded, for evaluation that decodes each as it goes.
+    pub(crate) fn selected_lazy(&self, vs: &VectorSelector) -> &[LazySeries] {
+        self.data.get(&(vs as *const _ as usize)).map_or(&[], |sel| &sel.lazy)
     }
 
     /// Evaluates any expression at `t`.
     pub fn eval(&self, e: &Expr, t: Timestamp) -> Result<Value> {
-        self.loaded.set(0);
+        self.loaded.store(0, Relaxed);
         self.eval_node(e, t)
     }
 
@@ -359,7 +378,7 @@ impl<'a> Ctx<'a> {
             ts += step;
         }
         let mut out: BTreeMap<Labels, Vec<(Timestamp, f64)>> = BTreeMap::new();
-        let saved = self.loaded.get();
+        let saved = self.loaded.load(Relaxed);
         while ts <= end {
             match self.eval_node(&sq.expr, ts)? {
                 Value::Scalar(v) => out.entry(Labels::empty()).or_default().push((ts, v)),
@@ -374,7 +393,7 @@ impl<'a> Ctx<'a> {
             }
             ts += step;
         }
-        self.loaded.set(saved);
+        self.loaded.store(saved, Relaxed);
         let series: Vec<Series> = out.into_iter().map(|(labels, points)| Series { labels, points }).collect();
         self.check_limits(series.iter().map(|s| s.points.len()).sum())?;
         Ok(series)

@@ -6,6 +6,7 @@
 pub mod aggregate;
 pub mod binary;
 pub mod engine;
+mod fold;
 pub mod functions;
 mod range;
 pub mod storage;

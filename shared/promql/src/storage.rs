@@ -2,31 +2,32 @@
 //! samples in a time range (stale markers included; the engine interprets them).
 
 use cardinal_model::{Matcher, Timestamp};
-use cardinal_tsdb::{Db, Head};
+use cardinal_tsdb::{Db, Head, LazySeries};
 
 /// A series with its samples, sorted by time: the storage's own result type.
 pub type StoredSeries = cardinal_tsdb::SeriesSamples;
 
 pub trait Queryable: Sync {
-    fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries>;
+    /// The series matching `matchers` that may have samples in `[mint, maxt]`, not yet
+    /// decoded: range evaluation decodes each where and when it needs it.
+    fn select_lazy(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<LazySeries>;
+
+    /// The series matching `matchers` with their samples in `[mint, maxt]`; those
+    /// without any are left out.
+    fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries> {
+        self.select_lazy(matchers, mint, maxt).iter().filter_map(|s| s.decode(mint, maxt)).collect()
+    }
 }
 
 impl Queryable for Head {
-    fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries> {
-        Head::select(self, matchers)
-            .into_iter()
-            .filter_map(|s| {
-                let mut samples = Vec::new();
-                s.samples(mint, maxt, &mut samples);
-                (!samples.is_empty()).then(|| StoredSeries { labels: self.labels(&s), samples })
-            })
-            .collect()
+    fn select_lazy(&self, matchers: &[Matcher], _: Timestamp, _: Timestamp) -> Vec<LazySeries> {
+        Head::select(self, matchers).into_iter().map(|s| LazySeries::in_head(self.labels(&s), s)).collect()
     }
 }
 
 /// Blocks and head together: what the master's queries read.
 impl Queryable for Db {
-    fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries> {
-        Db::select(self, matchers, mint, maxt)
+    fn select_lazy(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<LazySeries> {
+        Db::select_lazy(self, matchers, mint, maxt)
     }
 }

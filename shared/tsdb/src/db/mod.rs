@@ -6,10 +6,12 @@ use crate::block::Block;
 use crate::compact;
 use crate::head::Head;
 use crate::wal::{self, Record, Wal};
+
+mod select;
 use cardinal_model::{Labels, Matcher, Timestamp};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
-use std::collections::HashMap;
+pub use select::{LazySeries, SeriesSamples};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,12 +53,6 @@ pub struct Db {
     /// What opening found damaged, for the logs and the status page.
     pub damage: Mutex<Vec<String>>,
     maintenance: Mutex<()>,
-}
-
-/// One series' samples (sorted by time) from wherever they are stored.
-pub struct SeriesSamples {
-    pub labels: Labels,
-    pub samples: Vec<(Timestamp, f64)>,
 }
 
 impl Db {
@@ -104,33 +100,6 @@ impl Db {
 
     pub fn blocks(&self) -> Vec<Arc<Block>> {
         self.blocks.read().clone()
-    }
-
-    /// Every series matching `matchers` with its samples in `[mint, maxt]`, from blocks
-    /// and head together; series without samples there are left out.
-    pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {
-        let head_min = self.head.min_valid();
-        let mut out: Vec<SeriesSamples> = Vec::new();
-        // A series can be in many blocks and the head: results are merged by labels.
-        // Each store decodes straight into the series' result vector: a 30-day read is
-        // tens of millions of samples, and every extra copy shows.
-        let mut pos: HashMap<Labels, usize> = HashMap::new();
-        let blocks: Vec<Arc<Block>> =
-            self.blocks().into_iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt).collect();
-        for b in &blocks {
-            for i in b.select(matchers) {
-                let at = slot(&mut out, &mut pos, b.labels(i));
-                b.samples(i, mint, maxt.min(head_min - 1), &mut out[at].samples);
-            }
-        }
-        for s in self.head.select(matchers) {
-            let labels = self.head.labels(&s);
-            // Without blocks (the collector, a young master) no merge is needed.
-            let at = if blocks.is_empty() { push_new(&mut out, labels) } else { slot(&mut out, &mut pos, &labels) };
-            s.samples(mint.max(head_min), maxt, &mut out[at].samples);
-        }
-        out.retain(|s| !s.samples.is_empty());
-        out
     }
 
     /// Labels of the series matching any of the matcher sets, with data in `[mint, maxt]`.
@@ -267,20 +236,6 @@ impl Db {
 }
 
 /// The index of `labels`' entry in `out`, added if new.
-fn slot(out: &mut Vec<SeriesSamples>, pos: &mut HashMap<Labels, usize>, labels: &Labels) -> usize {
-    if let Some(&at) = pos.get(labels) {
-        return at;
-    }
-    let at = push_new(out, labels.clone());
-    pos.insert(labels.clone(), at);
-    at
-}
-
-fn push_new(out: &mut Vec<SeriesSamples>, labels: Labels) -> usize {
-    out.push(SeriesSamples { labels, samples: Vec::new() });
-    out.len() - 1
-}
-
 /// Opens the WAL, replaying it into `head`: one thread reads and decodes the segments
 /// while this one applies the records, so a restart uses two cores (with 1M series,
 /// decoding is about a third of the work).
