@@ -126,7 +126,6 @@ impl Engine {
     }
 }
 
-/// One query's evaluation state.
 /// A selector's series, matched when the query starts and decoded (for the times the
 /// query needs them) only if step-by-step evaluation reads them.
 struct Selection {
@@ -136,6 +135,7 @@ struct Selection {
     decoded: OnceLock<Vec<StoredSeries>>,
 }
 
+/// One query's evaluation state.
 pub struct Ctx<'a> {
     pub engine: &'a Engine,
     start: Timestamp,
@@ -259,10 +259,10 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// The stored series a selector matched, fetched when the query started.
+    /// The stored series a selector matched, with their samples, decoded on first use.
     pub(crate) fn selected(&self, vs: &VectorSelector) -> &[StoredSeries] {
         let Some(sel) = self.data.get(&(vs as *const _ as usize)) else { return &[] };
-        sel.decoded.get_or_init(|| sel.lazy.iter().filter_map(|s| s.decode(sel.mint, sel.maxt)).collect())
+        sel.decoded.get_or_init(|| LazySeries::decode_all(&sel.lazy, sel.mint, sel.maxt))
     }
 
     /// The same series not yet decoded, for evaluation that decodes each as it goes.

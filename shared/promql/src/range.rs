@@ -24,7 +24,6 @@ use crate::value::{Sample, Series};
 use cardinal_model::{Labels, Timestamp, is_stale_nan};
 use cardinal_tsdb::LazySeries;
 use promql_parser::parser::{AggregateExpr, Call, Expr, MatrixSelector};
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -178,15 +177,19 @@ impl Ctx<'_> {
     }
 
     fn windows<'w>(&self, ms: &MatrixSelector, w: &'w WindowFn, grid: Grid) -> Windows<'w> {
-        let ends = (0..grid.n).map(|i| self.effective_time(&ms.vs.at, &ms.vs.offset, grid.at(i))).collect();
-        Windows { w, grid, ends, range: ms.range.as_millis() as i64, deadline: self.deadline }
+        let ends: Vec<Timestamp> =
+            (0..grid.n).map(|i| self.effective_time(&ms.vs.at, &ms.vs.offset, grid.at(i))).collect();
+        let range = ms.range.as_millis() as i64;
+        // Ends never decrease (`@` fixes them, `offset` shifts them all alike).
+        let visible = ends.first().zip(ends.last()).map(|(first, last)| (first - range + 1, *last));
+        Windows { w, grid, ends, range, visible, deadline: self.deadline }
     }
 
     fn check_loaded(&self, loaded: &[usize]) -> Result<()> {
-        match loaded.iter().any(|n| *n > self.engine.max_samples) {
-            true => Err(QueryError::TooManySamples),
-            false => Ok(()),
+        if loaded.iter().any(|n| *n > self.engine.max_samples) {
+            return Err(QueryError::TooManySamples);
         }
+        Ok(())
     }
 
     /// A parameterless aggregation of a range function over a selector, the dashboard's
@@ -205,12 +208,16 @@ impl Ctx<'_> {
         if !unique(labels.iter()) {
             return Ok(None);
         }
-        let (keys, group_of) = groups(&labels, &Grouping::from(&a.modifier));
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let spans = grid.split(cores.min(grid.n / MIN_STEPS_PER_THREAD).max(1));
+        let (keys, group_of) = groups(labels.iter(), &Grouping::from(&a.modifier));
+        // Group by group, so that a group's states stay in cache while its series fold
+        // into them; within a group the series keep their order, which is all the fold's
+        // result depends on.
+        let mut order: Vec<usize> = (0..series.len()).collect();
+        order.sort_by_key(|&i| group_of[i]);
+        let spans = grid.split(threads_for(grid.n, MIN_STEPS_PER_THREAD));
         let n_groups = keys.len();
         let folded = in_parallel(&spans, 1, |spans| {
-            let fold = |&span| self.fold_span(series, &group_of, n_groups, op, &self.windows(ms, &w, span));
+            let fold = |&span| self.fold_span(series, &order, &group_of, n_groups, op, &self.windows(ms, &w, span));
             spans.iter().map(fold).collect::<Vec<_>>()
         });
         let mut out: Vec<Series> = keys.into_iter().map(|labels| Series { labels, points: Vec::new() }).collect();
@@ -227,9 +234,11 @@ impl Ctx<'_> {
 
     /// One span of [`Self::fused_over_grid`]: each group's points in the span, and how
     /// many samples each step's windows held.
+    /// Series are taken in `order`.
     fn fold_span(
         &self,
         series: &[LazySeries],
+        order: &[usize],
         group_of: &[usize],
         groups: usize,
         op: Op,
@@ -239,12 +248,7 @@ impl Ctx<'_> {
         let mut state = vec![Fold::default(); groups * n];
         let mut loaded = vec![0usize; n];
         let mut samples = Vec::new();
-        // Group by group, so that a group's states stay in cache while its series fold
-        // into them; within a group the series keep their order, which is all the fold's
-        // result depends on.
-        let mut order: Vec<usize> = (0..series.len()).collect();
-        order.sort_by_key(|&i| group_of[i]);
-        for i in order {
+        for &i in order {
             let (s, g) = (&series[i], group_of[i]);
             windows.check_deadline()?;
             windows.decode(s, &mut samples);
@@ -269,8 +273,7 @@ impl Ctx<'_> {
     fn aggregate_over_grid(&self, a: &AggregateExpr, grid: Grid) -> Result<Option<Vec<Series>>> {
         let Some(op) = Op::parse(&a.op.to_string()) else { return Ok(None) };
         let Some(input) = self.over_grid(&a.expr, grid)? else { return Ok(None) };
-        let labels: Vec<Labels> = input.iter().map(|s| s.labels.clone()).collect();
-        let (keys, group_of) = groups(&labels, &Grouping::from(&a.modifier));
+        let (keys, group_of) = groups(input.iter().map(|s| &s.labels), &Grouping::from(&a.modifier));
         let mut out: Vec<Series> = keys.into_iter().map(|labels| Series { labels, points: Vec::new() }).collect();
         let mut cursors = Cursors::new(input.len());
         let mut state = vec![Fold::default(); out.len()];
@@ -295,11 +298,10 @@ impl Ctx<'_> {
 }
 
 /// The groups of some series' labels, in first-seen order, and each series' group.
-fn groups(labels: &[Labels], grouping: &Grouping) -> (Vec<Labels>, Vec<usize>) {
+fn groups<'a>(labels: impl Iterator<Item = &'a Labels>, grouping: &Grouping) -> (Vec<Labels>, Vec<usize>) {
     let mut index: HashMap<Labels, usize, crate::FastHash> = HashMap::default();
     let mut keys = Vec::new();
     let group_of = labels
-        .iter()
         .map(|l| {
             *index.entry(grouping.key(l)).or_insert_with_key(|key| {
                 keys.push(key.clone());
@@ -321,6 +323,8 @@ struct Windows<'a> {
     grid: Grid,
     ends: Vec<Timestamp>,
     range: i64,
+    /// The times any window sees, `[first, last]`; `None` for a grid without steps.
+    visible: Option<(Timestamp, Timestamp)>,
     deadline: Instant,
 }
 
@@ -355,9 +359,10 @@ impl Windows<'_> {
     /// left out (a range function ignores them).
     fn decode(&self, s: &LazySeries, out: &mut Vec<(Timestamp, f64)>) {
         out.clear();
-        let (Some(&first), Some(&last)) = (self.ends.iter().min(), self.ends.iter().max()) else { return };
-        s.samples(first - self.range + 1, last, out);
-        out.retain(|p| !is_stale_nan(p.1));
+        if let Some((first, last)) = self.visible {
+            s.samples(first, last, out);
+            out.retain(|p| !is_stale_nan(p.1));
+        }
     }
 
     /// Calls `f(i, v)` for each step `i` whose window over `samples` gives a value.
@@ -386,30 +391,23 @@ impl Windows<'_> {
 const MIN_SERIES_PER_THREAD: usize = 64;
 const MIN_STEPS_PER_THREAD: usize = 64;
 
-thread_local! {
-    /// Set in [`in_parallel`]'s workers, so nested calls run inline.
-    static IN_WORKER: Cell<bool> = const { Cell::new(false) };
+/// Threads for `items` units of work, each taking at least `min_per_thread`: one per core
+/// at most, and at least one.
+fn threads_for(items: usize, min_per_thread: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(items / min_per_thread).max(1)
 }
 
-/// `f` over contiguous parts of `items`, one per core (in this thread when there are
-/// fewer than `min_per_thread` a core), the results in order.
+/// `f` over contiguous parts of `items`, one per thread of [`threads_for`] (in this
+/// thread when that is one), the results in order.
 fn in_parallel<T: Sync, R: Send>(items: &[T], min_per_thread: usize, f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.min(items.len() / min_per_thread).max(1);
-    if threads == 1 || IN_WORKER.get() {
+    let threads = threads_for(items.len(), min_per_thread);
+    if threads == 1 {
         return vec![f(items)];
     }
     std::thread::scope(|s| {
         let f = &f;
-        let handles: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|c| {
-                s.spawn(move || {
-                    IN_WORKER.set(true);
-                    f(c)
-                })
-            })
-            .collect();
+        let handles: Vec<_> = items.chunks(items.len().div_ceil(threads)).map(|c| s.spawn(move || f(c))).collect();
         handles.into_iter().map(|h| h.join().expect("a range query worker panicked")).collect()
     })
 }

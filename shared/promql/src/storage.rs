@@ -1,5 +1,6 @@
-//! What the engine needs from storage: the series matching some matchers, with their
-//! samples in a time range (stale markers included; the engine interprets them).
+//! What the engine needs from storage: the series matching some matchers, and their
+//! samples in a time range when decoded (stale markers included; the engine interprets
+//! them).
 
 use cardinal_model::{Matcher, Timestamp};
 use cardinal_tsdb::{Db, Head, LazySeries};
@@ -11,12 +12,6 @@ pub trait Queryable: Sync {
     /// The series matching `matchers` that may have samples in `[mint, maxt]`, not yet
     /// decoded: range evaluation decodes each where and when it needs it.
     fn select_lazy(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<LazySeries>;
-
-    /// The series matching `matchers` with their samples in `[mint, maxt]`; those
-    /// without any are left out.
-    fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<StoredSeries> {
-        self.select_lazy(matchers, mint, maxt).iter().filter_map(|s| s.decode(mint, maxt)).collect()
-    }
 }
 
 impl Queryable for Head {

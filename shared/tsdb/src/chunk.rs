@@ -304,9 +304,6 @@ pub struct XorIter<'a> {
     t: i64,
     t_delta: i64,
     v: u64,
-    /// `v` as an integer, when it is one (see [`as_int`]): worked out once per sample
-    /// rather than by a round trip before each next one.
-    v_int: Option<i64>,
     v_step: i64,
     leading: u8,
     trailing: u8,
@@ -341,7 +338,6 @@ impl<'a> XorIter<'a> {
             t: 0,
             t_delta: 0,
             v: 0,
-            v_int: None,
             v_step: 0,
             leading: 0,
             trailing: 0,
@@ -354,7 +350,6 @@ impl<'a> XorIter<'a> {
             0 => {
                 self.t = self.r.read_varint()?;
                 self.v = self.r.read_bits(64)?;
-                self.v_int = as_int(self.v);
             }
             // Wrapping: a corrupt chunk decodes to garbage, never to a panic.
             1 => {
@@ -413,11 +408,9 @@ impl<'a> XorIter<'a> {
     }
 
     fn read_value(&mut self) -> Option<()> {
-        let Some(prev) = self.v_int.filter(|_| !self.legacy) else {
+        let Some(prev) = as_int(self.v).filter(|_| !self.legacy) else {
             self.v_step = 0;
-            self.read_xor()?;
-            self.v_int = as_int(self.v);
-            return Some(());
+            return self.read_xor();
         };
         match self.read_bucketed(INT_WIDTHS)? {
             Some(dod) => {
@@ -425,15 +418,10 @@ impl<'a> XorIter<'a> {
                 let cur = prev.wrapping_add(self.v_step).wrapping_add(dod);
                 self.v = (cur as f64).to_bits();
                 self.v_step = cur.wrapping_sub(prev);
-                // What the writer wrote as an integer step is one (within ±2^53 on
-                // anything it wrote); a corrupt chunk may wander out, which only
-                // decodes garbage.
-                self.v_int = Some(cur);
             }
             None => {
                 self.read_xor()?;
                 self.v_step = int_step(prev, self.v);
-                self.v_int = as_int(self.v);
             }
         }
         Some(())

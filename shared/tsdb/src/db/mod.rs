@@ -6,16 +6,16 @@ use crate::block::Block;
 use crate::compact;
 use crate::head::Head;
 use crate::wal::{self, Record, Wal};
-
-mod select;
 use cardinal_model::{Labels, Matcher, Timestamp};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
-pub use select::{LazySeries, SeriesSamples};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod select;
+pub use select::{LazySeries, SeriesSamples};
 
 pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3_600_000;
 

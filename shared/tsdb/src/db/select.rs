@@ -41,11 +41,14 @@ impl LazySeries {
         }
     }
 
-    /// All samples in `[mint, maxt]`, or `None` when there are none.
-    pub fn decode(&self, mint: Timestamp, maxt: Timestamp) -> Option<SeriesSamples> {
-        let mut samples = Vec::new();
-        self.samples(mint, maxt, &mut samples);
-        (!samples.is_empty()).then(|| SeriesSamples { labels: self.labels.clone(), samples })
+    /// Each series with its samples in `[mint, maxt]`; series without any are left out.
+    pub fn decode_all(series: &[LazySeries], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {
+        let decode = |s: &LazySeries| {
+            let mut samples = Vec::new();
+            s.samples(mint, maxt, &mut samples);
+            (!samples.is_empty()).then(|| SeriesSamples { labels: s.labels.clone(), samples })
+        };
+        series.iter().filter_map(decode).collect()
     }
 }
 
@@ -87,6 +90,6 @@ impl Db {
     /// Every series matching `matchers` with its samples in `[mint, maxt]`, from blocks
     /// and head together; series without samples there are left out.
     pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {
-        self.select_lazy(matchers, mint, maxt).iter().filter_map(|s| s.decode(mint, maxt)).collect()
+        LazySeries::decode_all(&self.select_lazy(matchers, mint, maxt), mint, maxt)
     }
 }
