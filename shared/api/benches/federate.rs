@@ -1,7 +1,7 @@
 //! Encoding `/federate` responses: 10,143 aggregate series (the reference master's
 //! count) in text and protobuf.
 
-use cardinal_api::federate::{encode_batch, select_union};
+use cardinal_api::federate::{Batch, encode_batch, select_union};
 use cardinal_model::{Labels, Matcher};
 use cardinal_tsdb::Head;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -22,16 +22,16 @@ fn bench(c: &mut Criterion) {
     let all =
         select_union(&head, &[vec![Matcher::new(cardinal_model::MatchOp::Regex, "__name__", "federate:.+").unwrap()]]);
     let externals = vec![("collector".to_string(), "c1".to_string()), ("instance".to_string(), String::new())];
+    let how = |proto| Batch { externals: externals.clone(), now: 1_000_001, proto, view: head.read_view() };
     let mut g = c.benchmark_group("federate");
     g.throughput(Throughput::Elements(all.len() as u64));
     for proto in [false, true] {
         let name = if proto { "encode_10143_series_protobuf" } else { "encode_10143_series_text" };
         g.bench_function(name, |b| {
+            let how = how(proto);
             b.iter(|| {
                 let mut last = String::new();
-                all.chunks(1000)
-                    .map(|c| encode_batch(&head, c, &externals, 1_000_001, proto, &mut last).0.len())
-                    .sum::<usize>()
+                all.chunks(1000).map(|c| encode_batch(&head, c, &how, &mut last).0.len()).sum::<usize>()
             });
         });
     }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cardinal_exposition::{proto, text};
 use cardinal_model::{Labels, Matcher, Timestamp, is_stale_nan, now_ms, parse_selector};
-use cardinal_tsdb::{Head, SeriesRef};
+use cardinal_tsdb::{Head, ReadView, SeriesRef};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -45,10 +45,13 @@ pub async fn handler(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, hea
         }
     }
     let proto = wants_protobuf(&headers);
+    // Taken first and held while the response streams: each scrape is served whole or not
+    // at all, however long the stream takes.
+    let view = st.head.read_view();
     let series = select_union(&st.head, &matcher_sets);
     let externals = external_labels(&st.external_labels.read());
     let content_type = if proto { proto::CONTENT_TYPE } else { text::CONTENT_TYPE };
-    let body = stream(st.clone(), series, externals, now_ms(), proto);
+    let body = stream(st.clone(), series, Batch { externals, now: now_ms(), proto, view });
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
@@ -88,20 +91,23 @@ fn external_labels(configured: &Labels) -> Vec<(String, String)> {
     out
 }
 
-fn stream(
-    st: Arc<ApiState>,
-    series: Vec<SeriesRef>,
-    externals: Vec<(String, String)>,
-    now: Timestamp,
-    proto: bool,
-) -> Body {
+/// How each batch of a `/federate` response is encoded.
+pub struct Batch {
+    /// Appended to each series' labels, sorted by name.
+    pub externals: Vec<(String, String)>,
+    /// The evaluation time: each series' last sample at or before it, within the lookback.
+    pub now: Timestamp,
+    /// Delimited protobuf instead of the text format.
+    pub proto: bool,
+    pub view: ReadView,
+}
+
+fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch) -> Body {
     let started = std::time::Instant::now();
-    let series = Arc::new(series);
+    let (series, batch) = (Arc::new(series), Arc::new(batch));
     let state = (0usize, String::new(), 0u64);
     let chunks = futures_util::stream::unfold(state, move |(pos, last_name, served)| {
-        let st = st.clone();
-        let series = series.clone();
-        let externals = externals.clone();
+        let (st, series, batch) = (st.clone(), series.clone(), batch.clone());
         async move {
             if pos >= series.len() {
                 let us = started.elapsed().as_micros() as u64;
@@ -112,7 +118,7 @@ fn stream(
             }
             let end = (pos + BATCH).min(series.len());
             let mut last_name = last_name;
-            let (bytes, n) = encode_batch(&st.head, &series[pos..end], &externals, now, proto, &mut last_name);
+            let (bytes, n) = encode_batch(&st.head, &series[pos..end], &batch, &mut last_name);
             st.federate_stats.series.fetch_add(n, Relaxed);
             st.federate_stats.bytes.fetch_add(bytes.len() as u64, Relaxed);
             Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(bytes)), (end, last_name, served + n)))
@@ -125,21 +131,16 @@ fn stream(
 
 /// Encodes one batch. `last_name` carries the current family across batches so that a
 /// family split by a batch boundary gets no second TYPE line.
-pub fn encode_batch(
-    head: &Head,
-    batch: &[SeriesRef],
-    externals: &[(String, String)],
-    now: Timestamp,
-    proto: bool,
-    last_name: &mut String,
-) -> (Vec<u8>, u64) {
+pub fn encode_batch(head: &Head, series: &[SeriesRef], how: &Batch, last_name: &mut String) -> (Vec<u8>, u64) {
+    let Batch { externals, now, proto, view } = how;
+    let (now, proto) = (*now, *proto);
     let mint = now - LOOKBACK_MS;
     let mut out = String::new();
     let mut pb = Vec::new();
     let mut family: Option<proto::MetricFamily> = None;
     let mut count = 0;
-    head.with_labels(batch, |s, labels| {
-        let Some((t, v)) = s.last_at_or_before(now) else { return };
+    head.with_labels(series, |s, labels| {
+        let Some((t, v)) = s.last_seen(now, view) else { return };
         if t < mint || is_stale_nan(v) {
             return;
         }
@@ -180,4 +181,25 @@ pub fn encode_batch(
         proto::write_delimited(&mut pb, &f);
     }
     (if proto { pb } else { out.into_bytes() }, count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scrape_still_being_appended_is_not_federated() {
+        let head = Head::new();
+        let series = |pod: &str| head.get_or_create(&Labels::from_pairs([("__name__", "up"), ("pod", pod)])).0;
+        let both = [series("a"), series("b")];
+        let how = |view| Batch { externals: Vec::new(), now: 2000, proto: false, view };
+        let served = |how: &Batch| encode_batch(&head, &both, how, &mut String::new()).1;
+        let mut scrape = head.appender();
+        scrape.append(&both[0], 1000, 1.0).unwrap();
+        let during = how(head.read_view());
+        scrape.append(&both[1], 1000, 1.0).unwrap();
+        scrape.commit();
+        assert_eq!(served(&during), 0, "a response begun mid-scrape serves none of it");
+        assert_eq!(served(&how(head.read_view())), 2);
+    }
 }

@@ -164,9 +164,10 @@ impl<'a> Ctx<'a> {
         };
         let mut bounds = HashMap::new();
         ctx.bounds(expr, start, end, &mut bounds);
+        let view = std::sync::Arc::new(storage.read_view());
         for (key, (vs, mint, maxt)) in bounds {
             let lazy = match matchers_of(vs) {
-                Ok(m) => storage.select_lazy(&m, mint, maxt),
+                Ok(m) => storage.select_lazy(&m, mint, maxt, &view),
                 Err(_) => Vec::new(),
             };
             ctx.data.insert(key, Selection { lazy, mint, maxt, decoded: OnceLock::new() });

@@ -2,6 +2,11 @@
 //! read. A series keeps sealed XOR chunks plus one open chunk; retention drops whole
 //! chunks and, once a series has nothing left in the window, the series itself.
 
+mod isolation;
+
+pub use isolation::ReadView;
+use isolation::{COMMITTED, Isolation, Runs};
+
 use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
 use crate::index::{Postings, SeriesId};
 use crate::symbols::Symbols;
@@ -53,6 +58,8 @@ struct SeriesData {
     sealed: Vec<Sealed>,
     open: XorAppender,
     open_min_t: Timestamp,
+    /// Which append batches wrote the newest samples, for reads to skip uncommitted ones.
+    runs: Runs,
 }
 
 pub struct MemSeries {
@@ -85,11 +92,11 @@ impl MemSeries {
     /// Appends one sample. Same timestamp and same bits is accepted as a no-op, as in
     /// Prometheus. Prefer [`Head::append`], which keeps the head's counters.
     pub fn append(&self, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        self.push(t, v).map(|_| ())
+        self.push(t, v, COMMITTED, 0).map(|_| ())
     }
 
-    /// Appends; `Ok(true)` when the sample opened a new chunk.
-    fn push(&self, t: Timestamp, v: f64) -> Result<bool, AppendError> {
+    /// Appends for batch `id`; `Ok(true)` when the sample opened a new chunk.
+    fn push(&self, t: Timestamp, v: f64, id: u64, low_watermark: u64) -> Result<bool, AppendError> {
         if self.removed.load(Relaxed) {
             return Err(AppendError::Removed);
         }
@@ -109,29 +116,43 @@ impl MemSeries {
             d.open_min_t = t;
         }
         d.open.append(t, v);
+        d.runs.note(t, id, low_watermark);
         Ok(opened)
     }
 
-    /// The newest sample at or before `maxt`.
+    /// The newest sample at or before `maxt`, committed or not.
     pub fn last_at_or_before(&self, maxt: Timestamp) -> Option<(Timestamp, f64)> {
+        self.last_seen(maxt, &ReadView::everything())
+    }
+
+    /// The newest sample at or before `maxt` that `view` may see.
+    pub fn last_seen(&self, maxt: Timestamp, view: &ReadView) -> Option<(Timestamp, f64)> {
         let d = self.data.lock();
+        let hidden = d.runs.hidden(view);
         let last = d.open.last()?;
-        if last.0 <= maxt {
+        if last.0 <= maxt && hidden.is_empty() {
             return Some(last);
         }
         let mut best = None;
         d.for_each_chunk(i64::MIN, maxt, |t, v| {
-            if t <= maxt {
+            if t <= maxt && !is_hidden(&hidden, t) {
                 best = Some((t, v));
             }
         });
         best
     }
 
-    /// Appends every sample in `[mint, maxt]` to `out`, oldest first.
+    /// Appends every sample in `[mint, maxt]` to `out`, oldest first, committed or not.
     pub fn samples(&self, mint: Timestamp, maxt: Timestamp, out: &mut Vec<(Timestamp, f64)>) {
-        self.data.lock().for_each_chunk(mint, maxt, |t, v| {
-            if t >= mint && t <= maxt {
+        self.samples_seen(mint, maxt, &ReadView::everything(), out);
+    }
+
+    /// Appends the samples in `[mint, maxt]` that `view` may see to `out`, oldest first.
+    pub fn samples_seen(&self, mint: Timestamp, maxt: Timestamp, view: &ReadView, out: &mut Vec<(Timestamp, f64)>) {
+        let d = self.data.lock();
+        let hidden = d.runs.hidden(view);
+        d.for_each_chunk(mint, maxt, |t, v| {
+            if t >= mint && t <= maxt && !is_hidden(&hidden, t) {
                 out.push((t, v));
             }
         });
@@ -153,6 +174,10 @@ pub fn follows(last: (Timestamp, f64), t: Timestamp, v: f64) -> Result<bool, App
         std::cmp::Ordering::Equal => Err(AppendError::Duplicate),
         std::cmp::Ordering::Greater => Ok(true),
     }
+}
+
+fn is_hidden(hidden: &[(Timestamp, Timestamp)], t: Timestamp) -> bool {
+    hidden.iter().any(|&(from, to)| t >= from && t <= to)
 }
 
 impl SeriesData {
@@ -206,6 +231,7 @@ pub struct Head {
     /// Set once replay is done; from then on every series and sample is logged.
     wal: OnceLock<Arc<Wal>>,
     observer: OnceLock<Arc<dyn AppendObserver>>,
+    isolation: Arc<Isolation>,
     pub stats: HeadStats,
 }
 
@@ -225,6 +251,7 @@ impl Head {
             min_valid: AtomicI64::new(i64::MIN),
             wal: OnceLock::new(),
             observer: OnceLock::new(),
+            isolation: Arc::default(),
             stats: HeadStats::default(),
         }
     }
@@ -282,9 +309,17 @@ impl Head {
         all.iter().map(|s| (s.id, self.labels(s))).collect()
     }
 
-    /// A batch of appends logged as one WAL record when committed (or dropped).
+    /// A batch of appends logged as one WAL record, and made visible to reads, when
+    /// committed (or dropped).
     pub fn appender(&self) -> Appender<'_> {
-        Appender { head: self, logged: Vec::new() }
+        Appender { head: self, logged: Vec::new(), id: None }
+    }
+
+    /// What a read starting now may see: the batches committed so far. Hold it for the
+    /// whole read (a query's every selector, a `/federate` response), so that it sees each
+    /// batch whole or not at all.
+    pub fn read_view(&self) -> ReadView {
+        self.isolation.read()
     }
 
     /// The series with exactly these labels, created if new. The bool says whether it was.
@@ -323,7 +358,12 @@ impl Head {
             hash,
             created: cardinal_model::now_ms(),
             labels: pairs,
-            data: Mutex::new(SeriesData { sealed: Vec::new(), open: XorAppender::new(), open_min_t: 0 }),
+            data: Mutex::new(SeriesData {
+                sealed: Vec::new(),
+                open: XorAppender::new(),
+                open_min_t: 0,
+                runs: Runs::default(),
+            }),
             removed: AtomicBool::new(false),
             observer_tag: AtomicU64::new(0),
         });
@@ -344,13 +384,18 @@ impl Head {
         r
     }
 
-    /// Appends without logging: for WAL replay, and under an [`Appender`].
+    /// Appends without logging, visible at once: for WAL replay.
     pub fn append_unlogged(&self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
+        self.append_for(series, t, v, COMMITTED)
+    }
+
+    /// Appends without logging for batch `id`.
+    fn append_for(&self, series: &MemSeries, t: Timestamp, v: f64, id: u64) -> Result<(), AppendError> {
         if t < self.min_valid.load(Relaxed) {
             self.stats.out_of_bounds.fetch_add(1, Relaxed);
             return Err(AppendError::OutOfBounds);
         }
-        let r = series.push(t, v);
+        let r = series.push(t, v, id, self.isolation.low_watermark());
         if r == Ok(true) {
             self.stats.chunks_created.fetch_add(1, Relaxed);
         }
@@ -530,15 +575,20 @@ impl Head {
     }
 }
 
-/// Appends that reach the WAL together, as one record, when committed or dropped.
+/// Appends that reach the WAL together, as one record, and become visible to reads
+/// together, when committed or dropped.
 pub struct Appender<'a> {
     head: &'a Head,
     logged: Vec<RefSample>,
+    /// Taken at the first append, so that a batch still fetching its scrape holds back
+    /// nothing.
+    id: Option<u64>,
 }
 
 impl Appender<'_> {
     pub fn append(&mut self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        let r = self.head.append_unlogged(series, t, v);
+        let id = *self.id.get_or_insert_with(|| self.head.isolation.open_append());
+        let r = self.head.append_for(series, t, v, id);
         if r.is_ok() && self.head.wal.get().is_some() {
             self.logged.push(RefSample { id: series.id, t, v });
         }
@@ -554,6 +604,9 @@ impl Appender<'_> {
             wal.log_samples(&self.logged);
         }
         self.logged.clear();
+        if let Some(id) = self.id.take() {
+            self.head.isolation.close_append(id);
+        }
     }
 }
 

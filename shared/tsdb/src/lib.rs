@@ -10,7 +10,7 @@ pub mod index;
 pub mod symbols;
 pub mod wal;
 
-pub use head::{AppendError, AppendObserver, Cardinality, Head, HeadStats, MemSeries, SeriesRef};
+pub use head::{AppendError, AppendObserver, Cardinality, Head, HeadStats, MemSeries, ReadView, SeriesRef};
 pub mod block;
 pub mod compact;
 pub mod db;

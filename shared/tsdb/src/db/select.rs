@@ -2,7 +2,7 @@
 
 use super::Db;
 use crate::block::Block;
-use crate::head::SeriesRef;
+use crate::head::{ReadView, SeriesRef};
 use cardinal_model::{Labels, Matcher, Timestamp};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -23,12 +23,14 @@ pub struct LazySeries {
     head: Option<SeriesRef>,
     /// The head's lower bound when selected: blocks answer before it, the head from it.
     head_min: Timestamp,
+    /// The head's append batches the read may see (blocks hold committed samples only).
+    view: Arc<ReadView>,
 }
 
 impl LazySeries {
-    /// A series of a head that is the whole store (the collector's).
-    pub fn in_head(labels: Labels, series: SeriesRef) -> Self {
-        LazySeries { labels, blocks: Vec::new(), head: Some(series), head_min: Timestamp::MIN }
+    /// A series of a head that is the whole store (the collector's), read through `view`.
+    pub fn in_head(labels: Labels, series: SeriesRef, view: Arc<ReadView>) -> Self {
+        LazySeries { labels, blocks: Vec::new(), head: Some(series), head_min: Timestamp::MIN, view }
     }
 
     /// Appends the samples in `[mint, maxt]` to `out`, oldest first.
@@ -37,7 +39,7 @@ impl LazySeries {
             b.samples(*i, mint, maxt.min(self.head_min - 1), out);
         }
         if let Some(s) = &self.head {
-            s.samples(mint.max(self.head_min), maxt, out);
+            s.samples_seen(mint.max(self.head_min), maxt, &self.view, out);
         }
     }
 
@@ -54,11 +56,18 @@ impl LazySeries {
 
 impl Db {
     /// Every series matching `matchers` that may have samples in `[mint, maxt]`, from
-    /// blocks and head together, nothing decoded yet. A series in many blocks and the head
-    /// is one entry.
-    pub fn select_lazy(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<LazySeries> {
+    /// blocks and head together, nothing decoded yet, the head read through `view`. A
+    /// series in many blocks and the head is one entry.
+    pub fn select_lazy(
+        &self,
+        matchers: &[Matcher],
+        mint: Timestamp,
+        maxt: Timestamp,
+        view: &Arc<ReadView>,
+    ) -> Vec<LazySeries> {
         let head_min = self.head.min_valid();
-        let in_head = |s: SeriesRef| LazySeries { head_min, ..LazySeries::in_head(self.head.labels(&s), s) };
+        let in_head =
+            |s: SeriesRef| LazySeries { head_min, ..LazySeries::in_head(self.head.labels(&s), s, view.clone()) };
         let blocks: Vec<Arc<Block>> =
             self.blocks().into_iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt).collect();
         if blocks.is_empty() {
@@ -71,7 +80,13 @@ impl Db {
             for i in b.select(matchers) {
                 let labels = b.labels(i);
                 let at = *pos.entry(labels.clone()).or_insert_with(|| {
-                    out.push(LazySeries { labels: labels.clone(), blocks: Vec::new(), head: None, head_min });
+                    out.push(LazySeries {
+                        labels: labels.clone(),
+                        blocks: Vec::new(),
+                        head: None,
+                        head_min,
+                        view: view.clone(),
+                    });
                     out.len() - 1
                 });
                 out[at].blocks.push((b.clone(), i));
@@ -87,9 +102,10 @@ impl Db {
         out
     }
 
-    /// Every series matching `matchers` with its samples in `[mint, maxt]`, from blocks
-    /// and head together; series without samples there are left out.
+    /// Every series matching `matchers` with its committed samples in `[mint, maxt]`,
+    /// from blocks and head together; series without samples there are left out.
     pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {
-        LazySeries::decode_all(&self.select_lazy(matchers, mint, maxt), mint, maxt)
+        let view = Arc::new(self.head.read_view());
+        LazySeries::decode_all(&self.select_lazy(matchers, mint, maxt, &view), mint, maxt)
     }
 }

@@ -140,3 +140,45 @@ fn cardinality_report() {
     assert_eq!(c.series_by_metric[0], ("big".to_string(), 5));
     assert_eq!(c.values_by_label[0], ("pod".to_string(), 5));
 }
+
+#[test]
+fn a_read_sees_a_batch_whole_once_it_is_committed_before_the_read_starts() {
+    let h = Head::new();
+    let (a, _) = h.get_or_create(&ls(&[("__name__", "a")]));
+    let (b, _) = h.get_or_create(&ls(&[("__name__", "b")]));
+    let mut first = h.appender();
+    first.append(&a, 1000, 1.0).unwrap();
+    first.append(&b, 1000, 1.0).unwrap();
+    first.commit();
+    let seen = |s: &MemSeries, view: &ReadView| {
+        let mut out = Vec::new();
+        s.samples_seen(0, i64::MAX, view, &mut out);
+        (out, s.last_seen(i64::MAX, view))
+    };
+    let mut second = h.appender();
+    second.append(&a, 2000, 2.0).unwrap();
+    let during = h.read_view();
+    assert_eq!(seen(&a, &during), (vec![(1000, 1.0)], Some((1000, 1.0))), "half a batch is not seen");
+    second.append(&b, 2000, 2.0).unwrap();
+    second.commit();
+    assert_eq!(seen(&b, &during), (vec![(1000, 1.0)], Some((1000, 1.0))), "committed after the read began");
+    let after = h.read_view();
+    for s in [&a, &b] {
+        assert_eq!(seen(s, &after), (vec![(1000, 1.0), (2000, 2.0)], Some((2000, 2.0))));
+    }
+    assert_eq!(a.last_at_or_before(i64::MAX), Some((2000, 2.0)), "bookkeeping sees everything");
+}
+
+#[test]
+fn a_dropped_appender_commits_and_single_appends_are_seen_at_once() {
+    let h = Head::new();
+    let (a, _) = h.get_or_create(&ls(&[("__name__", "a")]));
+    {
+        let mut app = h.appender();
+        app.append(&a, 1000, 1.0).unwrap();
+    }
+    h.append(&a, 2000, 2.0).unwrap();
+    let mut out = Vec::new();
+    a.samples_seen(0, i64::MAX, &h.read_view(), &mut out);
+    assert_eq!(out, [(1000, 1.0), (2000, 2.0)]);
+}
