@@ -99,16 +99,25 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
 pub(crate) struct WindowFn {
     pub drop_name: bool,
     pub f: OverWindow,
+    /// The same function for a window known not to decrease (`rate`, `increase`): it
+    /// need not scan the window for counter resets, which took half of a 30-day
+    /// `rate(x[1h])`, each sample scanned once for every step whose window holds it.
+    pub never_decreasing: Option<OverWindow>,
 }
 
 /// A window's samples, its start and its end to the function's value.
 pub(crate) type OverWindow = fn(&[(Timestamp, f64)], Timestamp, Timestamp) -> Option<f64>;
 
 pub(crate) fn window_fn(name: &str) -> Option<WindowFn> {
+    let never_decreasing: Option<OverWindow> = match name {
+        "rate" => Some(|p, s, e| extrapolated(p, s, e, Kind::ResetFreeCounter, true)),
+        "increase" => Some(|p, s, e| extrapolated(p, s, e, Kind::ResetFreeCounter, false)),
+        _ => None,
+    };
     let f: OverWindow = match name {
-        "rate" => |p, s, e| extrapolated(p, s, e, true, true),
-        "increase" => |p, s, e| extrapolated(p, s, e, true, false),
-        "delta" => |p, s, e| extrapolated(p, s, e, false, false),
+        "rate" => |p, s, e| extrapolated(p, s, e, Kind::Counter, true),
+        "increase" => |p, s, e| extrapolated(p, s, e, Kind::Counter, false),
+        "delta" => |p, s, e| extrapolated(p, s, e, Kind::Gauge, false),
         "irate" => |p, _, _| instant_delta(p, true),
         "idelta" => |p, _, _| instant_delta(p, false),
         "deriv" => |p, _, _| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
@@ -128,7 +137,7 @@ pub(crate) fn window_fn(name: &str) -> Option<WindowFn> {
         "stdvar_over_time" => |p, _, _| Some(variance(p.iter().map(|x| x.1))),
         _ => return None,
     };
-    Some(WindowFn { drop_name: !matches!(name, "last_over_time" | "first_over_time"), f })
+    Some(WindowFn { drop_name: !matches!(name, "last_over_time" | "first_over_time"), f, never_decreasing })
 }
 
 /// Builds the output vector (metric name already handled) and refuses duplicates, as
@@ -295,11 +304,20 @@ fn over_range(
 
 /// `rate`, `increase` and `delta` over a window `(range_start, range_end]`: the change,
 /// extrapolated to the window's edges as Prometheus 3.x's `extrapolatedRate` does.
+/// What `extrapolated` computes over.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Gauge,
+    Counter,
+    /// A counter whose samples are known not to decrease: no resets to look for.
+    ResetFreeCounter,
+}
+
 fn extrapolated(
     p: &[(Timestamp, f64)],
     range_start: Timestamp,
     range_end: Timestamp,
-    is_counter: bool,
+    kind: Kind,
     is_rate: bool,
 ) -> Option<f64> {
     if p.len() < 2 {
@@ -307,9 +325,14 @@ fn extrapolated(
     }
     let (first, last) = (p[0], p[p.len() - 1]);
     let mut result = last.1 - first.1;
-    if is_counter {
-        result += p.windows(2).filter(|w| w[1].1 < w[0].1).map(|w| w[0].1).sum::<f64>();
+    if kind == Kind::Counter {
+        // Added one at a time, in order, as Prometheus does: a sum of the resets added at
+        // once rounds differently.
+        for w in p.windows(2).filter(|w| w[1].1 < w[0].1) {
+            result += w[0].1;
+        }
     }
+    let is_counter = kind != Kind::Gauge;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
     let avg_step = sampled / (p.len() - 1) as f64;
     let threshold = avg_step * 1.1;
@@ -764,6 +787,14 @@ pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counter_resets_are_added_one_at_a_time_as_prometheus_does() {
+        // Two resets: added in order, (3 - 1e16) + 1e16 + 1 = 5; added as one sum
+        // (1e16 + 1 rounds to 1e16) it would be 4.
+        let p = [(0, 1e16), (1000, 0.0), (2000, 1.0), (3000, 0.0), (4000, 3.0)];
+        assert_eq!(extrapolated(&p, 0, 4000, Kind::Counter, false), Some(5.0));
+    }
 
     #[test]
     fn logs_round_as_go_does() {

@@ -367,6 +367,13 @@ impl Windows<'_> {
 
     /// Calls `f(i, v)` for each step `i` whose window over `samples` gives a value.
     fn each(&self, samples: &[(Timestamp, f64)], loaded: &mut [usize], mut f: impl FnMut(usize, f64)) {
+        // Where the series decreases (index of the lower sample), for the windows that
+        // can skip looking.
+        let decreases: Vec<usize> = match self.w.never_decreasing {
+            Some(_) => (1..samples.len()).filter(|&j| samples[j].1 < samples[j - 1].1).collect(),
+            None => Vec::new(),
+        };
+        let mut next_decrease = 0;
         let (mut lo, mut hi) = (0, 0);
         for (i, (&end, n)) in self.ends.iter().zip(loaded.iter_mut()).enumerate() {
             let start = end - self.range;
@@ -377,8 +384,15 @@ impl Windows<'_> {
                 lo += 1;
             }
             *n += hi - lo;
+            while next_decrease < decreases.len() && decreases[next_decrease] <= lo {
+                next_decrease += 1;
+            }
+            let over_window = match self.w.never_decreasing {
+                Some(g) if decreases.get(next_decrease).is_none_or(|&j| j >= hi) => g,
+                _ => self.w.f,
+            };
             if lo < hi
-                && let Some(v) = (self.w.f)(&samples[lo..hi], start, end)
+                && let Some(v) = over_window(&samples[lo..hi], start, end)
             {
                 f(i, v);
             }
