@@ -14,7 +14,7 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
     if let Some(w) = window_fn(name) {
         let (start, end) =
             ctx.range_window(args[0], t).ok_or_else(|| exec(format!("{name}: expected a range vector argument")))?;
-        return finish(over_range(ctx, args[0], t, w.drop_name, |p| (w.f)(p, start, end))?, t);
+        return Ok(at(over_range(ctx, args[0], t, w.drop_name, |p| (w.f)(p, start, end))?, t));
     }
     let v = match name {
         "time" => return Ok(Value::Scalar(t as f64 / 1000.0)),
@@ -29,16 +29,20 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
         }
         "predict_linear" => {
             let secs = ctx.eval_scalar(args[1], t)?;
-            over_range(ctx, args[0], t, true, |p| {
+            let out = over_range(ctx, args[0], t, true, |p| {
                 (p.len() >= 2).then(|| {
                     let (slope, intercept) = linear_regression(p, t);
                     intercept + slope * secs
                 })
-            })?
+            })?;
+            return Ok(at(out, t));
         }
         "quantile_over_time" => {
             let q = ctx.eval_scalar(args[0], t)?;
-            over_range(ctx, args[1], t, true, |p| Some(quantile(q, &mut p.iter().map(|x| x.1).collect::<Vec<_>>())))?
+            let out = over_range(ctx, args[1], t, true, |p| {
+                Some(quantile(q, &mut p.iter().map(|x| x.1).collect::<Vec<_>>()))
+            })?;
+            return Ok(at(out, t));
         }
         "absent" => return absent(args[0], t, ctx.eval_vector(args[0], t)?.is_empty()),
         "absent_over_time" => return absent(args[0], t, ctx.eval_matrix(args[0], t)?.is_empty()),
@@ -144,7 +148,12 @@ pub(crate) fn window_fn(name: &str) -> Option<WindowFn> {
 /// Prometheus does when dropping the name makes two series collide.
 fn finish(out: Vec<(Labels, f64)>, t: Timestamp) -> Result<Value> {
     check_unique(&out)?;
-    Ok(Value::Vector(out.into_iter().map(|(labels, v)| Sample { labels, t, v }).collect()))
+    Ok(at(out, t))
+}
+
+/// The instant vector of `out` at `t`, its label sets known to be distinct.
+fn at(out: Vec<(Labels, f64)>, t: Timestamp) -> Value {
+    Value::Vector(out.into_iter().map(|(labels, v)| Sample { labels, t, v }).collect())
 }
 
 /// Refuses duplicate label sets (outputs of one function that differed only by the
@@ -285,6 +294,7 @@ fn map_values(ctx: &Ctx, arg: &Expr, t: Timestamp, f: impl Fn(f64) -> f64) -> Re
 
 /// Applies `f` to each series of a range argument; `drop_name` as Prometheus does for
 /// every range function but `last_over_time`/`first_over_time`.
+/// `f` over each series of a range vector, the outputs' label sets checked distinct.
 fn over_range(
     ctx: &Ctx,
     arg: &Expr,
@@ -292,18 +302,23 @@ fn over_range(
     drop_name: bool,
     f: impl Fn(&[(Timestamp, f64)]) -> Option<f64>,
 ) -> Result<Vec<(Labels, f64)>> {
-    Ok(ctx
-        .eval_matrix(arg, t)?
+    let input = ctx.eval_matrix(arg, t)?;
+    // Distinct series sharing one name stay distinct without it: hashing every output's
+    // labels to check was a tenth of a rule evaluation.
+    let may_collide = drop_name && input.windows(2).any(|w| w[0].labels.metric_name() != w[1].labels.metric_name());
+    let out: Vec<(Labels, f64)> = input
         .into_iter()
         .filter_map(|s| {
             let v = f(&s.points)?;
             Some((if drop_name { s.labels.without_name() } else { s.labels }, v))
         })
-        .collect())
+        .collect();
+    if may_collide {
+        check_unique(&out)?;
+    }
+    Ok(out)
 }
 
-/// `rate`, `increase` and `delta` over a window `(range_start, range_end]`: the change,
-/// extrapolated to the window's edges as Prometheus 3.x's `extrapolatedRate` does.
 /// What `extrapolated` computes over.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -313,6 +328,8 @@ enum Kind {
     ResetFreeCounter,
 }
 
+/// `rate`, `increase` and `delta` over a window `(range_start, range_end]`: the change,
+/// extrapolated to the window's edges as Prometheus 3.x's `extrapolatedRate` does.
 fn extrapolated(
     p: &[(Timestamp, f64)],
     range_start: Timestamp,

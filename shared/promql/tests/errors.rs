@@ -61,6 +61,15 @@ fn dropping_the_name_must_not_collide() {
     assert_eq!(m, "vector cannot contain metrics with the same labelset");
     let QueryError::Execution(m) = err(r#"label_replace(x, "a", "same", "a", ".*")"#) else { panic!() };
     assert_eq!(m, "vector cannot contain metrics with the same labelset");
+    for q in [
+        r#"rate({__name__=~"x|y"}[1m])"#,
+        r#"predict_linear({__name__=~"x|y"}[1m], 60)"#,
+        r#"quantile_over_time(0.5, {__name__=~"x|y"}[1m])"#,
+    ] {
+        let QueryError::Execution(m) = err(q) else { panic!("{q}") };
+        assert_eq!(m, "vector cannot contain metrics with the same labelset", "{q}");
+    }
+    assert!(run(r#"rate({__name__=~"z"}[1m])"#).is_ok(), "one name: nothing can collide");
 }
 
 #[test]
