@@ -132,8 +132,7 @@ fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch) -> Body {
 /// Encodes one batch. `last_name` carries the current family across batches so that a
 /// family split by a batch boundary gets no second TYPE line.
 pub fn encode_batch(head: &Head, series: &[SeriesRef], how: &Batch, last_name: &mut String) -> (Vec<u8>, u64) {
-    let Batch { externals, now, proto, view } = how;
-    let (now, proto) = (*now, *proto);
+    let &Batch { ref externals, now, proto, ref view } = how;
     let mint = now - LOOKBACK_MS;
     let mut out = String::new();
     let mut pb = Vec::new();

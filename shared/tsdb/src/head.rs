@@ -89,13 +89,8 @@ impl MemSeries {
         self.hash
     }
 
-    /// Appends one sample. Same timestamp and same bits is accepted as a no-op, as in
-    /// Prometheus. Prefer [`Head::append`], which keeps the head's counters.
-    pub fn append(&self, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        self.push(t, v, COMMITTED, 0).map(|_| ())
-    }
-
-    /// Appends for batch `id`; `Ok(true)` when the sample opened a new chunk.
+    /// Appends for batch `id`; `Ok(true)` when the sample opened a new chunk. Same
+    /// timestamp and same bits is accepted as a no-op, as in Prometheus.
     fn push(&self, t: Timestamp, v: f64, id: u64, low_watermark: u64) -> Result<bool, AppendError> {
         if self.removed.load(Relaxed) {
             return Err(AppendError::Removed);

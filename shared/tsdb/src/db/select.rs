@@ -1,8 +1,8 @@
-//! Reading series for queries: blocks and head seen as one store.
+//! Reading series for queries: blocks and head seen as one store, or the head alone.
 
 use super::Db;
 use crate::block::Block;
-use crate::head::{ReadView, SeriesRef};
+use crate::head::{Head, ReadView, SeriesRef};
 use cardinal_model::{Labels, Matcher, Timestamp};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub struct LazySeries {
 
 impl LazySeries {
     /// A series of a head that is the whole store (the collector's), read through `view`.
-    pub fn in_head(labels: Labels, series: SeriesRef, view: Arc<ReadView>) -> Self {
+    fn in_head(labels: Labels, series: SeriesRef, view: Arc<ReadView>) -> Self {
         LazySeries { labels, blocks: Vec::new(), head: Some(series), head_min: Timestamp::MIN, view }
     }
 
@@ -54,11 +54,42 @@ impl LazySeries {
     }
 }
 
-impl Db {
-    /// Every series matching `matchers` that may have samples in `[mint, maxt]`, from
-    /// blocks and head together, nothing decoded yet, the head read through `view`. A
-    /// series in many blocks and the head is one entry.
-    pub fn select_lazy(
+/// What a query reads from: the engine's view of storage, as Prometheus's
+/// `storage.Queryable`.
+pub trait Queryable: Sync {
+    /// What a query starting now may see; every selector of the query reads through it.
+    fn read_view(&self) -> ReadView;
+
+    /// The series matching `matchers` that may have samples in `[mint, maxt]`, nothing
+    /// decoded yet (each reader decodes the range it needs), the head read through `view`.
+    fn select_lazy(
+        &self,
+        matchers: &[Matcher],
+        mint: Timestamp,
+        maxt: Timestamp,
+        view: &Arc<ReadView>,
+    ) -> Vec<LazySeries>;
+}
+
+/// The head as the whole store: the collector's.
+impl Queryable for Head {
+    fn read_view(&self) -> ReadView {
+        Head::read_view(self)
+    }
+
+    fn select_lazy(&self, matchers: &[Matcher], _: Timestamp, _: Timestamp, view: &Arc<ReadView>) -> Vec<LazySeries> {
+        self.select(matchers).into_iter().map(|s| LazySeries::in_head(self.labels(&s), s, view.clone())).collect()
+    }
+}
+
+/// Blocks and head together: the master's. A series in many blocks and the head is one
+/// entry.
+impl Queryable for Db {
+    fn read_view(&self) -> ReadView {
+        self.head.read_view()
+    }
+
+    fn select_lazy(
         &self,
         matchers: &[Matcher],
         mint: Timestamp,
@@ -101,7 +132,9 @@ impl Db {
         }
         out
     }
+}
 
+impl Db {
     /// Every series matching `matchers` with its committed samples in `[mint, maxt]`,
     /// from blocks and head together; series without samples there are left out.
     pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {

@@ -75,7 +75,7 @@ fn truncate_drops_old_chunks_and_idle_series_and_frees_symbols() {
     assert_eq!(h.truncate(200_000), 1);
     assert_eq!(h.num_series(), 1);
     assert_eq!(h.stats.chunks(), 2, "one sealed chunk of the live series and the dead series' chunk are gone");
-    assert_eq!(old.append(400_000, 1.0), Err(AppendError::Removed));
+    assert_eq!(h.append(&old, 400_000, 1.0), Err(AppendError::Removed));
     assert!(h.index.read().symbols.lookup("gone").is_none(), "the churned pod name is freed");
     let mut out = Vec::new();
     live.samples(0, i64::MAX, &mut out);
@@ -93,7 +93,7 @@ fn a_new_empty_series_survives_truncation_until_it_is_old() {
     assert_eq!(h.append(&s, cardinal_model::now_ms(), 1.0), Ok(()));
     let (e, _) = h.get_or_create(&ls(&[("__name__", "never_written")]));
     assert_eq!(h.truncate(cardinal_model::now_ms() + 1000), 2);
-    assert_eq!(e.append(1, 1.0), Err(AppendError::Removed));
+    assert_eq!(h.append(&e, 1, 1.0), Err(AppendError::Removed));
 }
 
 #[test]
