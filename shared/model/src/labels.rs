@@ -76,6 +76,11 @@ impl Labels {
     }
 
     /// A copy without the metric name, as PromQL functions and aggregations produce.
+    /// The labels whose names `keep` accepts: an aggregation's group.
+    pub fn keep(&self, keep: impl Fn(&str) -> bool) -> Labels {
+        Labels(self.0.iter().filter(|l| keep(&l.name)).cloned().collect())
+    }
+
     pub fn without_name(&self) -> Labels {
         if self.get(METRIC_NAME).is_none() {
             return self.clone();

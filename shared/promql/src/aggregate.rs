@@ -10,6 +10,9 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use std::collections::HashMap;
 
 pub fn eval(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Value> {
+    if let Some(out) = crate::fused::aggregate(ctx, a, t)? {
+        return Ok(Value::Vector(out));
+    }
     let op = a.op.to_string();
     let param = match &a.param {
         Some(p) => Some(ctx.eval_node(p, t)?),
@@ -61,14 +64,18 @@ impl Grouping {
         }
     }
 
+    /// Whether a group's labels keep the label `name`.
+    pub(crate) fn keeps(&self, name: &str) -> bool {
+        match self {
+            Grouping::By(names) => crate::listed(names, name),
+            Grouping::Without(names) => name != METRIC_NAME && !crate::listed(names, name),
+        }
+    }
+
     /// The output labels of a sample's group. Only the kept labels are copied: for
     /// `sum by (a, b)` over Istio series that is 2 labels instead of 24.
     pub(crate) fn key(&self, l: &Labels) -> Labels {
-        let keep = |x: &&cardinal_model::Label| match self {
-            Grouping::By(names) => crate::listed(names, &x.name),
-            Grouping::Without(names) => &*x.name != METRIC_NAME && !crate::listed(names, &x.name),
-        };
-        Labels::from_sorted(l.iter().filter(keep).cloned().collect())
+        l.keep(|name| self.keeps(name))
     }
 }
 

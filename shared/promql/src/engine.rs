@@ -11,12 +11,12 @@ use crate::storage::{Queryable, StoredSeries};
 use crate::value::{Sample, Series, Value};
 use crate::{aggregate, binary, functions};
 use cardinal_model::matcher::matchers_of;
-use cardinal_model::{Labels, Timestamp, is_stale_nan};
-use cardinal_tsdb::LazySeries;
+use cardinal_model::{Labels, Matcher, Timestamp, is_stale_nan};
+use cardinal_tsdb::{Grouped, LazySeries, ReadView};
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Query errors, with Prometheus's wording and API error types.
@@ -126,21 +126,28 @@ impl Engine {
     }
 }
 
-/// A selector's series, matched when the query starts and decoded (for the times the
-/// query needs them) only if step-by-step evaluation reads them.
+/// A selector's series, matched when first read (through the view the query took when it
+/// started) and decoded (for the times the query needs them) only if step-by-step
+/// evaluation reads them. An aggregation that needs only its groups takes them grouped
+/// instead, and no series' own labels are built.
 struct Selection {
-    lazy: Vec<LazySeries>,
+    /// `None` for a selector that matches nothing (its matchers do not convert).
+    matchers: Option<Vec<Matcher>>,
     mint: Timestamp,
     maxt: Timestamp,
+    lazy: OnceLock<Vec<LazySeries>>,
     decoded: OnceLock<Vec<StoredSeries>>,
+    grouped: OnceLock<Grouped>,
 }
 
 /// One query's evaluation state.
 pub struct Ctx<'a> {
     pub engine: &'a Engine,
+    storage: &'a dyn Queryable,
+    view: Arc<ReadView>,
     start: Timestamp,
     end: Timestamp,
-    lookback: i64,
+    pub(crate) lookback: i64,
     data: HashMap<usize, Selection>,
     pub(crate) deadline: Instant,
     /// Samples the current evaluation holds (`--query.max-samples`). Atomic only so that
@@ -151,9 +158,11 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(engine: &'a Engine, storage: &dyn Queryable, expr: &Expr, start: Timestamp, end: Timestamp) -> Self {
+    fn new(engine: &'a Engine, storage: &'a dyn Queryable, expr: &Expr, start: Timestamp, end: Timestamp) -> Self {
         let mut ctx = Ctx {
             engine,
+            storage,
+            view: Arc::new(storage.read_view()),
             start,
             end,
             lookback: engine.lookback.as_millis() as i64,
@@ -164,13 +173,10 @@ impl<'a> Ctx<'a> {
         };
         let mut bounds = HashMap::new();
         ctx.bounds(expr, start, end, &mut bounds);
-        let view = std::sync::Arc::new(storage.read_view());
         for (key, (vs, mint, maxt)) in bounds {
-            let lazy = match matchers_of(vs) {
-                Ok(m) => storage.select_lazy(&m, mint, maxt, &view),
-                Err(_) => Vec::new(),
-            };
-            ctx.data.insert(key, Selection { lazy, mint, maxt, decoded: OnceLock::new() });
+            let matchers = matchers_of(vs).ok();
+            let (lazy, decoded, grouped) = (OnceLock::new(), OnceLock::new(), OnceLock::new());
+            ctx.data.insert(key, Selection { matchers, mint, maxt, lazy, decoded, grouped });
         }
         ctx
     }
@@ -244,7 +250,7 @@ impl<'a> Ctx<'a> {
         at.as_ref().and_then(|a| self.at_time(a)).unwrap_or(t) - offset_ms(offset)
     }
 
-    fn check_limits(&self, added: usize) -> Result<()> {
+    pub(crate) fn check_limits(&self, added: usize) -> Result<()> {
         let n = self.loaded.load(Relaxed) + added;
         self.loaded.store(n, Relaxed);
         if n > self.engine.max_samples {
@@ -263,12 +269,33 @@ impl<'a> Ctx<'a> {
     /// The stored series a selector matched, with their samples, decoded on first use.
     pub(crate) fn selected(&self, vs: &VectorSelector) -> &[StoredSeries] {
         let Some(sel) = self.data.get(&(vs as *const _ as usize)) else { return &[] };
-        sel.decoded.get_or_init(|| LazySeries::decode_all(&sel.lazy, sel.mint, sel.maxt))
+        sel.decoded.get_or_init(|| LazySeries::decode_all(self.lazy(sel), sel.mint, sel.maxt))
     }
 
     /// The same series not yet decoded, for evaluation that decodes each as it goes.
     pub(crate) fn selected_lazy(&self, vs: &VectorSelector) -> &[LazySeries] {
-        self.data.get(&(vs as *const _ as usize)).map_or(&[], |sel| &sel.lazy)
+        self.data.get(&(vs as *const _ as usize)).map_or(&[], |sel| self.lazy(sel))
+    }
+
+    fn lazy<'s>(&self, sel: &'s Selection) -> &'s [LazySeries] {
+        sel.lazy.get_or_init(|| match &sel.matchers {
+            Some(m) => self.storage.select_lazy(m, sel.mint, sel.maxt, &self.view),
+            None => Vec::new(),
+        })
+    }
+
+    /// The series a selector matched, in groups by the labels `keep` accepts (the same
+    /// `keep` every time for one selector: its aggregation's), not decoded yet.
+    pub(crate) fn selected_grouped(&self, vs: &VectorSelector, keep: &dyn Fn(&str) -> bool) -> Option<&Grouped> {
+        let sel = self.data.get(&(vs as *const _ as usize))?;
+        let m = sel.matchers.as_ref()?;
+        Some(sel.grouped.get_or_init(|| self.storage.select_grouped(m, sel.mint, sel.maxt, &self.view, keep)))
+    }
+
+    /// Whether this is an instant query being evaluated at its own time (not at a
+    /// subquery's steps).
+    pub(crate) fn is_instant_at(&self, t: Timestamp) -> bool {
+        self.start == t && self.end == t
     }
 
     /// Evaluates any expression at `t`.

@@ -8,6 +8,7 @@ pub mod binary;
 pub mod engine;
 mod fold;
 pub mod functions;
+mod fused;
 mod range;
 pub mod storage;
 pub mod value;

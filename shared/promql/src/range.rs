@@ -434,7 +434,7 @@ fn unparen(mut e: &Expr) -> &Expr {
 }
 
 /// The selector of a call whose first argument is a range selector, `(x[5m])` included.
-fn matrix_arg(c: &Call) -> Option<&MatrixSelector> {
+pub(crate) fn matrix_arg(c: &Call) -> Option<&MatrixSelector> {
     match unparen(c.args.args.first()?) {
         Expr::MatrixSelector(ms) => Some(ms),
         _ => None,

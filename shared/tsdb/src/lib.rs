@@ -15,4 +15,4 @@ pub mod block;
 pub mod compact;
 pub mod db;
 
-pub use db::{Db, DbOptions, LazySeries, Queryable, SeriesSamples};
+pub use db::{Db, DbOptions, Grouped, LazySeries, Queryable, SeriesSamples, StoredSamples};

@@ -64,6 +64,11 @@ impl Symbols {
         self.strings.get(id as usize).and_then(|s| s.as_deref()).unwrap_or("")
     }
 
+    /// One more than the largest id given out: the size of a table indexed by symbol.
+    pub fn slots(&self) -> usize {
+        self.strings.len()
+    }
+
     /// Number of live symbols.
     pub fn len(&self) -> usize {
         self.ids.len()

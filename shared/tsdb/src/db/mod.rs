@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod select;
-pub use select::{LazySeries, Queryable, SeriesSamples};
+pub use select::{Grouped, LazySeries, Queryable, SeriesSamples, StoredSamples};
 
 pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3_600_000;
 

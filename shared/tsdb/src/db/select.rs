@@ -13,12 +13,11 @@ pub struct SeriesSamples {
     pub samples: Vec<(Timestamp, f64)>,
 }
 
-/// A selected series whose samples are still where they are stored: in blocks (before
-/// the head's lower bound) and in the head (from it). Each reader decodes the time range
-/// it needs, on its own thread: a 30-day range query reads tens of millions of samples,
-/// and decoding them all up front into one allocation cost more than the query itself.
-pub struct LazySeries {
-    pub labels: Labels,
+/// Where a selected series' samples are still stored: in blocks (before the head's lower
+/// bound) and in the head (from it). Each reader decodes the time range it needs, on its
+/// own thread: a 30-day range query reads tens of millions of samples, and decoding them
+/// all up front into one allocation cost more than the query itself.
+pub struct StoredSamples {
     blocks: Vec<(Arc<Block>, usize)>,
     head: Option<SeriesRef>,
     /// The head's lower bound when selected: blocks answer before it, the head from it.
@@ -27,20 +26,33 @@ pub struct LazySeries {
     view: Arc<ReadView>,
 }
 
-impl LazySeries {
-    /// A series of a head that is the whole store (the collector's), read through `view`.
-    fn in_head(labels: Labels, series: SeriesRef, view: Arc<ReadView>) -> Self {
-        LazySeries { labels, blocks: Vec::new(), head: Some(series), head_min: Timestamp::MIN, view }
+impl StoredSamples {
+    /// No blocks yet; the head (if the series is in it) from `head_min`, through `view`.
+    fn new(head: Option<SeriesRef>, head_min: Timestamp, view: &Arc<ReadView>) -> Self {
+        StoredSamples { blocks: Vec::new(), head, head_min, view: view.clone() }
     }
 
     /// Appends the samples in `[mint, maxt]` to `out`, oldest first.
-    pub fn samples(&self, mint: Timestamp, maxt: Timestamp, out: &mut Vec<(Timestamp, f64)>) {
+    pub fn read(&self, mint: Timestamp, maxt: Timestamp, out: &mut Vec<(Timestamp, f64)>) {
         for (b, i) in &self.blocks {
             b.samples(*i, mint, maxt.min(self.head_min - 1), out);
         }
         if let Some(s) = &self.head {
             s.samples_seen(mint.max(self.head_min), maxt, &self.view, out);
         }
+    }
+}
+
+/// A selected series: its labels, its samples not yet decoded.
+pub struct LazySeries {
+    pub labels: Labels,
+    stored: StoredSamples,
+}
+
+impl LazySeries {
+    /// Appends the samples in `[mint, maxt]` to `out`, oldest first.
+    pub fn samples(&self, mint: Timestamp, maxt: Timestamp, out: &mut Vec<(Timestamp, f64)>) {
+        self.stored.read(mint, maxt, out);
     }
 
     /// Each series with its samples in `[mint, maxt]`; series without any are left out.
@@ -51,6 +63,46 @@ impl LazySeries {
             (!samples.is_empty()).then(|| SeriesSamples { labels: s.labels.clone(), samples })
         };
         series.iter().filter_map(decode).collect()
+    }
+}
+
+/// Selected series put in groups by some of their labels, as an aggregation needs them,
+/// without each series' own label set.
+pub struct Grouped {
+    /// Each group's labels, in the order of the first series in it.
+    pub groups: Vec<Labels>,
+    /// Each series' group and samples, in selection order.
+    pub series: Vec<(usize, StoredSamples)>,
+}
+
+impl Grouped {
+    /// Groups series whose label sets are already built (blocks hold them).
+    fn by_labels(series: Vec<LazySeries>, keep: &dyn Fn(&str) -> bool) -> Grouped {
+        let mut index: FxHashMap<Labels, usize> = FxHashMap::default();
+        let mut groups = Vec::new();
+        let series = series
+            .into_iter()
+            .map(|s| {
+                let g = *index.entry(s.labels.keep(keep)).or_insert_with_key(|key| {
+                    groups.push(key.clone());
+                    groups.len() - 1
+                });
+                (g, s.stored)
+            })
+            .collect();
+        Grouped { groups, series }
+    }
+
+    /// Groups head series by their label symbols: the series' own label sets are never
+    /// built, which was most of the cost of a rule over 100k series.
+    fn in_head(
+        head: &Head,
+        series: Vec<SeriesRef>,
+        keep: &dyn Fn(&str) -> bool,
+        stored: impl Fn(SeriesRef) -> StoredSamples,
+    ) -> Grouped {
+        let (groups, group_of) = head.group(&series, keep);
+        Grouped { groups, series: group_of.into_iter().zip(series.into_iter().map(stored)).collect() }
     }
 }
 
@@ -69,6 +121,19 @@ pub trait Queryable: Sync {
         maxt: Timestamp,
         view: &Arc<ReadView>,
     ) -> Vec<LazySeries>;
+
+    /// The same series grouped by the labels `keep` accepts, for an aggregation that
+    /// needs only its groups' labels.
+    fn select_grouped(
+        &self,
+        matchers: &[Matcher],
+        mint: Timestamp,
+        maxt: Timestamp,
+        view: &Arc<ReadView>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Grouped {
+        Grouped::by_labels(self.select_lazy(matchers, mint, maxt, view), keep)
+    }
 }
 
 /// The head as the whole store: the collector's.
@@ -78,7 +143,20 @@ impl Queryable for Head {
     }
 
     fn select_lazy(&self, matchers: &[Matcher], _: Timestamp, _: Timestamp, view: &Arc<ReadView>) -> Vec<LazySeries> {
-        self.select(matchers).into_iter().map(|s| LazySeries::in_head(self.labels(&s), s, view.clone())).collect()
+        let series =
+            |s: SeriesRef| LazySeries { labels: self.labels(&s), stored: StoredSamples::new(Some(s), i64::MIN, view) };
+        self.select(matchers).into_iter().map(series).collect()
+    }
+
+    fn select_grouped(
+        &self,
+        matchers: &[Matcher],
+        _: Timestamp,
+        _: Timestamp,
+        view: &Arc<ReadView>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Grouped {
+        Grouped::in_head(self, self.select(matchers), keep, |s| StoredSamples::new(Some(s), i64::MIN, view))
     }
 }
 
@@ -97,10 +175,11 @@ impl Queryable for Db {
         view: &Arc<ReadView>,
     ) -> Vec<LazySeries> {
         let head_min = self.head.min_valid();
-        let in_head =
-            |s: SeriesRef| LazySeries { head_min, ..LazySeries::in_head(self.head.labels(&s), s, view.clone()) };
-        let blocks: Vec<Arc<Block>> =
-            self.blocks().into_iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt).collect();
+        let in_head = |s: SeriesRef| LazySeries {
+            labels: self.head.labels(&s),
+            stored: StoredSamples::new(Some(s), head_min, view),
+        };
+        let blocks = self.blocks_overlapping(mint, maxt);
         if blocks.is_empty() {
             // No merging to do (the collector, a young master).
             return self.head.select(matchers).into_iter().map(in_head).collect();
@@ -111,30 +190,43 @@ impl Queryable for Db {
             for i in b.select(matchers) {
                 let labels = b.labels(i);
                 let at = *pos.entry(labels.clone()).or_insert_with(|| {
-                    out.push(LazySeries {
-                        labels: labels.clone(),
-                        blocks: Vec::new(),
-                        head: None,
-                        head_min,
-                        view: view.clone(),
-                    });
+                    out.push(LazySeries { labels: labels.clone(), stored: StoredSamples::new(None, head_min, view) });
                     out.len() - 1
                 });
-                out[at].blocks.push((b.clone(), i));
+                out[at].stored.blocks.push((b.clone(), i));
             }
         }
         for s in self.head.select(matchers) {
             let series = in_head(s);
             match pos.get(&series.labels) {
-                Some(&at) => out[at].head = series.head,
+                Some(&at) => out[at].stored.head = series.stored.head,
                 None => out.push(series),
             }
         }
         out
     }
+
+    fn select_grouped(
+        &self,
+        matchers: &[Matcher],
+        mint: Timestamp,
+        maxt: Timestamp,
+        view: &Arc<ReadView>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Grouped {
+        if !self.blocks_overlapping(mint, maxt).is_empty() {
+            return Grouped::by_labels(self.select_lazy(matchers, mint, maxt, view), keep);
+        }
+        let head_min = self.head.min_valid();
+        Grouped::in_head(&self.head, self.head.select(matchers), keep, |s| StoredSamples::new(Some(s), head_min, view))
+    }
 }
 
 impl Db {
+    fn blocks_overlapping(&self, mint: Timestamp, maxt: Timestamp) -> Vec<Arc<Block>> {
+        self.blocks().into_iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt).collect()
+    }
+
     /// Every series matching `matchers` with its committed samples in `[mint, maxt]`,
     /// from blocks and head together; series without samples there are left out.
     pub fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<SeriesSamples> {
