@@ -1,4 +1,5 @@
 use super::*;
+use crate::db::select::StoredSamples;
 use cardinal_model::MatchOp;
 
 const H: i64 = 3_600_000;
@@ -84,6 +85,40 @@ fn compaction_keeps_every_sample_and_queries_span_blocks_and_head() {
     let reopened = all(&db);
     assert_eq!(count(&db), written);
     assert_eq!(reopened[7].samples, after[7].samples);
+}
+
+/// Groups and each series' samples, as an aggregation reads them.
+fn grouped(db: &Db, mint: i64, maxt: i64) -> (Vec<Labels>, Vec<(usize, Vec<(i64, f64)>)>) {
+    let m = [Matcher::new(MatchOp::Equal, "__name__", "m").unwrap()];
+    let view = Arc::new(db.head.read_view());
+    // As `sum by (i) (…)` groups them.
+    let keep = |name: &str| name == "i";
+    let g = db.select_grouped(&m, mint, maxt, &view, &keep);
+    let read = |(group, s): &(usize, StoredSamples)| {
+        let mut out = Vec::new();
+        s.read(mint, maxt, &mut out);
+        (*group, out)
+    };
+    (g.groups.clone(), g.series.iter().map(read).collect())
+}
+
+#[test]
+fn series_group_alike_from_the_head_alone_and_from_blocks_and_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    fill(&db, 6, 0, 13 * H);
+    let (head_groups, head_series) = grouped(&db, 0, 13 * H);
+    assert_eq!(head_groups.len(), 6, "one group a value of i");
+    assert!(head_groups.iter().all(|l| l.len() == 1 && l.get("i").is_some()), "{head_groups:?}");
+    db.maintain(13 * H).unwrap();
+    assert!(!db.blocks().is_empty(), "the head was compacted");
+    let (groups, series) = grouped(&db, 0, 13 * H);
+    assert_eq!(groups, head_groups);
+    assert_eq!(series, head_series, "every sample, read across blocks and head");
+    // Within the head's range the head alone answers, grouped by symbols.
+    let (recent_groups, recent) = grouped(&db, 12 * H, 13 * H);
+    assert_eq!(recent_groups, head_groups);
+    assert!(recent.iter().all(|(_, s)| s.len() == 240), "{:?}", recent.iter().map(|s| s.1.len()).collect::<Vec<_>>());
 }
 
 #[test]
