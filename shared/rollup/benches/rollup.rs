@@ -33,8 +33,8 @@ fn input(i: usize) -> Labels {
     ])
 }
 
-/// One rule's cost per sample, with its state in cache (1k inputs) and not (100k: every
-/// lookup of the input's state is a miss to memory).
+/// One rule's cost per sample, with its state in cache (1k inputs) and not (100k), each
+/// input's slot remembered as its series remembers it.
 fn rule_observe(c: &mut Criterion) {
     let mut g = c.benchmark_group("rollup");
     for inputs in [1_000, INPUTS] {
@@ -42,15 +42,16 @@ fn rule_observe(c: &mut Criterion) {
         let keys: Vec<u64> = labels.iter().map(Labels::stable_hash).collect();
         let mut state = RuleState::new(rules().remove(0), -30_000);
         let mut t = 1_000;
-        for (k, l) in keys.iter().zip(&labels) {
-            state.observe(*k, t, 1.0, || l.clone(), |_| None);
+        let mut slots = vec![0u32; inputs];
+        for ((k, l), slot) in keys.iter().zip(&labels).zip(&mut slots) {
+            state.observe(*k, slot, t, 1.0, || l.clone(), |_| None);
         }
         g.throughput(Throughput::Elements(inputs as u64));
         g.bench_function(format!("rule_observe_{inputs}_inputs"), |b| {
             b.iter(|| {
                 t += 15_000;
-                for k in &keys {
-                    state.observe(*k, t, t as f64, || unreachable!(), |_| None);
+                for (k, slot) in keys.iter().zip(&mut slots) {
+                    state.observe(*k, slot, t, t as f64, || unreachable!(), |_| None);
                 }
                 let mut out = Vec::new();
                 state.flush(t + 60_000, &mut out);

@@ -6,7 +6,7 @@
 //! groups, inputs and windows; a CRC-32 of everything before it ends the file. The file
 //! is replaced atomically (write, fsync, rename).
 
-use crate::rule::{Group, Input, InputMap, RuleState, rule_key};
+use crate::rule::{Group, Input, Inputs, RuleState, rule_key};
 use crate::window::Acc;
 use cardinal_model::Labels;
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ pub struct SavedRule {
     pub flushed: i64,
     pub flushes: u32,
     pub groups: Vec<Option<Group>>,
-    pub inputs: InputMap,
+    pub inputs: Inputs,
     pub windows: Vec<(i64, Vec<Acc>)>,
 }
 
@@ -37,7 +37,7 @@ impl SavedRule {
         state.windows = self.windows;
         state.resume_until = i64::MIN;
         state.resume_cut_windows(self.saved_at);
-        for i in state.inputs.values() {
+        for (_, i) in state.inputs.iter() {
             if let Some(g) = state.groups[i.group as usize].as_mut() {
                 g.inputs += 1;
             }
@@ -90,8 +90,8 @@ fn encode_rule(w: &mut Vec<u8>, r: &RuleState) {
         }
     }
     put_u32(w, r.inputs.len() as u32);
-    for (k, i) in &r.inputs {
-        put_u64(w, *k);
+    for (k, i) in r.inputs.iter() {
+        put_u64(w, k);
         put_f64(w, i.last_v);
         put_i64(w, i.last_t);
         put_u32(w, i.group);
@@ -159,7 +159,7 @@ fn decode_rule(r: &mut Reader, saved_at: i64) -> Result<SavedRule, String> {
         // Inputs per group are counted from the inputs at restore.
         groups.push(Some(Group { labels, total, inputs: 0, emitted: flags & 2 != 0, resumed: flags & 4 != 0 }));
     }
-    let mut inputs = InputMap::default();
+    let mut inputs = Inputs::default();
     for _ in 0..r.count(32)? {
         let key = r.u64()?;
         let i = Input { last_v: r.f64()?, last_t: r.i64()?, group: r.u32()?, seen: r.u32()? };

@@ -294,9 +294,10 @@ impl RuleSet {
     /// Gives the sample to the rules `tag` names. `labels` holds the series' labels once
     /// read (classifying may already have read them; a new input needs them).
     fn feed(&self, tag: u32, head: &Head, series: &MemSeries, labels: &OnceCell<Labels>, t: Timestamp, v: f64) {
-        let one = |r: u32| {
+        let one = |r: u32, slot: &mut u32| {
             self.rules[r as usize].lock().observe(
                 series.label_hash(),
+                slot,
                 t,
                 v,
                 || labels.get_or_init(|| head.labels(series)).clone(),
@@ -304,10 +305,18 @@ impl RuleSet {
             );
         };
         if tag & SEVERAL == 0 {
-            return one(tag - 1);
+            // The series remembers its slot in its one rule's table.
+            let mut slot = series.observer_slot.load(Ordering::Relaxed);
+            let hint = slot;
+            one(tag - 1, &mut slot);
+            if slot != hint {
+                series.observer_slot.store(slot, Ordering::Relaxed);
+            }
+            return;
         }
         let memberships = self.memberships.read();
-        memberships.0[(tag & !SEVERAL) as usize].iter().for_each(|r| one(*r));
+        // One slot cannot serve several rules' tables: each finds its input by key.
+        memberships.0[(tag & !SEVERAL) as usize].iter().for_each(|r| one(*r, &mut { u32::MAX }));
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod checkpoint;
 pub mod engine;
+pub mod inputs;
 pub mod rule;
 pub mod window;
 

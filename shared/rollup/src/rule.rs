@@ -2,24 +2,11 @@
 //! and the windows not yet written out. Pure: time and label lookups come in as
 //! arguments, so the engine, the tests and the checkpoint all drive the same machine.
 
+pub use crate::inputs::{Input, Inputs};
 use crate::window::{Acc, first_sample_counts, from_increases, is_cumulative};
 use cardinal_config::{Grouping, RollupRule};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME, stale_nan};
 use std::collections::HashMap;
-
-/// Inputs are keyed by their label hash: one multiply (Fx) is all the hashing it needs.
-pub type InputMap = rustc_hash::FxHashMap<u64, Input>;
-
-/// What a rule keeps per input series: 24 bytes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Input {
-    pub last_v: f64,
-    pub last_t: Timestamp,
-    pub group: u32,
-    /// The rule's flush count when the input was last seen: inputs age by flushes, not by
-    /// wall-clock time, so a collector that was down does not forget its inputs.
-    pub seen: u32,
-}
 
 /// One output series.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,7 +48,7 @@ pub type OutputSample = (Labels, Timestamp, f64);
 pub struct RuleState {
     pub rule: RollupRule,
     step: i64,
-    pub inputs: InputMap,
+    pub inputs: Inputs,
     pub groups: Vec<Option<Group>>,
     group_index: HashMap<Labels, u32>,
     /// Open windows by end time, oldest first; each holds one accumulator per group index.
@@ -93,7 +80,7 @@ impl RuleState {
             resume_until: now.saturating_add((2 * step).max(60_000)),
             rule,
             step,
-            inputs: InputMap::default(),
+            inputs: Inputs::default(),
             groups: Vec::new(),
             group_index: HashMap::new(),
             windows: Vec::new(),
@@ -109,12 +96,14 @@ impl RuleState {
             self.groups.iter().enumerate().filter_map(|(i, g)| Some((g.as_ref()?.labels.clone(), i as u32))).collect();
     }
 
-    /// Takes one sample of input `key`. `labels` gives the input's labels (only called for
-    /// an input the rule does not know yet); `existing` gives an output series' newest
-    /// value in the head, for resuming a group whose state was lost.
+    /// Takes one sample of input `key`, whose state is looked for first at `*slot` and
+    /// whose slot is left there. `labels` gives the input's labels (only called for an
+    /// input the rule does not know yet); `existing` gives an output series' newest value
+    /// in the head, for resuming a group whose state was lost.
     pub fn observe(
         &mut self,
         key: u64,
+        slot: &mut u32,
         t: Timestamp,
         v: f64,
         labels: impl FnOnce() -> Labels,
@@ -131,7 +120,7 @@ impl RuleState {
         if window <= self.flushed {
             if !from_increases(output) {
                 self.stats.late_dropped += 1;
-                if let Some(i) = self.inputs.get_mut(&key) {
+                if let Some(i) = self.inputs.get_mut(key, slot) {
                     (i.last_v, i.last_t, i.seen) = (v, t, self.flushes);
                 }
                 return Some(Late::Dropped);
@@ -140,7 +129,7 @@ impl RuleState {
             window = self.flushed + self.step;
             late = Some(Late::Shifted);
         }
-        if let Some(i) = self.inputs.get_mut(&key) {
+        if let Some(i) = self.inputs.get_mut(key, slot) {
             if t <= i.last_t {
                 self.stats.out_of_order += 1;
                 return None;
@@ -160,7 +149,7 @@ impl RuleState {
             let g = self.groups[group as usize].as_mut().expect("live group");
             g.inputs += 1;
             let baseline = !first_sample_counts(output) || (g.resumed && t < self.resume_until);
-            self.inputs.insert(key, Input { last_v: v, last_t: t, group, seen: self.flushes });
+            *slot = self.inputs.insert(key, Input { last_v: v, last_t: t, group, seen: self.flushes });
             self.add_to_window(window, group, if baseline { 0.0 } else { v }, v, None, t);
         }
         late
@@ -306,7 +295,7 @@ impl RuleState {
         let max_age = (self.rule.staleness_interval.as_millis() as i64 / self.step).max(1) as u32;
         let now = self.flushes;
         let groups = &mut self.groups;
-        self.inputs.retain(|_, i| {
+        self.inputs.retain(|i| {
             let keep = now.wrapping_sub(i.seen) <= max_age;
             if !keep && let Some(g) = groups[i.group as usize].as_mut() {
                 g.inputs = g.inputs.saturating_sub(1);
@@ -329,9 +318,9 @@ impl RuleState {
         }
     }
 
-    /// Approximate memory of the per-input state: the map's slots and control bytes.
+    /// Approximate memory of the per-input state.
     pub fn input_state_bytes(&self) -> usize {
-        self.inputs.capacity() * (std::mem::size_of::<(u64, Input)>() + 1)
+        self.inputs.state_bytes()
     }
 
     pub fn live_groups(&self) -> usize {

@@ -29,7 +29,7 @@ fn pod(p: &str) -> Labels {
 
 fn feed(s: &mut RuleState, p: &str, t: Timestamp, v: f64) -> Option<Late> {
     let labels = pod(p);
-    s.observe(labels.stable_hash(), t, v, || labels.clone(), |_| None)
+    s.observe(labels.stable_hash(), &mut 0, t, v, || labels.clone(), |_| None)
 }
 
 fn flush(s: &mut RuleState, now: Timestamp) -> Vec<OutputSample> {
@@ -149,12 +149,12 @@ fn a_group_without_saved_state_resumes_from_its_output_in_the_head() {
     let mut s = fresh("total");
     let labels = pod("a");
     // The output series already holds 500; the pod is at 120 when first seen again.
-    s.observe(labels.stable_hash(), 5_000, 120.0, || labels.clone(), |_| Some(500.0));
-    s.observe(labels.stable_hash(), 15_000, 130.0, || labels.clone(), |_| Some(500.0));
+    s.observe(labels.stable_hash(), &mut 0, 5_000, 120.0, || labels.clone(), |_| Some(500.0));
+    s.observe(labels.stable_hash(), &mut 0, 15_000, 130.0, || labels.clone(), |_| Some(500.0));
     assert_eq!(values(&flush(&mut s, 60_000)), [(10_000, 500.0), (20_000, 510.0)]);
     // After the grace period a new input counts from zero again.
     let mut late = fresh("total");
-    late.observe(labels.stable_hash(), 120_000, 7.0, || labels.clone(), |_| Some(500.0));
+    late.observe(labels.stable_hash(), &mut 0, 120_000, 7.0, || labels.clone(), |_| Some(500.0));
     assert_eq!(values(&flush(&mut late, 200_000)), [(120_000, 507.0)]);
 }
 

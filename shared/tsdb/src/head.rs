@@ -16,7 +16,7 @@ use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 /// A handle on one series; scrape loops cache these so that appending a known series
@@ -76,6 +76,9 @@ pub struct MemSeries {
     /// The append observer's memo about this series (for rollups: whether it is an input
     /// under the current rules), so that a sample of a series no rule wants costs one load.
     pub observer_tag: AtomicU64,
+    /// Where the append observer keeps this series' state (for rollups: its slot in the
+    /// one rule it feeds), so that it is found without a lookup.
+    pub observer_slot: AtomicU32,
 }
 
 /// Sees every sample the head accepts once the WAL is replayed: where streaming rollups
@@ -369,6 +372,7 @@ impl Head {
             }),
             removed: AtomicBool::new(false),
             observer_tag: AtomicU64::new(0),
+            observer_slot: AtomicU32::new(0),
         });
         self.series.insert(id, series.clone());
         bucket.push(series.clone());

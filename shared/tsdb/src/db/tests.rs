@@ -87,8 +87,11 @@ fn compaction_keeps_every_sample_and_queries_span_blocks_and_head() {
     assert_eq!(reopened[7].samples, after[7].samples);
 }
 
+/// Each series' group and samples.
+type GroupedSamples = Vec<(usize, Vec<(i64, f64)>)>;
+
 /// Groups and each series' samples, as an aggregation reads them.
-fn grouped(db: &Db, mint: i64, maxt: i64) -> (Vec<Labels>, Vec<(usize, Vec<(i64, f64)>)>) {
+fn grouped(db: &Db, mint: i64, maxt: i64) -> (Vec<Labels>, GroupedSamples) {
     let m = [Matcher::new(MatchOp::Equal, "__name__", "m").unwrap()];
     let view = Arc::new(db.head.read_view());
     // As `sum by (i) (…)` groups them.
