@@ -7,10 +7,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where cargo put a workspace binary: beside the test executable's `deps/` directory,
-/// unless `CARDINAL_BIN_DIR` says otherwise.
+/// unless `CARDINAL_BIN_DIR` says otherwise (a relative one from the workspace root, where
+/// the commands in the docs are run; tests themselves run in their crate's directory).
 pub fn bin_path(name: &str) -> PathBuf {
     if let Ok(dir) = std::env::var("CARDINAL_BIN_DIR") {
-        return Path::new(&dir).join(name);
+        return Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir).join(name);
     }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target directory");
