@@ -133,12 +133,37 @@ fn merge(lists: &[&Vec<SeriesId>]) -> Vec<SeriesId> {
         [] => Vec::new(),
         [one] => (*one).clone(),
         _ => {
+            let total: usize = lists.iter().map(|l| l.len()).sum();
+            let lo = lists.iter().filter_map(|l| l.first()).min().copied().unwrap_or(0);
+            let hi = lists.iter().filter_map(|l| l.last()).max().copied().unwrap_or(0);
+            if hi.saturating_sub(lo) / 64 <= total as u64 {
+                return merge_dense(lists, lo, hi, total);
+            }
             let mut out: Vec<SeriesId> = lists.iter().flat_map(|l| l.iter().copied()).collect();
             out.sort_unstable();
             out.dedup();
             out
         }
     }
+}
+
+/// [`merge`] for ids close together (the usual case: ids are handed out in order), with a
+/// bit per id of the span: `l!=""` over a label with 50 values unions 300k ids, and
+/// sorting them was most of a rule's selection time.
+fn merge_dense(lists: &[&Vec<SeriesId>], lo: SeriesId, hi: SeriesId, total: usize) -> Vec<SeriesId> {
+    let mut bits = vec![0u64; ((hi - lo) / 64 + 1) as usize];
+    for id in lists.iter().flat_map(|l| l.iter()) {
+        let at = id - lo;
+        bits[(at / 64) as usize] |= 1 << (at % 64);
+    }
+    let mut out = Vec::with_capacity(total);
+    for (w, mut word) in bits.into_iter().enumerate() {
+        while word != 0 {
+            out.push(lo + w as u64 * 64 + u64::from(word.trailing_zeros()));
+            word &= word - 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -177,6 +202,21 @@ mod tests {
         assert_eq!(sel(&p, &s, &[("job", MatchOp::Regex, ".*")]), [0, 1, 2, 3]);
         assert_eq!(sel(&p, &s, &[("job", MatchOp::Equal, "")]), [2]);
         assert_eq!(sel(&p, &s, &[("__name__", MatchOp::Equal, "nope")]), Vec::<u64>::new());
+    }
+
+    proptest::proptest! {
+        /// Dense or sparse, overlapping or not, lists merge into their sorted union.
+        #[test]
+        fn merge_is_the_sorted_union(
+            lists in proptest::collection::vec(proptest::collection::btree_set(0u64..5_000, 0..300), 0..6),
+            sparse in proptest::bool::ANY,
+        ) {
+            let lists: Vec<Vec<u64>> =
+                lists.iter().map(|l| l.iter().map(|id| if sparse { id * 1_000_003 } else { *id }).collect()).collect();
+            let refs: Vec<&Vec<u64>> = lists.iter().collect();
+            let want: Vec<u64> = lists.iter().flatten().copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            proptest::prop_assert_eq!(merge(&refs), want);
+        }
     }
 
     #[test]
