@@ -196,6 +196,14 @@ impl XorAppender {
         XorAppender { leading: 0xff, ..Default::default() }
     }
 
+    /// An appender whose stream starts with room for `bytes`: a series' next chunk is
+    /// about as long as its last, and growing to it by doubling left a quarter of the
+    /// last step unused on average, in every series' open chunk.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let w = BitWriter { bytes: Vec::with_capacity(bytes), free: 0 };
+        XorAppender { w, ..XorAppender::new() }
+    }
+
     pub fn count(&self) -> u16 {
         self.count
     }

@@ -105,7 +105,8 @@ impl MemSeries {
                 return Ok(false);
             }
             if d.open.count() >= SAMPLES_PER_CHUNK {
-                let full = std::mem::replace(&mut d.open, XorAppender::new());
+                let room = d.open.len_bytes() + d.open.len_bytes() / 16;
+                let full = std::mem::replace(&mut d.open, XorAppender::with_capacity(room));
                 let min_t = d.open_min_t;
                 d.sealed.push(Sealed { min_t, max_t: last_t, data: full.bytes().into_boxed_slice() });
             }
