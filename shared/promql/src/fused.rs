@@ -47,11 +47,7 @@ pub(crate) fn aggregate(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Op
     let keep = |name: &str| grouping.keeps(name) && !(drop_name && name == METRIC_NAME);
     let Some(grouped) = ctx.selected_grouped(vs, &keep) else { return Ok(None) };
     let end = ctx.effective_time(&vs.at, &vs.offset, t);
-    let start = end
-        - match &input {
-            Input::Window(_, range, _) => *range,
-            Input::Newest(_) => ctx.lookback,
-        };
+    let start = end - input.window(ctx);
     let mut state = vec![Fold::default(); grouped.groups.len()];
     // Groups in the order they get their first value, as the step-by-step evaluator
     // (which never sees series without one) lists them.
@@ -63,16 +59,7 @@ pub(crate) fn aggregate(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Op
         }
         window.clear();
         stored.read(start + 1, end, &mut window);
-        let v = match &input {
-            Input::Window(_, _, w) => {
-                window.retain(|p| !is_stale_nan(p.1));
-                loaded += window.len();
-                if window.is_empty() { None } else { (w.f)(&window, start, end) }
-            }
-            Input::Newest(_) => window.last().map(|p| p.1).filter(|v| !is_stale_nan(*v)),
-        };
-        if let Some(v) = v {
-            loaded += matches!(input, Input::Newest(_)) as usize;
+        if let Some(v) = input.value(&mut window, start, end, &mut loaded) {
             if state[*g].n == 0.0 {
                 order.push(*g);
             }
@@ -80,9 +67,41 @@ pub(crate) fn aggregate(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Op
         }
     }
     ctx.check_limits(loaded)?;
-    Ok(Some(
-        order.into_iter().map(|g| Sample { labels: grouped.groups[g].clone(), t, v: state[g].finish(op) }).collect(),
-    ))
+    let sample = |g: usize| Sample { labels: grouped.groups[g].clone(), t, v: state[g].finish(op) };
+    Ok(Some(order.into_iter().map(sample).collect()))
+}
+
+impl Input<'_> {
+    /// How far back from the evaluation time a series' samples count.
+    fn window(&self, ctx: &Ctx) -> i64 {
+        match self {
+            Input::Window(_, range, _) => *range,
+            Input::Newest(_) => ctx.lookback,
+        }
+    }
+
+    /// What one series contributes, from its samples in `(start, end]`, counting the
+    /// samples it loads as the step-by-step evaluator counts them.
+    fn value(
+        &self,
+        window: &mut Vec<(Timestamp, f64)>,
+        start: Timestamp,
+        end: Timestamp,
+        loaded: &mut usize,
+    ) -> Option<f64> {
+        match self {
+            Input::Window(_, _, w) => {
+                window.retain(|p| !is_stale_nan(p.1));
+                *loaded += window.len();
+                if window.is_empty() { None } else { (w.f)(window, start, end) }
+            }
+            Input::Newest(_) => {
+                let v = window.last().map(|p| p.1).filter(|v| !is_stale_nan(*v));
+                *loaded += usize::from(v.is_some());
+                v
+            }
+        }
+    }
 }
 
 fn input(e: &Expr) -> Option<Input<'_>> {
