@@ -2,7 +2,7 @@
 //! carrying it. Selecting by matchers is intersecting and subtracting these lists.
 
 use crate::symbols::Symbols;
-use cardinal_model::Matcher;
+use cardinal_model::{MatchOp, Matcher};
 use std::collections::HashMap;
 
 /// Series ids are never reused, so every list stays sorted by appending.
@@ -46,9 +46,13 @@ impl Postings {
     /// string also accepts series without the label, as in Prometheus.
     pub fn select(&self, matchers: &[Matcher], symbols: &Symbols) -> Vec<SeriesId> {
         let (positive, negative): (Vec<_>, Vec<_>) = matchers.iter().partition(|m| !m.matches_empty());
+        // Exact matchers first: each is one ready list, and what they leave is usually
+        // small enough that the others only filter it (`l!=""` would otherwise build the
+        // union of every value's list, 300k ids for a label with 50 values).
+        let (exact, other): (Vec<_>, Vec<_>) = positive.into_iter().partition(|m| m.op == MatchOp::Equal);
         let mut result: Option<Vec<SeriesId>> = None;
-        for m in &positive {
-            let list = self.union_matching(m, symbols, true);
+        for m in exact {
+            let list = self.lists_matching(m, symbols, true).first().map_or_else(Vec::new, |l| l.to_vec());
             result = Some(match result {
                 None => list,
                 Some(r) => intersect(&r, &list),
@@ -57,25 +61,29 @@ impl Postings {
                 return Vec::new();
             }
         }
+        for m in other {
+            let lists = self.lists_matching(m, symbols, true);
+            result = Some(match result {
+                None => merge(&lists),
+                Some(r) => filter_by(r, &lists, true),
+            });
+        }
         let mut result = result.unwrap_or_else(|| self.all.clone());
         for m in &negative {
             // Accepts "": drop the series whose value for the label is set and rejected.
-            let rejected = self.union_matching(m, symbols, false);
-            result = subtract(&result, &rejected);
+            result = filter_by(result, &self.lists_matching(m, symbols, false), false);
         }
         result
     }
 
-    /// Union of the lists for values of `m.name` that the matcher accepts (`want`) or rejects.
-    fn union_matching(&self, m: &Matcher, symbols: &Symbols, want: bool) -> Vec<SeriesId> {
+    /// The lists for values of `m.name` that the matcher accepts (`want`) or rejects.
+    fn lists_matching(&self, m: &Matcher, symbols: &Symbols, want: bool) -> Vec<&Vec<SeriesId>> {
         let Some(name) = symbols.lookup(&m.name) else { return Vec::new() };
         let Some(values) = self.by_label.get(&name) else { return Vec::new() };
-        if want && m.op == cardinal_model::MatchOp::Equal {
-            return symbols.lookup(&m.value).and_then(|v| values.get(&v)).cloned().unwrap_or_default();
+        if want && m.op == MatchOp::Equal {
+            return symbols.lookup(&m.value).and_then(|v| values.get(&v)).into_iter().collect();
         }
-        let lists: Vec<&Vec<SeriesId>> =
-            values.iter().filter(|(v, _)| m.matches(symbols.get(**v)) == want).map(|(_, l)| l).collect();
-        merge(&lists)
+        values.iter().filter(|(v, _)| m.matches(symbols.get(**v)) == want).map(|(_, l)| l).collect()
     }
 
     /// Every value of a label name with its series count.
@@ -120,11 +128,34 @@ fn intersect(a: &[SeriesId], b: &[SeriesId]) -> Vec<SeriesId> {
     out
 }
 
-fn subtract(a: &[SeriesId], b: &[SeriesId]) -> Vec<SeriesId> {
-    if b.is_empty() {
-        return a.to_vec();
+/// The `ids` (sorted) that are in one of `lists` (`keep`), or in none of them: a bit per id
+/// of the span of `ids` marks the lists' members, so no union of the lists is built. Ids
+/// too far apart for that (a long-lived series beside ones created a billion ids later)
+/// go through the union.
+fn filter_by(mut ids: Vec<SeriesId>, lists: &[&Vec<SeriesId>], keep: bool) -> Vec<SeriesId> {
+    let (Some(&lo), Some(&hi)) = (ids.first(), ids.last()) else { return ids };
+    if lists.is_empty() {
+        return if keep { Vec::new() } else { ids };
     }
-    a.iter().copied().filter(|id| b.binary_search(id).is_err()).collect()
+    let listed: usize = lists.iter().map(|l| l.len()).sum();
+    if (hi - lo) / 64 > (ids.len() + listed) as u64 {
+        let union = merge(lists);
+        ids.retain(|id| union.binary_search(id).is_ok() == keep);
+        return ids;
+    }
+    let mut bits = vec![0u64; ((hi - lo) / 64 + 1) as usize];
+    for l in lists {
+        let from = l.partition_point(|id| *id < lo);
+        for id in l[from..].iter().take_while(|id| **id <= hi) {
+            let at = id - lo;
+            bits[(at / 64) as usize] |= 1 << (at % 64);
+        }
+    }
+    ids.retain(|id| {
+        let at = id - lo;
+        ((bits[(at / 64) as usize] >> (at % 64)) & 1 == 1) == keep
+    });
+    ids
 }
 
 /// Sorted union of sorted lists.
@@ -216,6 +247,44 @@ mod tests {
             let refs: Vec<&Vec<u64>> = lists.iter().collect();
             let want: Vec<u64> = lists.iter().flatten().copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
             proptest::prop_assert_eq!(merge(&refs), want);
+        }
+    }
+
+    proptest::proptest! {
+        /// Any matchers select exactly the series whose label values (or "" for a label
+        /// they lack) the matchers accept, whether ids are close together or far apart.
+        #[test]
+        fn select_agrees_with_matching_each_series(
+            series in proptest::collection::vec((0u8..4, 0u8..4), 1..60),
+            matchers in proptest::collection::vec((0u8..2, 0u8..4, 0u8..5), 1..4),
+            stride in proptest::prop_oneof![proptest::strategy::Just(1u64), proptest::strategy::Just(1_000_000u64)],
+        ) {
+            let (mut p, mut s) = (Postings::default(), Symbols::default());
+            // Value 3 means the series lacks the label.
+            let value = |v: u8| if v == 3 { String::new() } else { format!("v{v}") };
+            for (i, (a, b)) in series.iter().enumerate() {
+                let pairs: Vec<(u32, u32)> = [("a", *a), ("b", *b)]
+                    .iter()
+                    .filter(|(_, v)| *v != 3)
+                    .map(|(n, v)| (s.intern(n), s.intern(&value(*v))))
+                    .collect();
+                p.add(i as u64 * stride, &pairs);
+            }
+            let ops = [MatchOp::Equal, MatchOp::NotEqual, MatchOp::Regex, MatchOp::NotRegex];
+            let ms: Vec<Matcher> = matchers
+                .iter()
+                .map(|(n, op, v)| {
+                    let v = if *v == 4 { "v1|v2".to_string() } else { value(*v) };
+                    Matcher::new(ops[*op as usize], if *n == 0 { "a" } else { "b" }, &v).unwrap()
+                })
+                .collect();
+            let want: Vec<u64> = series
+                .iter()
+                .enumerate()
+                .filter(|(_, (a, b))| ms.iter().all(|m| m.matches(&value(if m.name == "a" { *a } else { *b }))))
+                .map(|(i, _)| i as u64 * stride)
+                .collect();
+            proptest::prop_assert_eq!(p.select(&ms, &s), want);
         }
     }
 
