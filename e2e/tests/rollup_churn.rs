@@ -7,7 +7,7 @@
 //!
 //! The default scale runs in about 100 s. `CARDINAL_E2E_LONG=1` runs the full
 //! scale: pods replaced every minute, 15 s scrapes, `rate[10m]` and `increase[1h]`
-//! (about 75 minutes). Churn creates 337 series per pod per minute, so run it against
+//! (about 65 minutes). Churn creates 337 series per pod per minute, so run it against
 //! release binaries (`CARDINAL_BIN_DIR=target/release`): a debug build replays the
 //! collector's WAL of ~1M churned series too slowly for the harness's 60 s start timeout.
 
