@@ -6,6 +6,23 @@ use std::sync::Arc;
 
 pub const METRIC_NAME: &str = "__name__";
 
+/// Label sets put in groups by the labels `keep` accepts, as an aggregation groups its
+/// inputs: each group's labels, in the order of its first member, and each set's group.
+pub fn group_by<'a>(sets: impl Iterator<Item = &'a Labels>, keep: impl Fn(&str) -> bool) -> (Vec<Labels>, Vec<usize>) {
+    // xxh3 rather than SipHash, which showed in profiles of rule evaluation.
+    let mut index: std::collections::HashMap<Labels, usize, xxhash_rust::xxh3::Xxh3Builder> = Default::default();
+    let mut groups = Vec::new();
+    let group_of = sets
+        .map(|l| {
+            *index.entry(l.keep(&keep)).or_insert_with_key(|key| {
+                groups.push(key.clone());
+                groups.len() - 1
+            })
+        })
+        .collect();
+    (groups, group_of)
+}
+
 /// One label. The strings are shared (`Arc<str>`): storage hands out the interned copies,
 /// so reading a series' labels copies no text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]

@@ -81,18 +81,9 @@ impl Grouping {
 
 /// Groups values by key, keeping first-seen order.
 fn groups(input: Vec<Sample>, g: &Grouping) -> Vec<(Labels, Vec<Sample>)> {
-    let mut index: HashMap<Labels, usize, crate::FastHash> = HashMap::default();
-    let mut out: Vec<(Labels, Vec<Sample>)> = Vec::new();
-    for s in input {
-        let key = g.key(&s.labels);
-        match index.get(&key) {
-            Some(&i) => out[i].1.push(s),
-            None => {
-                index.insert(key.clone(), out.len());
-                out.push((key, vec![s]));
-            }
-        }
-    }
+    let (keys, group_of) = cardinal_model::labels::group_by(input.iter().map(|s| &s.labels), |n| g.keeps(n));
+    let mut out: Vec<(Labels, Vec<Sample>)> = keys.into_iter().map(|k| (k, Vec::new())).collect();
+    input.into_iter().zip(group_of).for_each(|(s, i)| out[i].1.push(s));
     out
 }
 

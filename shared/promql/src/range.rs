@@ -299,17 +299,7 @@ impl Ctx<'_> {
 
 /// The groups of some series' labels, in first-seen order, and each series' group.
 fn groups<'a>(labels: impl Iterator<Item = &'a Labels>, grouping: &Grouping) -> (Vec<Labels>, Vec<usize>) {
-    let mut index: HashMap<Labels, usize, crate::FastHash> = HashMap::default();
-    let mut keys = Vec::new();
-    let group_of = labels
-        .map(|l| {
-            *index.entry(grouping.key(l)).or_insert_with_key(|key| {
-                keys.push(key.clone());
-                keys.len() - 1
-            })
-        })
-        .collect();
-    (keys, group_of)
+    cardinal_model::labels::group_by(labels, |name| grouping.keeps(name))
 }
 
 /// What one span of a fused aggregation gives: each group's points, and how many samples

@@ -1,12 +1,16 @@
 //! An instant aggregation of a selector, or of a range function over one, is evaluated
 //! straight from storage with series grouped by label symbols (`fused.rs`). It must give
 //! what the step-by-step evaluator gives, to the bit and in the same order. A selector
-//! naming its metric by regex (`{__name__=~"x"}`, same series) or a double negation
-//! (`-(-x)`, same values) takes the step-by-step path, so each pair below must agree.
+//! naming its metric by regex (`{__name__=~"x"}`, same series) takes the step-by-step
+//! path, so each pair below must agree; so must a plain selector's aggregation and the
+//! last step of a range query (whose steps are evaluated one by one, not fused).
 
-use cardinal_model::{Labels, stale_nan};
+mod common;
+
+use cardinal_model::Labels;
 use cardinal_promql::{Engine, Value, engine::parse};
 use cardinal_tsdb::Head;
+use common::{Input, head};
 use proptest::prelude::*;
 
 const OPS: &[&str] = &["sum", "avg", "count", "group", "min", "max", "stddev", "stdvar"];
@@ -25,39 +29,12 @@ const INPUTS: &[(&str, &str)] = &[
 ];
 const SELECTORS: &[&str] = &["x", "x offset 20s", "x @ 100"];
 
-/// A series: its metric name, two label values, and (time step, increment) pairs.
-type Input = (&'static str, u8, u8, Vec<(i64, f64)>);
-
 /// Series with gaps, resets and stale markers.
 fn data() -> impl Strategy<Value = Vec<Input>> {
     let sample =
         ((1i64..40).prop_map(|s| s * 1000), prop_oneof![8 => 0.0..50.0f64, 1 => Just(-1.0), 1 => Just(f64::NAN)]);
     let series = (prop_oneof![4 => Just("x"), 1 => Just("y")], 0u8..3, 0u8..4, prop::collection::vec(sample, 0..40));
     prop::collection::vec(series, 1..12)
-}
-
-fn head(data: &[Input]) -> Head {
-    let h = Head::new();
-    for (name, a, b, samples) in data {
-        let labels = Labels::from_pairs([("__name__", name.to_string()), ("a", a.to_string()), ("b", b.to_string())]);
-        let (s, _) = h.get_or_create(&labels);
-        let (mut t, mut v) = (0i64, 0.0f64);
-        for &(dt, dv) in samples {
-            t += dt;
-            v = if dv < 0.0 {
-                0.0
-            } else if dv.is_nan() {
-                stale_nan()
-            } else {
-                v.max(0.0) + dv
-            };
-            let _ = h.append(&s, t, v);
-            if v.is_nan() {
-                v = 0.0;
-            }
-        }
-    }
-    h
 }
 
 /// The answer's samples in order, values as bits.

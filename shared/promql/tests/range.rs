@@ -3,9 +3,12 @@
 //! selector, parameterless aggregations of them) must agree to the bit with the
 //! step-by-step evaluator, errors included.
 
-use cardinal_model::{Labels, stale_nan};
+mod common;
+
+use cardinal_model::Labels;
 use cardinal_promql::{Engine, Value, engine::parse};
 use cardinal_tsdb::Head;
+use common::{Input, head};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -52,9 +55,6 @@ const QUERIES: &[&str] = &[
     "x + 1",
 ];
 
-/// A series: its metric name, two label values, and (time step, increment) pairs.
-type Input = (&'static str, u8, u8, Vec<(i64, f64)>);
-
 /// Series with gaps, resets and stale markers.
 fn data() -> impl Strategy<Value = Vec<Input>> {
     // Whole seconds, so windows often start or end exactly on a sample.
@@ -62,31 +62,6 @@ fn data() -> impl Strategy<Value = Vec<Input>> {
         ((1i64..40).prop_map(|s| s * 1000), prop_oneof![8 => 0.0..50.0f64, 1 => Just(-1.0), 1 => Just(f64::NAN)]);
     let series = (prop_oneof![Just("x"), Just("y")], 0u8..3, 0u8..2, prop::collection::vec(sample, 0..40));
     prop::collection::vec(series, 1..8)
-}
-
-fn head(data: &[Input]) -> Head {
-    let h = Head::new();
-    for (name, a, b, samples) in data {
-        let labels = Labels::from_pairs([("__name__", name.to_string()), ("a", a.to_string()), ("b", b.to_string())]);
-        let (s, _) = h.get_or_create(&labels);
-        let (mut t, mut v) = (0i64, 0.0f64);
-        for &(dt, dv) in samples {
-            t += dt;
-            // -1 resets the counter; NaN writes a stale marker.
-            v = if dv < 0.0 {
-                0.0
-            } else if dv.is_nan() {
-                stale_nan()
-            } else {
-                v.max(0.0) + dv
-            };
-            let _ = h.append(&s, t, v);
-            if v.is_nan() {
-                v = 0.0;
-            }
-        }
-    }
-    h
 }
 
 type Points = BTreeMap<Labels, Vec<(i64, u64)>>;

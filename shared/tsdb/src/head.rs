@@ -461,10 +461,12 @@ impl Head {
                         key.push((n, v));
                     }
                 }
-                *index_of.entry(key.clone()).or_insert_with(|| {
-                    groups.push(labels_of(sym, &key));
-                    groups.len() - 1
-                })
+                if let Some(&g) = index_of.get(&key) {
+                    return g;
+                }
+                groups.push(labels_of(sym, &key));
+                index_of.insert(key.clone(), groups.len() - 1);
+                groups.len() - 1
             })
             .collect();
         (groups, group_of)

@@ -52,10 +52,11 @@ impl Postings {
         let (exact, other): (Vec<_>, Vec<_>) = positive.into_iter().partition(|m| m.op == MatchOp::Equal);
         let mut result: Option<Vec<SeriesId>> = None;
         for m in exact {
-            let list = self.lists_matching(m, symbols, true).first().map_or_else(Vec::new, |l| l.to_vec());
+            let lists = self.lists_matching(m, symbols, true);
+            let list: &[SeriesId] = lists.first().map_or(&[], |l| l);
             result = Some(match result {
-                None => list,
-                Some(r) => intersect(&r, &list),
+                None => list.to_vec(),
+                Some(r) => intersect(&r, list),
             });
             if result.as_ref().is_some_and(Vec::is_empty) {
                 return Vec::new();
@@ -143,18 +144,12 @@ fn filter_by(mut ids: Vec<SeriesId>, lists: &[&Vec<SeriesId>], keep: bool) -> Ve
         ids.retain(|id| union.binary_search(id).is_ok() == keep);
         return ids;
     }
-    let mut bits = vec![0u64; ((hi - lo) / 64 + 1) as usize];
+    let mut listed = IdBits::new(lo, hi);
     for l in lists {
         let from = l.partition_point(|id| *id < lo);
-        for id in l[from..].iter().take_while(|id| **id <= hi) {
-            let at = id - lo;
-            bits[(at / 64) as usize] |= 1 << (at % 64);
-        }
+        l[from..].iter().take_while(|id| **id <= hi).for_each(|id| listed.set(*id));
     }
-    ids.retain(|id| {
-        let at = id - lo;
-        ((bits[(at / 64) as usize] >> (at % 64)) & 1 == 1) == keep
-    });
+    ids.retain(|id| listed.has(*id) == keep);
     ids
 }
 
@@ -182,19 +177,38 @@ fn merge(lists: &[&Vec<SeriesId>]) -> Vec<SeriesId> {
 /// bit per id of the span: `l!=""` over a label with 50 values unions 300k ids, and
 /// sorting them was most of a rule's selection time.
 fn merge_dense(lists: &[&Vec<SeriesId>], lo: SeriesId, hi: SeriesId, total: usize) -> Vec<SeriesId> {
-    let mut bits = vec![0u64; ((hi - lo) / 64 + 1) as usize];
-    for id in lists.iter().flat_map(|l| l.iter()) {
-        let at = id - lo;
-        bits[(at / 64) as usize] |= 1 << (at % 64);
-    }
+    let mut bits = IdBits::new(lo, hi);
+    lists.iter().flat_map(|l| l.iter()).for_each(|id| bits.set(*id));
     let mut out = Vec::with_capacity(total);
-    for (w, mut word) in bits.into_iter().enumerate() {
+    for (w, mut word) in bits.words.into_iter().enumerate() {
         while word != 0 {
             out.push(lo + w as u64 * 64 + u64::from(word.trailing_zeros()));
             word &= word - 1;
         }
     }
     out
+}
+
+/// A set of ids within `[lo, hi]`, a bit each.
+struct IdBits {
+    lo: SeriesId,
+    words: Vec<u64>,
+}
+
+impl IdBits {
+    fn new(lo: SeriesId, hi: SeriesId) -> Self {
+        IdBits { lo, words: vec![0; ((hi - lo) / 64 + 1) as usize] }
+    }
+
+    fn set(&mut self, id: SeriesId) {
+        let at = id - self.lo;
+        self.words[(at / 64) as usize] |= 1 << (at % 64);
+    }
+
+    fn has(&self, id: SeriesId) -> bool {
+        let at = id - self.lo;
+        (self.words[(at / 64) as usize] >> (at % 64)) & 1 == 1
+    }
 }
 
 #[cfg(test)]

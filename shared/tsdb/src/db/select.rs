@@ -78,19 +78,8 @@ pub struct Grouped {
 impl Grouped {
     /// Groups series whose label sets are already built (blocks hold them).
     fn by_labels(series: Vec<LazySeries>, keep: &dyn Fn(&str) -> bool) -> Grouped {
-        let mut index: FxHashMap<Labels, usize> = FxHashMap::default();
-        let mut groups = Vec::new();
-        let series = series
-            .into_iter()
-            .map(|s| {
-                let g = *index.entry(s.labels.keep(keep)).or_insert_with_key(|key| {
-                    groups.push(key.clone());
-                    groups.len() - 1
-                });
-                (g, s.stored)
-            })
-            .collect();
-        Grouped { groups, series }
+        let (groups, group_of) = cardinal_model::labels::group_by(series.iter().map(|s| &s.labels), keep);
+        Grouped { groups, series: group_of.into_iter().zip(series.into_iter().map(|s| s.stored)).collect() }
     }
 
     /// Groups head series by their label symbols: the series' own label sets are never
