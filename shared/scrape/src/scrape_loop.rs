@@ -72,9 +72,9 @@ struct CacheEntry {
     /// `None` when metric relabeling drops the series.
     series: Option<SeriesRef>,
     /// The last scrape that exposed it.
-    last_iter: u64,
+    last_iter: u32,
     /// The last scrape that appended it and tracks it for staleness (0: none).
-    tracked_iter: u64,
+    tracked_iter: u32,
 }
 
 enum Slot {
@@ -97,7 +97,7 @@ struct NewSeries {
 }
 
 /// Unseen cache entries are forgotten after this many scrapes.
-const CACHE_KEEP_ITERATIONS: u64 = 10;
+const CACHE_KEEP_ITERATIONS: u32 = 10;
 
 pub struct ScrapeLoop {
     head: Arc<Head>,
@@ -113,11 +113,16 @@ pub struct ScrapeLoop {
     cache: FxHashMap<u128, CacheEntry>,
     report_labels: Vec<Labels>,
     report: Vec<SeriesRef>,
-    iter: u64,
+    /// Scrapes so far; 32 bits (136 years of 1 s scrapes) keep cache entries at 32 bytes.
+    iter: u32,
     /// The last successful scrape (0: none since the last failure); its tracked series
     /// that the next scrape lacks get stale markers.
-    last_ok_iter: u64,
+    last_ok_iter: u32,
+    /// The scrape being ingested; empty between scrapes, so that an idle target holds no
+    /// sample buffer (64 bytes a series, a twentieth of a series' whole cost).
     batch: Vec<Pending>,
+    /// The last scrape's batch length, to size the next batch in one allocation.
+    batch_hint: usize,
     new_series: Vec<NewSeries>,
     label_buf: Vec<Label>,
 }
@@ -162,6 +167,7 @@ impl ScrapeLoop {
             iter: 0,
             last_ok_iter: 0,
             batch: Vec::new(),
+            batch_hint: 0,
             new_series: Vec::new(),
             label_buf: Vec::new(),
         }
@@ -238,7 +244,8 @@ impl ScrapeLoop {
             }
             Ok(counts)
         });
-        match staged {
+        self.batch_hint = self.batch.len();
+        let outcome = match staged {
             Ok(mut counts) => {
                 counts.added = self.commit(t0);
                 Ok(counts)
@@ -247,14 +254,17 @@ impl ScrapeLoop {
                 self.stale_all(t0, false);
                 Err(e)
             }
-        }
+        };
+        self.batch = Vec::new();
+        outcome
     }
 
     /// The first half of `ingest`: parses the body and resolves every sample against the
-    /// cache, relabeling only series not seen before. Allocates nothing for known series.
+    /// cache, relabeling only series not seen before. Allocates nothing for known series
+    /// but the batch, once, sized by the last scrape.
     pub fn stage(&mut self, body: &[u8], format: Format, t0: Timestamp) -> Result<Counts, (String, Counts)> {
         self.iter += 1;
-        self.batch.clear();
+        self.batch = Vec::with_capacity(self.batch_hint);
         self.new_series.clear();
         let mut counts = Counts::default();
         match self.parse_body(body, format, t0, &mut counts) {
@@ -269,15 +279,15 @@ impl ScrapeLoop {
             let s = match entry {
                 Entry::Sample(s) => s,
                 Entry::Type { name, kind } => {
-                    self.metadata.note(name, Field::Type(kind), self.iter);
+                    self.metadata.note(name, Field::Type(kind), self.iter.into());
                     continue;
                 }
                 Entry::Help { name, text } => {
-                    self.metadata.note(name, Field::Help(text), self.iter);
+                    self.metadata.note(name, Field::Help(text), self.iter.into());
                     continue;
                 }
                 Entry::Unit { name, unit } => {
-                    self.metadata.note(name, Field::Unit(unit), self.iter);
+                    self.metadata.note(name, Field::Unit(unit), self.iter.into());
                     continue;
                 }
             };
@@ -388,7 +398,7 @@ impl ScrapeLoop {
     fn evict_cache(&mut self) {
         let iter = self.iter;
         self.cache.retain(|_, e| iter - e.last_iter <= CACHE_KEEP_ITERATIONS);
-        self.metadata.evict(iter, CACHE_KEEP_ITERATIONS);
+        self.metadata.evict(iter.into(), CACHE_KEEP_ITERATIONS.into());
     }
 
     fn write_report(&mut self, t: Timestamp, up: bool, duration: f64, c: Counts) {

@@ -3,18 +3,23 @@
 //! chunks and, once a series has nothing left in the window, the series itself.
 
 mod isolation;
+mod packed;
+mod sealed;
+mod table;
 
 pub use isolation::ReadView;
 use isolation::{COMMITTED, Isolation, Runs};
+use packed::PackedPairs;
+use sealed::SealedChunks;
+use table::SeriesTable;
 
 use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
 use crate::index::{Postings, SeriesId};
 use crate::symbols::Symbols;
 use crate::wal::{RefSample, Wal};
 use cardinal_model::{Label, Labels, Matcher, Timestamp};
-use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -46,17 +51,11 @@ impl std::fmt::Display for AppendError {
     }
 }
 
-struct Sealed {
-    min_t: Timestamp,
-    max_t: Timestamp,
-    data: Box<[u8]>,
-}
-
 /// A series' samples: sealed chunks and the open one. The open chunk is never empty once
 /// the series has a sample (a full chunk is sealed only as the next sample arrives), so
 /// it holds the newest sample.
 struct SeriesData {
-    sealed: Vec<Sealed>,
+    sealed: SealedChunks,
     open: XorAppender,
     open_min_t: Timestamp,
     /// Which append batches wrote the newest samples, for reads to skip uncommitted ones.
@@ -70,7 +69,7 @@ pub struct MemSeries {
     /// the retention cut, so a series created just before its first sample survives.
     created: Timestamp,
     /// (name, value) symbol pairs, sorted by name.
-    labels: Box<[(u32, u32)]>,
+    labels: PackedPairs,
     data: Mutex<SeriesData>,
     removed: AtomicBool,
     /// The append observer's memo about this series (for rollups: whether it is an input
@@ -108,7 +107,7 @@ impl MemSeries {
                 let room = d.open.len_bytes() + d.open.len_bytes() / 16;
                 let full = std::mem::replace(&mut d.open, XorAppender::with_capacity(room));
                 let min_t = d.open_min_t;
-                d.sealed.push(Sealed { min_t, max_t: last_t, data: full.bytes().into_boxed_slice() });
+                d.sealed.push(min_t, last_t, &full.bytes());
             }
         }
         let opened = d.open.count() == 0;
@@ -177,8 +176,8 @@ pub fn follows(last: (Timestamp, f64), t: Timestamp, v: f64) -> Result<bool, App
 }
 
 /// A label set from (name, value) symbol pairs sorted by name.
-fn labels_of(sym: &Symbols, pairs: &[(u32, u32)]) -> Labels {
-    Labels::from_sorted(pairs.iter().map(|&(n, v)| Label { name: sym.shared(n), value: sym.shared(v) }).collect())
+fn labels_of(sym: &Symbols, pairs: impl Iterator<Item = (u32, u32)>) -> Labels {
+    Labels::from_sorted(pairs.map(|(n, v)| Label { name: sym.shared(n), value: sym.shared(v) }).collect())
 }
 
 fn is_hidden(hidden: &[(Timestamp, Timestamp)], t: Timestamp) -> bool {
@@ -189,7 +188,7 @@ impl SeriesData {
     /// Calls `f` for each sample of the chunks overlapping `[mint, maxt]`.
     fn for_each_chunk(&self, mint: Timestamp, maxt: Timestamp, mut f: impl FnMut(Timestamp, f64)) {
         for c in self.sealed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
-            XorIter::new(&c.data).for_each(|(t, v)| f(t, v));
+            XorIter::new(c.data).for_each(|(t, v)| f(t, v));
         }
         if self.open.last().is_some_and(|(last_t, _)| last_t >= mint) && self.open_min_t <= maxt {
             self.open.iter().for_each(|(t, v)| f(t, v));
@@ -226,12 +225,10 @@ struct Index {
 
 pub struct Head {
     index: RwLock<Index>,
-    /// Keyed by integers: Fx hashing, not SipHash, which showed in profiles of queries
-    /// that look up 100k series.
-    series: DashMap<SeriesId, SeriesRef, FxBuildHasher>,
-    /// Label-set hash to series; a collision bucket almost always holds one series,
-    /// which SmallVec keeps inline.
-    by_hash: DashMap<u64, SmallVec<[SeriesRef; 1]>, FxBuildHasher>,
+    /// By id: what postings resolve to.
+    series: SeriesTable,
+    /// By label-set hash, collisions side by side: what appends by labels look up.
+    by_hash: SeriesTable,
     next_id: AtomicU64,
     /// Samples older than this are refused: blocks hold that range.
     min_valid: AtomicI64,
@@ -252,8 +249,8 @@ impl Head {
     pub fn new() -> Self {
         Head {
             index: RwLock::default(),
-            series: DashMap::default(),
-            by_hash: DashMap::default(),
+            series: SeriesTable::new(|s| s.id),
+            by_hash: SeriesTable::new(|s| s.hash),
             next_id: AtomicU64::new(1),
             min_valid: AtomicI64::new(i64::MIN),
             wal: OnceLock::new(),
@@ -294,18 +291,21 @@ impl Head {
     }
 
     pub fn all_series(&self) -> Vec<SeriesRef> {
-        self.series.iter().map(|e| e.value().clone()).collect()
+        let mut all = Vec::with_capacity(self.series.len());
+        self.series.for_each(|s| all.push(s.clone()));
+        all
     }
 
     /// The oldest and newest sample times in the head.
     pub fn time_range(&self) -> Option<(Timestamp, Timestamp)> {
         let mut range: Option<(Timestamp, Timestamp)> = None;
-        for s in self.series.iter() {
+        self.series.for_each(|s| {
             let d = s.data.lock();
-            let Some((last, _)) = d.open.last() else { continue };
-            let first = d.sealed.first().map_or(d.open_min_t, |c| c.min_t);
-            range = Some(range.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
-        }
+            if let Some((last, _)) = d.open.last() {
+                let first = d.sealed.first_min_t().unwrap_or(d.open_min_t);
+                range = Some(range.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
+            }
+        });
         range
     }
 
@@ -340,23 +340,19 @@ impl Head {
 
     /// The series with exactly these labels, if the head has it.
     pub fn get(&self, labels: &Labels) -> Option<SeriesRef> {
-        let bucket = self.by_hash.get(&labels.stable_hash())?;
-        self.find_in(&bucket, labels)
-    }
-
-    fn find_in(&self, bucket: &[SeriesRef], labels: &Labels) -> Option<SeriesRef> {
-        let index = self.index.read();
-        bucket.iter().find(|s| same_labels(&index.symbols, &s.labels, labels)).cloned()
+        // The table's shard before the index, as in `create`: the other order deadlocks
+        // against a creator once a third thread waits to write the index.
+        self.by_hash.find(labels.stable_hash(), |s| same_labels(&self.index.read().symbols, &s.labels, labels))
     }
 
     fn create(&self, labels: &Labels, with_id: Option<SeriesId>) -> (SeriesRef, bool) {
         let hash = labels.stable_hash();
-        let mut bucket = self.by_hash.entry(hash).or_default();
-        if let Some(s) = self.find_in(&bucket, labels) {
+        let mut bucket = self.by_hash.lock(hash);
+        if let Some(s) = bucket.find(|s| same_labels(&self.index.read().symbols, &s.labels, labels)) {
             return (s, false);
         }
         let mut index = self.index.write();
-        let pairs: Box<[(u32, u32)]> =
+        let pairs: Vec<(u32, u32)> =
             labels.iter().map(|l| (index.symbols.intern(&l.name), index.symbols.intern(&l.value))).collect();
         let id = with_id.unwrap_or_else(|| self.next_id.fetch_add(1, Relaxed));
         index.postings.add(id, &pairs);
@@ -364,9 +360,9 @@ impl Head {
             id,
             hash,
             created: cardinal_model::now_ms(),
-            labels: pairs,
+            labels: PackedPairs::new(&pairs),
             data: Mutex::new(SeriesData {
-                sealed: Vec::new(),
+                sealed: SealedChunks::default(),
                 open: XorAppender::new(),
                 open_min_t: 0,
                 runs: Runs::default(),
@@ -375,8 +371,8 @@ impl Head {
             observer_tag: AtomicU64::new(0),
             observer_slot: AtomicU32::new(0),
         });
-        self.series.insert(id, series.clone());
-        bucket.push(series.clone());
+        self.series.insert(series.clone());
+        bucket.insert(series.clone());
         self.stats.series_created.fetch_add(1, Relaxed);
         (series, true)
     }
@@ -429,12 +425,12 @@ impl Head {
             let index = self.index.read();
             index.postings.select(matchers, &index.symbols)
         };
-        ids.iter().filter_map(|id| self.series.get(id).map(|s| s.clone())).collect()
+        ids.iter().filter_map(|id| self.series.find(*id, |_| true)).collect()
     }
 
     /// The labels of a series.
     pub fn labels(&self, series: &MemSeries) -> Labels {
-        labels_of(&self.index.read().symbols, &series.labels)
+        labels_of(&self.index.read().symbols, series.labels.iter())
     }
 
     /// Puts series in groups by the labels `keep` accepts, comparing label symbols, so
@@ -452,7 +448,7 @@ impl Head {
             .iter()
             .map(|s| {
                 key.clear();
-                for &(n, v) in s.labels.iter() {
+                for (n, v) in s.labels.iter() {
                     let k = &mut kept[n as usize];
                     if *k == 0 {
                         *k = if keep(sym.get(n)) { 1 } else { 2 };
@@ -464,7 +460,7 @@ impl Head {
                 if let Some(&g) = index_of.get(&key) {
                     return g;
                 }
-                groups.push(labels_of(sym, &key));
+                groups.push(labels_of(sym, key.iter().copied()));
                 index_of.insert(key.clone(), groups.len() - 1);
                 groups.len() - 1
             })
@@ -481,7 +477,7 @@ impl Head {
     ) -> Vec<R> {
         let index = self.index.read();
         let sym = &index.symbols;
-        series.iter().map(|s| f(s, &mut s.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v))))).collect()
+        series.iter().map(|s| f(s, &mut s.labels.iter().map(|(n, v)| (sym.get(n), sym.get(v))))).collect()
     }
 
     /// Sorts series by metric name, then by their other labels, as `/federate` emits them.
@@ -490,11 +486,11 @@ impl Head {
         let sym = &index.symbols;
         let name_sym = sym.lookup(cardinal_model::labels::METRIC_NAME);
         let name_of =
-            |s: &MemSeries| s.labels.iter().find(|(n, _)| Some(*n) == name_sym).map(|(_, v)| sym.get(*v)).unwrap_or("");
+            |s: &MemSeries| s.labels.iter().find(|(n, _)| Some(*n) == name_sym).map(|(_, v)| sym.get(v)).unwrap_or("");
         series.sort_by(|a, b| {
             name_of(a).cmp(name_of(b)).then_with(|| {
-                let la = a.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v)));
-                let lb = b.labels.iter().map(|(n, v)| (sym.get(*n), sym.get(*v)));
+                let la = a.labels.iter().map(|(n, v)| (sym.get(n), sym.get(v)));
+                let lb = b.labels.iter().map(|(n, v)| (sym.get(n), sym.get(v)));
                 la.cmp(lb)
             })
         });
@@ -525,12 +521,10 @@ impl Head {
     /// Returns the number of series removed.
     pub fn truncate(&self, mint: Timestamp) -> usize {
         let mut dead = Vec::new();
-        for entry in self.series.iter() {
-            let s = entry.value();
+        self.series.for_each(|s| {
             let mut d = s.data.lock();
-            let before = d.sealed.len();
-            d.sealed.retain(|c| c.max_t >= mint);
-            self.stats.chunks_removed.fetch_add((before - d.sealed.len()) as u64, Relaxed);
+            let gone = d.sealed.drop_before(mint);
+            self.stats.chunks_removed.fetch_add(gone as u64, Relaxed);
             let gone = match d.open.last() {
                 None => s.created < mint,
                 Some((last_t, _)) => last_t < mint,
@@ -538,7 +532,7 @@ impl Head {
             if gone {
                 dead.push(s.clone());
             }
-        }
+        });
         dead.sort_by_key(|s| s.id);
         self.remove_series(&dead);
         dead.len()
@@ -550,22 +544,17 @@ impl Head {
         }
         for s in dead {
             s.removed.store(true, Relaxed);
-            self.series.remove(&s.id);
-            if let dashmap::mapref::entry::Entry::Occupied(mut e) = self.by_hash.entry(s.hash) {
-                e.get_mut().retain(|x| x.id != s.id);
-                if e.get().is_empty() {
-                    e.remove();
-                }
-            }
+            self.series.remove(s);
+            self.by_hash.remove(s);
         }
         let open_chunks = dead.iter().filter(|s| s.data.lock().open.count() > 0).count();
         self.stats.chunks_removed.fetch_add(open_chunks as u64, Relaxed);
         let ids: Vec<SeriesId> = dead.iter().map(|s| s.id).collect();
         let mut index = self.index.write();
-        index.postings.remove(&ids, dead.iter().flat_map(|s| s.labels.iter().copied()));
+        index.postings.remove(&ids, dead.iter().flat_map(|s| s.labels.iter()));
         for (n, v) in dead.iter().flat_map(|s| s.labels.iter()) {
-            index.symbols.release(*n);
-            index.symbols.release(*v);
+            index.symbols.release(n);
+            index.symbols.release(v);
         }
         self.stats.series_removed.fetch_add(dead.len() as u64, Relaxed);
     }
@@ -585,19 +574,19 @@ impl Head {
             list.truncate(top);
         }
         let (mut chunks, mut bytes, mut min_t, mut max_t) = (0, 0, i64::MAX, i64::MIN);
-        for s in self.series.iter() {
+        self.series.for_each(|s| {
             let d = s.data.lock();
             chunks += d.sealed.len() + usize::from(d.open.count() > 0);
-            bytes += d.sealed.iter().map(|c| c.data.len()).sum::<usize>() + d.open.len_bytes();
-            if let Some(c) = d.sealed.first() {
-                min_t = min_t.min(c.min_t);
+            bytes += d.sealed.data_bytes() + d.open.len_bytes();
+            if let Some(first) = d.sealed.first_min_t() {
+                min_t = min_t.min(first);
             } else if d.open.count() > 0 {
                 min_t = min_t.min(d.open_min_t);
             }
             if let Some((last_t, _)) = d.open.last() {
                 max_t = max_t.max(last_t);
             }
-        }
+        });
         Cardinality {
             num_series: self.series.len(),
             num_label_pairs: index.postings.label_pairs(),
@@ -652,9 +641,9 @@ impl Drop for Appender<'_> {
     }
 }
 
-fn same_labels(sym: &Symbols, pairs: &[(u32, u32)], labels: &Labels) -> bool {
+fn same_labels(sym: &Symbols, pairs: &PackedPairs, labels: &Labels) -> bool {
     pairs.len() == labels.len()
-        && pairs.iter().zip(labels.iter()).all(|((n, v), l)| sym.get(*n) == &*l.name && sym.get(*v) == &*l.value)
+        && pairs.iter().zip(labels.iter()).all(|((n, v), l)| sym.get(n) == &*l.name && sym.get(v) == &*l.value)
 }
 
 /// What the cardinality explorer shows.

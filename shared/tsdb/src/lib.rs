@@ -6,6 +6,7 @@
 pub mod chunk;
 mod encoding;
 pub mod head;
+mod ids;
 pub mod index;
 pub mod symbols;
 pub mod wal;

@@ -182,3 +182,33 @@ fn a_dropped_appender_commits_and_single_appends_are_seen_at_once() {
     a.samples_seen(0, i64::MAX, &h.read_view(), &mut out);
     assert_eq!(out, [(1000, 1.0), (2000, 2.0)]);
 }
+
+/// Scrapers creating series, rules looking series up, queries and retention all at once
+/// finish: every path takes the head's locks in one order. (Looking up by labels once
+/// took the index before the table's shard, and deadlocked against two creators.)
+#[test]
+fn concurrent_creates_lookups_selects_and_truncation_do_not_deadlock() {
+    let h = Arc::new(Head::new());
+    let (done, finished) = std::sync::mpsc::channel();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (h, done) = (h.clone(), done.clone());
+            std::thread::spawn(move || {
+                for i in 0..20_000 {
+                    let l = ls(&[("__name__", "x"), ("i", &(i % 3_000).to_string()), ("w", &(w % 2).to_string())]);
+                    match w {
+                        0 | 1 => drop(h.get_or_create(&l)),
+                        2 => drop(h.get(&l)),
+                        _ if i % 500 == 0 => drop(h.truncate(i64::MIN)),
+                        _ => drop(h.select(&[Matcher::equal("i", (i % 3_000).to_string())])),
+                    }
+                }
+                done.send(()).unwrap();
+            })
+        })
+        .collect();
+    for _ in &workers {
+        finished.recv_timeout(std::time::Duration::from_secs(60)).expect("a worker is stuck: deadlock");
+    }
+    assert_eq!(h.num_series(), 6_000);
+}
