@@ -103,25 +103,74 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
 pub(crate) struct WindowFn {
     pub drop_name: bool,
     pub f: OverWindow,
-    /// The same function for a window known not to decrease (`rate`, `increase`): it
-    /// need not scan the window for counter resets, which took half of a 30-day
-    /// `rate(x[1h])`, each sample scanned once for every step whose window holds it.
-    pub never_decreasing: Option<OverWindow>,
+    /// For `rate`, `increase` and `delta`: how to extrapolate a [`Span`], so that a range
+    /// query can summarise the windows of many steps first and then extrapolate them in
+    /// one tight loop (see `crate::range`).
+    pub extrapolation: Option<Extrapolation>,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Extrapolation {
+    /// Counter resets are added back and extrapolation stops at zero.
+    pub counter: bool,
+    /// Divided by the range: a per-second rate.
+    pub rate: bool,
+}
+
+const RATE: Extrapolation = Extrapolation { counter: true, rate: true };
+const INCREASE: Extrapolation = Extrapolation { counter: true, rate: false };
+const DELTA: Extrapolation = Extrapolation { counter: false, rate: false };
+
+/// What extrapolating a window of two or more samples needs of it: times in
+/// milliseconds, as floats (converted from the integer differences, as Prometheus does).
+#[derive(Clone, Copy)]
+pub(crate) struct Span {
+    /// From the first sample to the last.
+    pub sampled: f64,
+    /// From the window's start to the first sample, and from the last to its end.
+    pub to_start: f64,
+    pub to_end: f64,
+    /// Samples less one.
+    pub gaps: f64,
+    pub first_value: f64,
+    /// Last minus first value, plus (for counters, added by the caller) the value before
+    /// each reset.
+    pub increase: f64,
+}
+
+impl Span {
+    pub fn new(
+        first: (Timestamp, f64),
+        last: (Timestamp, f64),
+        samples: usize,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Self {
+        Span {
+            sampled: (last.0 - first.0) as f64,
+            to_start: (first.0 - start) as f64,
+            to_end: (end - last.0) as f64,
+            gaps: (samples - 1) as f64,
+            first_value: first.1,
+            increase: last.1 - first.1,
+        }
+    }
 }
 
 /// A window's samples, its start and its end to the function's value.
 pub(crate) type OverWindow = fn(&[(Timestamp, f64)], Timestamp, Timestamp) -> Option<f64>;
 
 pub(crate) fn window_fn(name: &str) -> Option<WindowFn> {
-    let never_decreasing: Option<OverWindow> = match name {
-        "rate" => Some(|p, s, e| extrapolated(p, s, e, Kind::ResetFreeCounter, true)),
-        "increase" => Some(|p, s, e| extrapolated(p, s, e, Kind::ResetFreeCounter, false)),
+    let extrapolation = match name {
+        "rate" => Some(RATE),
+        "increase" => Some(INCREASE),
+        "delta" => Some(DELTA),
         _ => None,
     };
     let f: OverWindow = match name {
-        "rate" => |p, s, e| extrapolated(p, s, e, Kind::Counter, true),
-        "increase" => |p, s, e| extrapolated(p, s, e, Kind::Counter, false),
-        "delta" => |p, s, e| extrapolated(p, s, e, Kind::Gauge, false),
+        "rate" => |p, s, e| extrapolated(p, s, e, RATE),
+        "increase" => |p, s, e| extrapolated(p, s, e, INCREASE),
+        "delta" => |p, s, e| extrapolated(p, s, e, DELTA),
         "irate" => |p, _, _| instant_delta(p, true),
         "idelta" => |p, _, _| instant_delta(p, false),
         "deriv" => |p, _, _| (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
@@ -141,7 +190,7 @@ pub(crate) fn window_fn(name: &str) -> Option<WindowFn> {
         "stdvar_over_time" => |p, _, _| Some(variance(p.iter().map(|x| x.1))),
         _ => return None,
     };
-    Some(WindowFn { drop_name: !matches!(name, "last_over_time" | "first_over_time"), f, never_decreasing })
+    Some(WindowFn { drop_name: !matches!(name, "last_over_time" | "first_over_time"), f, extrapolation })
 }
 
 /// Builds the output vector (metric name already handled) and refuses duplicates, as
@@ -319,57 +368,49 @@ fn over_range(
     Ok(out)
 }
 
-/// What `extrapolated` computes over.
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Gauge,
-    Counter,
-    /// A counter whose samples are known not to decrease: no resets to look for.
-    ResetFreeCounter,
-}
-
 /// `rate`, `increase` and `delta` over a window `(range_start, range_end]`: the change,
 /// extrapolated to the window's edges as Prometheus 3.x's `extrapolatedRate` does.
-fn extrapolated(
-    p: &[(Timestamp, f64)],
-    range_start: Timestamp,
-    range_end: Timestamp,
-    kind: Kind,
-    is_rate: bool,
-) -> Option<f64> {
+fn extrapolated(p: &[(Timestamp, f64)], start: Timestamp, end: Timestamp, how: Extrapolation) -> Option<f64> {
     if p.len() < 2 {
         return None;
     }
     let (first, last) = (p[0], p[p.len() - 1]);
-    let mut result = last.1 - first.1;
-    if kind == Kind::Counter {
+    let mut span = Span::new(first, last, p.len(), start, end);
+    if how.counter {
         // Added one at a time, in order, as Prometheus does: a sum of the resets added at
         // once rounds differently.
         for w in p.windows(2).filter(|w| w[1].1 < w[0].1) {
-            result += w[0].1;
+            span.increase += w[0].1;
         }
     }
-    let is_counter = kind != Kind::Gauge;
-    let sampled = (last.0 - first.0) as f64 / 1000.0;
-    let avg_step = sampled / (p.len() - 1) as f64;
+    Some(extrapolate(&span, (end - start) as f64, how))
+}
+
+/// The extrapolation itself, in Prometheus's order of operations so that the result has
+/// its bits. Inlined where it is called: a range query's loop over a block of windows
+/// (`crate::range::SpanBlock`) then runs two windows to a division.
+#[inline(always)]
+pub(crate) fn extrapolate(s: &Span, range_ms: f64, how: Extrapolation) -> f64 {
+    let sampled = s.sampled / 1000.0;
+    let avg_step = sampled / s.gaps;
     let threshold = avg_step * 1.1;
-    let mut to_start = (first.0 - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.0) as f64 / 1000.0;
+    let mut to_start = s.to_start / 1000.0;
+    let mut to_end = s.to_end / 1000.0;
     if to_start >= threshold {
         to_start = avg_step / 2.0;
     }
-    if is_counter && result > 0.0 && first.1 >= 0.0 {
+    if how.counter && s.increase > 0.0 && s.first_value >= 0.0 {
         // A counter cannot go below zero: don't extrapolate past where it would.
-        to_start = to_start.min(sampled * (first.1 / result));
+        to_start = to_start.min(sampled * (s.first_value / s.increase));
     }
     if to_end >= threshold {
         to_end = avg_step / 2.0;
     }
     let mut factor = (sampled + to_start + to_end) / sampled;
-    if is_rate {
-        factor /= (range_end - range_start) as f64 / 1000.0;
+    if how.rate {
+        factor /= range_ms / 1000.0;
     }
-    Some(result * factor)
+    s.increase * factor
 }
 
 fn instant_delta(p: &[(Timestamp, f64)], is_rate: bool) -> Option<f64> {
@@ -810,7 +851,7 @@ mod tests {
         // Two resets: added in order, (3 - 1e16) + 1e16 + 1 = 5; added as one sum
         // (1e16 + 1 rounds to 1e16) it would be 4.
         let p = [(0, 1e16), (1000, 0.0), (2000, 1.0), (3000, 0.0), (4000, 3.0)];
-        assert_eq!(extrapolated(&p, 0, 4000, Kind::Counter, false), Some(5.0));
+        assert_eq!(extrapolated(&p, 0, 4000, INCREASE), Some(5.0));
     }
 
     #[test]

@@ -312,6 +312,9 @@ pub struct XorIter<'a> {
     t: i64,
     t_delta: i64,
     v: u64,
+    /// The current value as an integer, if it is one (and the chunk is not version 1):
+    /// kept beside `v` so that an integer run needs no float conversions to check.
+    int: Option<i64>,
     v_step: i64,
     leading: u8,
     trailing: u8,
@@ -346,6 +349,7 @@ impl<'a> XorIter<'a> {
             t: 0,
             t_delta: 0,
             v: 0,
+            int: None,
             v_step: 0,
             leading: 0,
             trailing: 0,
@@ -358,6 +362,7 @@ impl<'a> XorIter<'a> {
             0 => {
                 self.t = self.r.read_varint()?;
                 self.v = self.r.read_bits(64)?;
+                self.int = self.int_of_v();
             }
             // Wrapping: a corrupt chunk decodes to garbage, never to a panic.
             1 => {
@@ -415,10 +420,16 @@ impl<'a> XorIter<'a> {
         Some(Some(if raw > half { raw as i64 - (1i64 << bits) } else { raw as i64 }))
     }
 
+    fn int_of_v(&self) -> Option<i64> {
+        as_int(self.v).filter(|_| !self.legacy)
+    }
+
     fn read_value(&mut self) -> Option<()> {
-        let Some(prev) = as_int(self.v).filter(|_| !self.legacy) else {
+        let Some(prev) = self.int else {
             self.v_step = 0;
-            return self.read_xor();
+            self.read_xor()?;
+            self.int = self.int_of_v();
+            return Some(());
         };
         match self.read_bucketed(INT_WIDTHS)? {
             Some(dod) => {
@@ -426,10 +437,13 @@ impl<'a> XorIter<'a> {
                 let cur = prev.wrapping_add(self.v_step).wrapping_add(dod);
                 self.v = (cur as f64).to_bits();
                 self.v_step = cur.wrapping_sub(prev);
+                // Within 2^53 the float is exact, so `as_int` would give `cur` back.
+                self.int = if cur.unsigned_abs() <= 1 << 53 { Some(cur) } else { self.int_of_v() };
             }
             None => {
                 self.read_xor()?;
-                self.v_step = int_step(prev, self.v);
+                self.int = self.int_of_v();
+                self.v_step = self.int.map_or(0, |c| c - prev);
             }
         }
         Some(())
