@@ -425,7 +425,7 @@ impl Head {
             let index = self.index.read();
             index.postings.select(matchers, &index.symbols)
         };
-        ids.iter().filter_map(|id| self.series.find(*id, |_| true)).collect()
+        ids.iter().filter_map(|id| self.series.get(*id)).collect()
     }
 
     /// The labels of a series.

@@ -36,6 +36,11 @@ impl SeriesTable {
         self.shard(k).read().find(mix(k), |s| key(s) == k && eq(s)).cloned()
     }
 
+    /// The series under key `k`, for a key only one series has (its id).
+    pub fn get(&self, k: u64) -> Option<SeriesRef> {
+        self.find(k, |_| true)
+    }
+
     /// The shard of key `k`, held for writing: what a find-then-insert holds so that two
     /// callers cannot both insert the same series.
     pub fn lock(&self, k: u64) -> Locked<'_> {
