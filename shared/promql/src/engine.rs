@@ -358,8 +358,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// The newest sample of each series within the lookback window.
-    fn vector_at(&self, vs: &VectorSelector, t: Timestamp) -> Result<Vec<Sample>> {
-        let t = self.effective_time(&vs.at, &vs.offset, t);
+    fn vector_at(&self, vs: &VectorSelector, at: Timestamp) -> Result<Vec<Sample>> {
+        let t = self.effective_time(&vs.at, &vs.offset, at);
+        if self.is_instant_at(at) {
+            return self.newest_at(vs, t);
+        }
         let mut out = Vec::new();
         for s in self.selected(vs) {
             let idx = s.samples.partition_point(|(ts, _)| *ts <= t);
@@ -368,6 +371,25 @@ impl<'a> Ctx<'a> {
             }
             let (ts, v) = s.samples[idx - 1];
             if ts > t - self.lookback && !is_stale_nan(v) {
+                out.push(Sample { labels: s.labels.clone(), t: ts, v });
+            }
+        }
+        self.check_limits(out.len())?;
+        Ok(out)
+    }
+
+    /// [`Self::vector_at`] for an instant query at its own time, where no other step will
+    /// read the selector: each series' lookback window is decoded into one reused buffer
+    /// rather than all of them kept (a bare selector over 100k series held ~1 KB a series).
+    fn newest_at(&self, vs: &VectorSelector, t: Timestamp) -> Result<Vec<Sample>> {
+        let mut out = Vec::new();
+        let mut window = Vec::new();
+        for s in self.selected_lazy(vs) {
+            window.clear();
+            s.samples(t - self.lookback + 1, t, &mut window);
+            if let Some(&(ts, v)) = window.last()
+                && !is_stale_nan(v)
+            {
                 out.push(Sample { labels: s.labels.clone(), t: ts, v });
             }
         }
