@@ -443,7 +443,7 @@ impl<'a> XorIter<'a> {
             None => {
                 self.read_xor()?;
                 self.int = self.int_of_v();
-                self.v_step = self.int.map_or(0, |c| c - prev);
+                self.v_step = int_step(prev, self.v);
             }
         }
         Some(())

@@ -48,6 +48,11 @@ impl IdList {
         from + self.low[from..to].partition_point(|l| *l < id as u32)
     }
 
+    pub fn contains(&self, id: SeriesId) -> bool {
+        let at = self.lower_bound(id);
+        at < self.len() && self.get(at) == id
+    }
+
     /// Adds `id`: a push when it is the largest (an append), an insert otherwise (WAL
     /// replay may bring ids out of order). Grows by half rather than doubling, so that a
     /// list's unused room averages a sixth of it, not a quarter.
@@ -192,10 +197,12 @@ mod tests {
             for (i, id) in want.iter().enumerate() {
                 proptest::prop_assert_eq!(list.get(i), *id);
                 proptest::prop_assert_eq!(list.lower_bound(*id), i);
+                proptest::prop_assert!(list.contains(*id));
                 proptest::prop_assert_eq!(list.iter_from(i).next(), Some(*id));
             }
             let probe = probe.0 * G + probe.1 * 1000 + 1;
             proptest::prop_assert_eq!(list.lower_bound(probe), want.partition_point(|id| *id < probe));
+            proptest::prop_assert!(!list.contains(probe), "the probe is one past an id, never an id");
             list.retain(|id| id % 3000 != 0);
             proptest::prop_assert_eq!(list.to_vec(), want.into_iter().filter(|id| id % 3000 != 0).collect::<Vec<_>>());
         }

@@ -30,7 +30,7 @@ impl Postings {
     pub fn remove(&mut self, ids: &[SeriesId], labels: impl Iterator<Item = (u32, u32)>) {
         let gone = |id: SeriesId| ids.binary_search(&id).is_ok();
         self.all.retain(|id| !gone(id));
-        let pairs: std::collections::HashSet<(u32, u32)> = labels.collect();
+        let pairs: rustc_hash::FxHashSet<(u32, u32)> = labels.collect();
         for (n, v) in pairs {
             let Some(values) = self.by_label.get_mut(&n) else { continue };
             if let Some(list) = values.get_mut(&v) {
@@ -110,11 +110,7 @@ impl Postings {
 /// `b`, by searching `b` for each.
 fn intersect(a: &[SeriesId], b: &IdList) -> Vec<SeriesId> {
     if a.len() * 16 < b.len() {
-        return a
-            .iter()
-            .copied()
-            .filter(|id| b.lower_bound(*id) < b.len() && b.get(b.lower_bound(*id)) == *id)
-            .collect();
+        return a.iter().copied().filter(|id| b.contains(*id)).collect();
     }
     let mut b = b.iter().peekable();
     let mut out = Vec::new();
