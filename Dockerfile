@@ -12,11 +12,12 @@ COPY config config
 RUN cargo build --release --locked --bin collector --bin master --bin demo
 
 FROM debian:bookworm-slim
-# curl: for the healthchecks.
+# curl: for the healthchecks. /certs: the demo TLS volume, owned by the user that writes it.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --create-home --home-dir /var/lib/cardinal cardinal
+    && useradd --system --uid 10001 --create-home --home-dir /var/lib/cardinal cardinal \
+    && install -d -o cardinal /certs
 COPY --from=build /src/target/release/collector /src/target/release/master /src/target/release/demo /usr/local/bin/
 COPY config /etc/cardinal
 USER cardinal

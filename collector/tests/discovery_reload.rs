@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use e2e::{TestTarget, wait_until};
+use e2e::{Daemon, TestTarget, wait_until};
 
 #[tokio::test]
 async fn file_sd_follows_changes_and_stales_removed_targets() {
@@ -44,7 +44,7 @@ async fn file_sd_follows_changes_and_stales_removed_targets() {
 #[tokio::test]
 async fn reload_applies_good_configs_and_keeps_running_on_bad_ones() {
     let a = TestTarget::start("m 1\n").await;
-    let d = collector(&config("", &[job("first", &[&a], "")])).await;
+    let d = Daemon::start("collector", &config("", &[job("first", &[&a], "")]), &["--web.enable-lifecycle"]).await;
     scraped(&d, "first").await;
 
     let (status, _) = d.reload(&config("", &[job("second", &[&a], "")])).await;

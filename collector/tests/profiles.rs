@@ -122,12 +122,19 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// A captured profile moved to a minute ago (the collector refuses profiles older than
+/// its retention window), its content untouched: the profile and its gzip'd bytes.
+fn recent(name: &str) -> (proto::Profile, Vec<u8>) {
+    let mut p = proto::Profile::decode(&gunzip(&fixture(name))[..]).unwrap();
+    p.time_nanos = (cardinal_model::now_ms() - 60_000) * 1_000_000;
+    let bytes = gzip(&p.encode_to_vec());
+    (p, bytes)
+}
+
 #[tokio::test]
 async fn go_profiles_from_prometheus_are_recorded_with_their_own_time() {
     let d = collector(CONFIG).await;
-    let (heap_gz, cpu_gz) = (fixture("prometheus-2.42-heap.pb.gz"), fixture("prometheus-2.42-cpu.pb.gz"));
-    let (heap, cpu) =
-        (proto::Profile::decode(&gunzip(&heap_gz)[..]).unwrap(), proto::Profile::decode(&gunzip(&cpu_gz)[..]).unwrap());
+    let ((heap, heap_gz), (cpu, cpu_gz)) = (recent("prometheus-2.42-heap.pb.gz"), recent("prometheus-2.42-cpu.pb.gz"));
     let q = "name=prometheus.alloc_space{env=fixture}&from=1700000000&until=1700000010&format=pprof";
     assert_eq!(ingest(&d, q, heap_gz.clone(), true).await.0, 200);
     let q = "name=prometheus.cpu&from=1700000000&until=1700000010&format=pprof";
@@ -213,7 +220,22 @@ async fn bad_input_is_refused_with_its_reason_and_records_nothing() {
     let good = single_sample("cpu", 5).encode_to_vec();
     let ok = "name=app&from=1&until=2&format=pprof";
     let bomb = gzip(&vec![0u8; 1 << 20]);
+    let ahead = cardinal_model::now_ms() / 1000 + 10 * 365 * 86_400;
     let cases: Vec<(&str, String, Vec<u8>, u16, &str)> = vec![
+        (
+            "ten years ahead",
+            format!("name=app.cpu&from={ahead}&until={}&format=pprof", ahead + 10),
+            good.clone(),
+            400,
+            "too far in the future",
+        ),
+        (
+            "from 1970",
+            "name=app.cpu&from=1&until=2&format=pprof".into(),
+            good.clone(),
+            400,
+            "older than this server keeps",
+        ),
         ("truncated protobuf", ok.into(), good[..good.len() - 3].to_vec(), 400, "invalid pprof"),
         ("garbage", ok.into(), b"\xff\xff\xff\xff not a profile".to_vec(), 400, "invalid pprof"),
         ("bad gzip", ok.into(), vec![0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7], 400, "invalid gzip"),
@@ -249,15 +271,43 @@ async fn bad_input_is_refused_with_its_reason_and_records_nothing() {
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "invalid_argument");
     assert!(d.query("{__name__=~\".+\"}").await.is_empty(), "nothing recorded");
     let (_, metrics) = d.get("/metrics").await;
-    for reason in ["invalid_profile", "invalid_gzip", "invalid_parameter", "unknown_format", "too_large"] {
+    for reason in [
+        "invalid_profile",
+        "invalid_gzip",
+        "invalid_parameter",
+        "unknown_format",
+        "too_large",
+        "too_far_ahead",
+        "too_old",
+    ] {
         assert!(metrics.contains(&format!("cardinal_profiles_rejected_total{{reason=\"{reason}\"}}")), "{reason}");
     }
     assert!(metrics.contains("cardinal_profile_samples_written_total 0\n"), "{metrics}");
 }
 
+/// Uploads write data, so they are taken only when the config records profiles or a flag
+/// asks for them, as Prometheus's remote-write receiver is off unless asked for.
+#[tokio::test]
+async fn uploads_are_refused_unless_profile_rules_or_the_flag_ask_for_them() {
+    let now = cardinal_model::now_ms() / 1000;
+    let q = format!("name=app.cpu&from={}&until={now}&format=pprof", now - 10);
+    let body = single_sample("cpu", 5).encode_to_vec();
+    let plain = "global: {external_labels: {collector: c1}}\n";
+    let d = Daemon::start("collector", plain, &[]).await;
+    let (code, text) = ingest(&d, &q, body.clone(), false).await;
+    assert_eq!(code, 404);
+    assert!(text.contains("--web.enable-profile-ingestion"), "{text}");
+    let push = d.client().post(d.url("/push.v1.PusherService/Push")).body(Vec::new()).send().await.unwrap();
+    assert_eq!(push.status(), 404);
+    let d = Daemon::start("collector", plain, &["--web.enable-profile-ingestion"]).await;
+    assert_eq!(ingest(&d, &q, body.clone(), false).await.0, 200);
+    let d = collector(CONFIG).await;
+    assert_eq!(ingest(&d, &q, body, false).await.0, 200);
+}
+
 #[tokio::test]
 async fn counters_continue_after_a_crash_and_a_bad_reload_keeps_the_rules() {
-    let mut d = collector(CONFIG).await;
+    let mut d = Daemon::start("collector", CONFIG, &["--web.enable-lifecycle"]).await;
     let now = cardinal_model::now_ms() / 1000;
     let post = |d: &Daemon, i: i64, v: i64| {
         let q = format!("name=crashy.cpu&from={}&until={}&format=pprof", now - 60 + i, now - 50 + i);

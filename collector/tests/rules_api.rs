@@ -28,7 +28,7 @@ async fn setup() -> (Daemon, TestTarget) {
         "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [rules.yml]\nscrape_configs:\n  - job_name: j\n    static_configs: [{{targets: ['{}']}}]\n",
         t.addr
     );
-    let d = Daemon::start_with_files("collector", &cfg, &[("rules.yml", RULES)], &[]).await;
+    let d = Daemon::start_with_files("collector", &cfg, &[("rules.yml", RULES)], &["--web.enable-lifecycle"]).await;
     (d, t)
 }
 

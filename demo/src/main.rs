@@ -7,8 +7,9 @@
 //!
 //! The daemons run as child processes of this same binary (`demo collector …`,
 //! `demo master …`), so one `cargo run` builds everything. `demo workload …` serves the
-//! mesh alone, for the docker-compose stack. `demo compare` runs the scenario with our
-//! daemons and then with Prometheus's, and prints the costs side by side.
+//! mesh alone, for the docker-compose stack, and `demo certs` the stack's demo TLS
+//! certificates. `demo compare` runs the scenario with our daemons and then with
+//! Prometheus's, and prints the costs side by side.
 
 mod api;
 mod compare;
@@ -67,6 +68,10 @@ fn main() -> ExitCode {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             return exit(runtime.block_on(workload::run(cli)));
         }
+        Some("certs") => {
+            let cli = CertsCli::parse_from(std::iter::once(program).chain(args.skip(1)));
+            return exit(certs(&cli));
+        }
         Some("compare") => {
             let cli = compare::Cli::parse_from(std::iter::once(program).chain(args.skip(1)));
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -86,6 +91,29 @@ fn main() -> ExitCode {
         exit_after: cli.exit_after,
         data_dir: cli.data_dir,
     })))
+}
+
+/// `demo certs`: a CA and certificates for the docker-compose stack's TLS.
+#[derive(Parser)]
+struct CertsCli {
+    /// Where to write `ca.crt`, `server.crt`/`.key` and `client.crt`/`.key`.
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Names the server certificate holds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+    hosts: Vec<String>,
+}
+
+/// Writes the certificates once: a restarted stack keeps the CA its clients trust.
+fn certs(cli: &CertsCli) -> Result<(), String> {
+    if cli.out.join("ca.crt").exists() {
+        println!("certificates already in {}", cli.out.display());
+        return Ok(());
+    }
+    let hosts: Vec<&str> = cli.hosts.iter().map(String::as_str).collect();
+    e2e::tls::Pki::write(&cli.out, &hosts)?;
+    println!("certificates for {} written to {}", cli.hosts.join(", "), cli.out.display());
+    Ok(())
 }
 
 fn exit(r: Result<(), String>) -> ExitCode {

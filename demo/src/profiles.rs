@@ -5,6 +5,7 @@
 use cardinal_profiles::synthetic::{CPU_PERIOD_NS, Shape, cpu_profile};
 use prost::Message;
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 pub const REGIONS: [&str; 3] = ["eu", "us", "ap"];
@@ -12,9 +13,39 @@ pub const REGIONS: [&str; 3] = ["eu", "us", "ap"];
 /// region keeps i+1 cores busy, so the master should show eu 4, us 8, ap 12 cores.
 const WORKERS: usize = 4;
 
+/// Where profiles go: the collector's base URL, and a client with what its web config asks
+/// for (the CA of its TLS certificate, basic auth).
+pub struct Collector {
+    base: String,
+    client: reqwest::Client,
+    auth: Option<(String, String)>,
+}
+
+impl Collector {
+    /// `to` is `host:port` (plain HTTP) or a URL; `auth` a user and a password file.
+    pub fn new(to: &str, ca: Option<&Path>, auth: Option<(String, &Path)>) -> Result<Collector, String> {
+        let base = if to.contains("://") { to.trim_end_matches('/').to_string() } else { format!("http://{to}") };
+        let mut b = reqwest::Client::builder();
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+            b = b.add_root_certificate(
+                reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", ca.display()))?,
+            );
+        }
+        let auth = match auth {
+            Some((user, file)) => {
+                let pw = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+                Some((user, pw.trim().to_string()))
+            }
+            None => None,
+        };
+        Ok(Collector { base, client: b.build().map_err(|e| e.to_string())?, auth })
+    }
+}
+
 /// Uploads profiles every `every` until the task is dropped. Returns only on error.
-pub async fn upload_forever(collector: String, every: Duration) -> Result<(), String> {
-    let client = reqwest::Client::new();
+pub async fn upload_forever(collector: Collector, every: Duration) -> Result<(), String> {
+    let client = &collector.client;
     let shape = Shape { samples: 200, locations: 500, label_values: 0 };
     let mut tick = tokio::time::interval(every);
     for round in 0u64.. {
@@ -27,8 +58,11 @@ pub async fn upload_forever(collector: String, every: Duration) -> Result<(), St
                 busy_for(&mut p, every * (r as u32 + 1));
                 let body = gzip(&p.encode_to_vec())?;
                 let name = format!("worker.cpu{{job=batch_compress,region={region},pod=worker-{region}-{w}}}");
-                let r = client
-                    .post(format!("http://{collector}/ingest"))
+                let mut req = client.post(format!("{}/ingest", collector.base));
+                if let Some((user, pw)) = &collector.auth {
+                    req = req.basic_auth(user, Some(pw));
+                }
+                let r = req
                     .query(&[("name", name.as_str()), ("from", &from.to_string()), ("until", &until.to_string())])
                     .query(&[("format", "pprof"), ("spyName", "demo")])
                     .body(body)

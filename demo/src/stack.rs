@@ -56,7 +56,8 @@ pub async fn run(o: Options) -> Result<(), String> {
     println!("logs and data in {}; Ctrl-C stops everything", dir.display());
 
     let every = cardinal_model::parse_duration(&o.interval)?;
-    let uploads = tokio::spawn(crate::profiles::upload_forever(o.collector.clone(), every));
+    let to = crate::profiles::Collector::new(&o.collector, None, None)?;
+    let uploads = tokio::spawn(crate::profiles::upload_forever(to, every));
     println!(
         "profiles   {} batch-compress workers upload a CPU profile every {} to http://{}/ingest",
         crate::profiles::REGIONS.len() * 4,

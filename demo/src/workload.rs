@@ -26,9 +26,18 @@ pub struct Cli {
     /// The file_sd target file to write (one target group per pod).
     #[arg(long)]
     sd_file: PathBuf,
-    /// A collector (host:port) to upload CPU profiles to every `--interval`.
+    /// A collector to upload CPU profiles to every `--interval`: `host:port`, or a URL
+    /// (`https://collector:9090` for one serving TLS).
     #[arg(long)]
     profiles_to: Option<String>,
+    /// The CA that signed the collector's certificate, for an `https://` collector.
+    #[arg(long)]
+    profiles_ca: Option<PathBuf>,
+    /// A user name for the collector's basic auth, with `--profiles-password-file`.
+    #[arg(long)]
+    profiles_user: Option<String>,
+    #[arg(long)]
+    profiles_password_file: Option<PathBuf>,
     #[arg(long, default_value = "15s", value_parser = cardinal_model::parse_duration)]
     interval: Duration,
 }
@@ -43,7 +52,14 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     println!("mesh: {} pods on {} (as {}), targets in {}", cli.pods, w.addr, cli.advertise, cli.sd_file.display());
     let uploads = async {
         match cli.profiles_to {
-            Some(collector) => crate::profiles::upload_forever(collector, cli.interval).await,
+            Some(to) => {
+                let collector = crate::profiles::Collector::new(
+                    &to,
+                    cli.profiles_ca.as_deref(),
+                    cli.profiles_user.zip(cli.profiles_password_file.as_deref()),
+                )?;
+                crate::profiles::upload_forever(collector, cli.interval).await
+            }
             None => std::future::pending().await,
         }
     };

@@ -27,7 +27,7 @@ fn compare_prints_the_side_by_side_table_with_agreeing_rollups() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     assert!(out.status.success(), "demo compare failed: {}", String::from_utf8_lossy(&out.stderr));
-    let prometheus = e2e::prometheus::which("prometheus").is_some();
+    let prometheus = e2e::prometheus::find_tool("prometheus").is_some();
     if !prometheus {
         eprintln!("SKIPPED (in part): `prometheus` is not installed; only our side was compared with the exact rates");
     }

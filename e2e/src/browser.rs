@@ -11,11 +11,8 @@ pub struct Browser {
 
 impl Browser {
     pub fn find() -> Option<Browser> {
-        let bin = ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(crate::prometheus::which);
-        let Some(bin) = bin else {
-            eprintln!("SKIPPED: no chromium installed (apt-get install chromium); the browser checks did not run");
-            return None;
-        };
+        let bin = ["chromium-browser", "google-chrome"].into_iter().find_map(crate::prometheus::which);
+        let bin = bin.or_else(|| crate::prometheus::find_tool("chromium"))?;
         Some(Browser { bin, profile: tempfile::tempdir().expect("temp dir") })
     }
 

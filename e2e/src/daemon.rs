@@ -27,13 +27,35 @@ pub struct Daemon {
     log: Log,
     bin: String,
     extra: Vec<String>,
+    access: Access,
+}
+
+/// How the test reaches a daemon: its scheme, and a client with whatever TLS roots,
+/// client certificate and credentials its web config asks for.
+#[derive(Clone)]
+pub struct Access {
+    pub scheme: &'static str,
+    pub client: reqwest::Client,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access { scheme: "http", client: reqwest::Client::new() }
+    }
 }
 
 type Log = std::sync::Arc<parking_lot::Mutex<Vec<String>>>;
 
 /// Starts `bin` on `listen` (port 0: an ephemeral one) with its data under `dir`; waits
 /// until it is ready.
-async fn spawn(bin: &str, listen: &str, dir: &Path, cfg_path: &Path, extra: &[String]) -> (Child, SocketAddr, Log) {
+async fn spawn(
+    bin: &str,
+    listen: &str,
+    dir: &Path,
+    cfg_path: &Path,
+    extra: &[String],
+    access: &Access,
+) -> (Child, SocketAddr, Log) {
     let mut child = Command::new(bin_path(bin))
         .arg(format!("--config.file={}", cfg_path.display()))
         .arg(format!("--web.listen-address={listen}"))
@@ -60,8 +82,11 @@ async fn spawn(bin: &str, listen: &str, dir: &Path, cfg_path: &Path, extra: &[St
         .await
         .expect("join")
         .unwrap_or_else(|_| panic!("{bin} did not start: {:?}", log.lock()));
-    let ready = format!("http://{addr}/-/ready");
-    wait_until(Duration::from_secs(10), || async { reqwest::get(&ready).await.is_ok_and(|r| r.status() == 200) }).await;
+    let ready = format!("{}://{addr}/-/ready", access.scheme);
+    wait_until(Duration::from_secs(10), || async {
+        access.client.get(&ready).send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
     (child, addr, log)
 }
 
@@ -74,6 +99,18 @@ impl Daemon {
 
     /// Like `start`, with more files (rule files, SD files) written beside the config.
     pub async fn start_with_files(bin: &str, config: &str, files: &[(&str, &str)], extra: &[&str]) -> Daemon {
+        Self::start_with_access(bin, config, files, extra, Access::default()).await
+    }
+
+    /// Like `start_with_files`, reached through `access` (a daemon serving TLS or asking
+    /// for credentials under its `--web.config.file`).
+    pub async fn start_with_access(
+        bin: &str,
+        config: &str,
+        files: &[(&str, &str)],
+        extra: &[&str],
+        access: Access,
+    ) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg_path = dir.path().join("config.yml");
         std::fs::write(&cfg_path, config).expect("write config");
@@ -81,8 +118,8 @@ impl Daemon {
             std::fs::write(dir.path().join(name), text).expect("write file");
         }
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr, log) = spawn(bin, "127.0.0.1:0", dir.path(), &cfg_path, &extra).await;
-        Daemon { child, addr, dir, config: cfg_path, log, bin: bin.to_string(), extra }
+        let (child, addr, log) = spawn(bin, "127.0.0.1:0", dir.path(), &cfg_path, &extra, &access).await;
+        Daemon { child, addr, dir, config: cfg_path, log, bin: bin.to_string(), extra, access }
     }
 
     /// Kills the process with SIGKILL: no shutdown code runs, as in a crash.
@@ -97,12 +134,18 @@ impl Daemon {
     pub async fn restart(&mut self) {
         self.kill9();
         let listen = self.addr.to_string();
-        let (child, addr, log) = spawn(&self.bin, &listen, self.dir.path(), &self.config, &self.extra).await;
+        let (child, addr, log) =
+            spawn(&self.bin, &listen, self.dir.path(), &self.config, &self.extra, &self.access).await;
         (self.child, self.addr, self.log) = (child, addr, log);
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.access.scheme, self.addr, path)
+    }
+
+    /// The client that reaches this daemon.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.access.client
     }
 
     /// Everything the daemon has logged so far.
@@ -112,7 +155,7 @@ impl Daemon {
 
     /// GET a path, returning status and body.
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let r = reqwest::get(self.url(path)).await.expect("request");
+        let r = self.access.client.get(self.url(path)).send().await.expect("request");
         (r.status().as_u16(), r.text().await.expect("body"))
     }
 
@@ -141,7 +184,7 @@ impl Daemon {
 
     /// A query endpoint's `data.result`, panicking on an error response.
     async fn api_result(&self, path: &str, params: &[(&str, String)]) -> Vec<serde_json::Value> {
-        let r = reqwest::Client::new().get(self.url(path)).query(params).send().await;
+        let r = self.access.client.get(self.url(path)).query(params).send().await;
         let v: serde_json::Value = r.expect(path).json().await.expect("JSON");
         assert_eq!(v["status"], "success", "{path} {params:?}: {v}");
         v["data"]["result"].as_array().cloned().unwrap_or_default()
@@ -161,7 +204,7 @@ impl Daemon {
     /// GET `/federate` with the given selectors.
     pub async fn federate(&self, selectors: &[&str]) -> String {
         let q: Vec<(&str, &str)> = selectors.iter().map(|s| ("match[]", *s)).collect();
-        let r = reqwest::Client::new().get(self.url("/federate")).query(&q).send().await.expect("federate");
+        let r = self.access.client.get(self.url("/federate")).query(&q).send().await.expect("federate");
         assert_eq!(r.status(), 200);
         r.text().await.expect("body")
     }
@@ -169,7 +212,7 @@ impl Daemon {
     /// Rewrites the config file and asks for a reload; returns the HTTP status.
     pub async fn reload(&self, config: &str) -> (u16, String) {
         std::fs::write(&self.config, config).expect("write config");
-        let r = reqwest::Client::new().post(self.url("/-/reload")).send().await.expect("reload");
+        let r = self.access.client.post(self.url("/-/reload")).send().await.expect("reload");
         (r.status().as_u16(), r.text().await.unwrap_or_default())
     }
 

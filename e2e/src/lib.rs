@@ -9,8 +9,9 @@ pub mod prometheus;
 pub mod series;
 pub mod shipped;
 pub mod target;
+pub mod tls;
 pub mod workload;
 
-pub use daemon::{Daemon, bin_path, wait_until};
+pub use daemon::{Access, Daemon, bin_path, wait_until};
 pub use target::TestTarget;
 pub use workload::Workload;

@@ -47,7 +47,7 @@ fn every_service_is_healthchecked_and_mounts_files_that_exist() {
     let c = compose();
     let services = c["services"].as_object().expect("services");
     let names: BTreeSet<&str> = services.keys().map(String::as_str).collect();
-    assert_eq!(names, BTreeSet::from(["alertmanager", "collector", "grafana", "master", "workload"]));
+    assert_eq!(names, BTreeSet::from(["alertmanager", "certs", "collector", "grafana", "master", "workload"]));
     for (name, s) in services {
         assert!(s["healthcheck"]["test"].is_array(), "{name} has a healthcheck");
         for v in s["volumes"].as_array().into_iter().flatten() {
@@ -80,6 +80,27 @@ fn the_daemons_configs_are_valid() {
         let out = std::process::Command::new(e2e::bin_path(bin)).args(["check", "config"]).arg(&path).output().unwrap();
         assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stdout));
     }
+}
+
+/// `collector check web-config` on the shipped web configs: the example as it is, the
+/// compose collector's with its `/certs/` pointed at certificates made here.
+#[test]
+fn the_web_configs_are_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = e2e::tls::Pki::write(&tmp.path().join("certs"), &["collector"]).unwrap();
+    let compose_web = repo_file("config/compose/web.yml").replace("/certs/", &format!("{}/", pki.dir.display()));
+    let local = tmp.path().join("web.yml");
+    std::fs::write(&local, compose_web).unwrap();
+    for path in [repo_path("config/web.yml"), local] {
+        let out = std::process::Command::new(e2e::bin_path("collector"))
+            .args(["check", "web-config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    let command = compose()["services"]["collector"]["command"].to_string();
+    assert!(command.contains("--web.config.file=/etc/cardinal/compose/web.yml"), "{command}");
 }
 
 #[test]

@@ -50,7 +50,8 @@ async fn the_master_federates_a_real_prometheus() {
 
 #[tokio::test]
 async fn a_real_prometheus_remote_writes_into_the_master() {
-    let master = Daemon::start("master", "global: {scrape_interval: 15s}\n", &[]).await;
+    let master =
+        Daemon::start("master", "global: {scrape_interval: 15s}\n", &["--web.enable-remote-write-receiver"]).await;
     let t = changing_target().await;
     let prom_cfg = format!(
         "global: {{scrape_interval: 1s}}\nscrape_configs:\n- job_name: app\n  static_configs: [{{targets: ['{}']}}]\n\

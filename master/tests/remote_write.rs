@@ -47,7 +47,7 @@ async fn stored(d: &Daemon, name: &str) -> BTreeMap<String, Vec<i64>> {
 
 #[tokio::test]
 async fn status_codes_and_all_or_nothing() {
-    let d = Daemon::start("master", CONFIG, &[]).await;
+    let d = Daemon::start("master", CONFIG, &["--web.enable-remote-write-receiver"]).await;
     let now = cardinal_model::now_ms();
     assert_eq!(push_req(&d, vec![series("rw", 0, &[(now - 2000, 1.0), (now - 1000, 2.0)])]).await.0, 204);
     let (code, msg) = push_req(&d, vec![series("rw", 1, &[(now, 1.0)]), series("rw", 0, &[(now - 5000, 1.0)])]).await;
@@ -67,7 +67,7 @@ async fn status_codes_and_all_or_nothing() {
 
 #[tokio::test]
 async fn every_acknowledged_sample_survives_sigkill() {
-    let mut d = Daemon::start("master", CONFIG, &[]).await;
+    let mut d = Daemon::start("master", CONFIG, &["--web.enable-remote-write-receiver"]).await;
     let base = cardinal_model::now_ms() - 600_000;
     let url = d.url("/api/v1/write");
     // Push in the background and kill the daemon while pushes are in flight.

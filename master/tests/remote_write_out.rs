@@ -77,7 +77,7 @@ fn config(url: &str) -> String {
 #[tokio::test]
 async fn nothing_is_lost_while_the_remote_is_down_nor_across_a_sigkill() {
     let (remote, url) = Remote::start(503).await;
-    let mut master = Daemon::start("master", &config(&url), &[]).await;
+    let mut master = Daemon::start("master", &config(&url), &["--web.enable-remote-write-receiver"]).await;
     let base = cardinal_model::now_ms() - 60_000;
     for i in 0..20 {
         push(&master, "fwd", base + i, i as f64).await;
@@ -100,7 +100,7 @@ async fn nothing_is_lost_while_the_remote_is_down_nor_across_a_sigkill() {
 #[tokio::test]
 async fn a_4xx_drops_the_batch_and_the_sender_carries_on() {
     let (remote, url) = Remote::start(400).await;
-    let master = Daemon::start("master", &config(&url), &[]).await;
+    let master = Daemon::start("master", &config(&url), &["--web.enable-remote-write-receiver"]).await;
     let base = cardinal_model::now_ms() - 60_000;
     push(&master, "fwd", base, 1.0).await;
     let dropped = || async {

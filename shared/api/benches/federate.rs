@@ -22,7 +22,13 @@ fn bench(c: &mut Criterion) {
     let all =
         select_union(&head, &[vec![Matcher::new(cardinal_model::MatchOp::Regex, "__name__", "federate:.+").unwrap()]]);
     let externals = vec![("collector".to_string(), "c1".to_string()), ("instance".to_string(), String::new())];
-    let how = |proto| Batch { externals: externals.clone(), now: 1_000_001, proto, view: head.read_view() };
+    let how = |proto| Batch {
+        externals: externals.clone(),
+        now: 1_000_001,
+        lookback: 300_000,
+        proto,
+        view: head.read_view(),
+    };
     let mut g = c.benchmark_group("federate");
     g.throughput(Throughput::Elements(all.len() as u64));
     for proto in [false, true] {

@@ -1,21 +1,24 @@
-//! `GET /federate?match[]=…`: the newest sample of every matching series within the 5m
-//! lookback, with its own timestamp, as Prometheus serves it — but streamed: series are
-//! encoded a batch at a time, so a million matching series never exist twice in memory.
+//! `GET /federate?match[]=…`: the newest sample of every matching series within the
+//! lookback (`--query.lookback-delta`), with its own timestamp, as Prometheus serves it —
+//! but streamed: series are encoded a batch at a time, so a million matching series never
+//! exist twice in memory. A response takes a `--query.max-concurrency` slot for as long
+//! as it streams, and is cut off (the connection aborted, never a short body that would
+//! parse as a smaller scrape) once it has run for `--query.timeout`.
 
+use crate::query::{match_params, slot};
 use crate::{ApiState, query_values};
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cardinal_exposition::{proto, text};
-use cardinal_model::{Labels, Matcher, Timestamp, is_stale_nan, now_ms, parse_selector};
+use cardinal_model::{Labels, Matcher, Timestamp, is_stale_nan, now_ms};
 use cardinal_tsdb::{Head, ReadView, SeriesRef};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-/// Prometheus's default `--query.lookback-delta`.
-pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+use std::time::Instant;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Series encoded per chunk of the response body.
 const BATCH: usize = 1000;
@@ -34,24 +37,32 @@ pub struct FederateStats {
 
 pub async fn handler(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
     st.federate_stats.requests.fetch_add(1, Relaxed);
-    let mut matcher_sets = Vec::new();
-    for m in query_values(q.as_deref(), "match[]") {
-        match parse_selector(&m) {
-            Ok(ms) => matcher_sets.push(ms),
-            Err(e) => {
-                st.federate_stats.errors.fetch_add(1, Relaxed);
-                return (StatusCode::BAD_REQUEST, e).into_response();
-            }
+    let params = query_values(q.as_deref(), "match[]");
+    let matcher_sets = match match_params(&params.iter().map(String::as_str).collect::<Vec<_>>()) {
+        Ok(sets) => sets,
+        Err(e) => {
+            st.federate_stats.errors.fetch_add(1, Relaxed);
+            return (StatusCode::BAD_REQUEST, e.message().to_string()).into_response();
         }
-    }
+    };
+    let (permit, left) = match slot(&st, st.engine.timeout).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let deadline = Instant::now() + left;
     let proto = wants_protobuf(&headers);
     // Taken first and held while the response streams: each scrape is served whole or not
     // at all, however long the stream takes.
     let view = st.head.read_view();
-    let series = select_union(&st.head, &matcher_sets);
+    let (head, sets) = (st.head.clone(), matcher_sets);
+    let Ok(series) = tokio::task::spawn_blocking(move || select_union(&head, &sets)).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     let externals = external_labels(&st.external_labels.read());
     let content_type = if proto { proto::CONTENT_TYPE } else { text::CONTENT_TYPE };
-    let body = stream(st.clone(), series, Batch { externals, now: now_ms(), proto, view });
+    let lookback = i64::try_from(st.engine.lookback.as_millis()).unwrap_or(i64::MAX);
+    let batch = Batch { externals, now: now_ms(), lookback, proto, view };
+    let body = stream(st.clone(), series, batch, (permit, deadline));
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
@@ -97,18 +108,27 @@ pub struct Batch {
     pub externals: Vec<(String, String)>,
     /// The evaluation time: each series' last sample at or before it, within the lookback.
     pub now: Timestamp,
+    /// `--query.lookback-delta` in ms.
+    pub lookback: i64,
     /// Delimited protobuf instead of the text format.
     pub proto: bool,
     pub view: ReadView,
 }
 
-fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch) -> Body {
+/// The response body, encoded a batch at a time while `slot` (the concurrency permit and
+/// the deadline) is held.
+fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch, slot: (OwnedSemaphorePermit, Instant)) -> Body {
     let started = std::time::Instant::now();
-    let (series, batch) = (Arc::new(series), Arc::new(batch));
+    let (series, batch, slot) = (Arc::new(series), Arc::new(batch), Arc::new(slot));
     let state = (0usize, String::new(), 0u64);
     let chunks = futures_util::stream::unfold(state, move |(pos, last_name, served)| {
-        let (st, series, batch) = (st.clone(), series.clone(), batch.clone());
+        let (st, series, batch, slot) = (st.clone(), series.clone(), batch.clone(), slot.clone());
         async move {
+            if Instant::now() > slot.1 && pos < series.len() {
+                st.federate_stats.errors.fetch_add(1, Relaxed);
+                let e = std::io::Error::other("federation response cut off at --query.timeout");
+                return Some((Err(e), (series.len(), last_name, served)));
+            }
             if pos >= series.len() {
                 let us = started.elapsed().as_micros() as u64;
                 st.federate_stats.duration_micros.fetch_add(us, Relaxed);
@@ -121,7 +141,7 @@ fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch) -> Body {
             let (bytes, n) = encode_batch(&st.head, &series[pos..end], &batch, &mut last_name);
             st.federate_stats.series.fetch_add(n, Relaxed);
             st.federate_stats.bytes.fetch_add(bytes.len() as u64, Relaxed);
-            Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(bytes)), (end, last_name, served + n)))
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)), (end, last_name, served + n)))
         }
     });
     // Fused: the compression layer polls once more after the end, which a bare
@@ -132,8 +152,8 @@ fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch) -> Body {
 /// Encodes one batch. `last_name` carries the current family across batches so that a
 /// family split by a batch boundary gets no second TYPE line.
 pub fn encode_batch(head: &Head, series: &[SeriesRef], how: &Batch, last_name: &mut String) -> (Vec<u8>, u64) {
-    let &Batch { ref externals, now, proto, ref view } = how;
-    let mint = now - LOOKBACK_MS;
+    let &Batch { ref externals, now, lookback, proto, ref view } = how;
+    let mint = now.saturating_sub(lookback);
     let mut out = String::new();
     let mut pb = Vec::new();
     let mut family: Option<proto::MetricFamily> = None;
@@ -191,7 +211,7 @@ mod tests {
         let head = Head::new();
         let series = |pod: &str| head.get_or_create(&Labels::from_pairs([("__name__", "up"), ("pod", pod)])).0;
         let both = [series("a"), series("b")];
-        let how = |view| Batch { externals: Vec::new(), now: 2000, proto: false, view };
+        let how = |view| Batch { externals: Vec::new(), now: 2000, lookback: 300_000, proto: false, view };
         let served = |how: &Batch| encode_batch(&head, &both, how, &mut String::new()).1;
         let mut scrape = head.appender();
         scrape.append(&both[0], 1000, 1.0).unwrap();

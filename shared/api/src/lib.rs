@@ -25,6 +25,19 @@ use tokio::sync::{mpsc, oneshot};
 /// A reload request: the daemon re-reads its config and answers with the outcome.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
 
+/// The endpoints that change state or take writes, each off unless asked for, as in
+/// Prometheus.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Endpoints {
+    /// `--web.enable-lifecycle`: `POST /-/reload` and `POST /-/quit`.
+    pub lifecycle: bool,
+    /// `--web.enable-remote-write-receiver`: `POST /api/v1/write`.
+    pub remote_write_receiver: bool,
+    /// `--web.enable-profile-ingestion`: `/ingest` and the Push API even without
+    /// `profile_rules` (which turn them on by themselves).
+    pub profile_ingestion_flag: bool,
+}
+
 pub struct ApiState {
     /// What `/` shows: this daemon's role.
     pub status_page: ui::StatusPage,
@@ -49,9 +62,22 @@ pub struct ApiState {
     pub write_stats: write::WriteStats,
     /// The running remote-write senders, with the config they were started from.
     pub remote_writers: parking_lot::Mutex<(String, Vec<cardinal_remote::send::RemoteWriter>)>,
+    pub endpoints: Endpoints,
+    /// Whether the running config has `profile_rules`.
+    pub profile_rules: AtomicBool,
+    /// Signalled by `POST /-/quit`.
+    pub quit: tokio::sync::Notify,
+    /// `--query.max-concurrency` slots, shared by every endpoint that evaluates or
+    /// selects (queries, series and label lookups, `/federate`).
+    pub query_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl ApiState {
+    /// Whether profile uploads are taken: the flag, or `profile_rules` in the config.
+    pub fn profile_ingestion(&self) -> bool {
+        self.endpoints.profile_ingestion_flag || self.profile_rules.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn new(db: Arc<Db>, scrape: Arc<ScrapeManager>, reload: mpsc::Sender<ReloadRequest>) -> Self {
         ApiState {
             status_page: ui::StatusPage::Collector,
@@ -72,6 +98,10 @@ impl ApiState {
             retention: std::time::Duration::from_secs(2 * 3600),
             write_stats: write::WriteStats::default(),
             remote_writers: parking_lot::Mutex::new((String::new(), Vec::new())),
+            endpoints: Endpoints::default(),
+            profile_rules: AtomicBool::new(false),
+            quit: tokio::sync::Notify::new(),
+            query_slots: Arc::new(tokio::sync::Semaphore::new(20)),
         }
     }
 }
@@ -85,7 +115,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/metrics", get(self_metrics::handler))
         .route("/-/healthy", get(ops::healthy))
         .route("/-/ready", get(ops::ready))
-        .route("/-/reload", post(ops::reload).put(ops::reload))
+        .route("/-/reload", get(ops::lifecycle_get).post(ops::reload).put(ops::reload))
+        .route("/-/quit", get(ops::lifecycle_get).post(ops::quit).put(ops::quit))
         .route("/api/v1/query", get(query::query).post(query::query))
         .route("/api/v1/query_range", get(query::query_range).post(query::query_range))
         .route("/api/v1/series", get(query::series).post(query::series))

@@ -1,4 +1,5 @@
-//! `/-/healthy`, `/-/ready` and `/-/reload`, answering as Prometheus does.
+//! `/-/healthy`, `/-/ready`, `/-/reload` and `/-/quit`, answering as Prometheus does. The
+//! last two change state, so they answer 403 unless `--web.enable-lifecycle` is given.
 
 use crate::ApiState;
 use axum::extract::State;
@@ -18,8 +19,23 @@ pub async fn ready(State(st): State<Arc<ApiState>>) -> (StatusCode, &'static str
     }
 }
 
+type Answer = (StatusCode, String);
+
+/// Prometheus's answer to a lifecycle call when the API is off.
+fn lifecycle_off(st: &ApiState) -> Option<Answer> {
+    (!st.endpoints.lifecycle).then(|| (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n".into()))
+}
+
+/// `GET /-/reload` and `GET /-/quit`.
+pub async fn lifecycle_get() -> Answer {
+    (StatusCode::METHOD_NOT_ALLOWED, "Only POST or PUT requests allowed\n".into())
+}
+
 /// Re-reads the config; a bad one is refused with the reason and the old one keeps running.
-pub async fn reload(State(st): State<Arc<ApiState>>) -> (StatusCode, String) {
+pub async fn reload(State(st): State<Arc<ApiState>>) -> Answer {
+    if let Some(off) = lifecycle_off(&st) {
+        return off;
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     if st.reload.send(tx).await.is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
@@ -29,4 +45,13 @@ pub async fn reload(State(st): State<Arc<ApiState>>) -> (StatusCode, String) {
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into()),
     }
+}
+
+/// Shuts the daemon down as SIGTERM does.
+pub async fn quit(State(st): State<Arc<ApiState>>) -> Answer {
+    if let Some(off) = lifecycle_off(&st) {
+        return off;
+    }
+    st.quit.notify_one();
+    (StatusCode::OK, "Requesting termination... Goodbye!".into())
 }

@@ -13,8 +13,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+/// What an upload gets while ingestion is off: profiles write data, so they are taken
+/// only when the config records them or a flag asks.
+fn disabled() -> Response {
+    let msg = "profile ingestion needs profile_rules in the configuration or --web.enable-profile-ingestion\n";
+    (StatusCode::NOT_FOUND, msg).into_response()
+}
+
 /// `POST /ingest`.
 pub async fn ingest(State(st): State<Arc<ApiState>>, req: Request) -> Response {
+    if !st.profile_ingestion() {
+        return disabled();
+    }
     let query = req.uri().query().unwrap_or("").to_string();
     let body = match read_ingest_body(&st, req).await {
         Ok(b) => b,
@@ -28,6 +38,9 @@ pub async fn ingest(State(st): State<Arc<ApiState>>, req: Request) -> Response {
 
 /// `POST /push.v1.PusherService/Push`.
 pub async fn push(State(st): State<Arc<ApiState>>, req: Request) -> Response {
+    if !st.profile_ingestion() {
+        return disabled();
+    }
     let headers = req.headers();
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
@@ -104,9 +117,7 @@ async fn receive(
     decode: impl FnOnce() -> Result<Vec<Upload>, Rejection> + Send + 'static,
     connect: bool,
 ) -> Response {
-    let Some(recorder) = st.profiles.clone() else {
-        return (StatusCode::NOT_FOUND, "profile ingestion is not enabled\n").into_response();
-    };
+    let Some(recorder) = st.profiles.clone() else { return disabled() };
     let db = st.db.clone();
     let result = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
@@ -115,7 +126,7 @@ async fn receive(
         let uploads = uploads?;
         recorder.stats.decoded.fetch_add(uploads.len() as u64, Relaxed);
         recorder.stats.received.fetch_add(uploads.len() as u64, Relaxed);
-        recorder.record(&uploads, now_ms());
+        recorder.record(&uploads, now_ms())?;
         db.wal().flush().map_err(|e| Rejection::Unavailable(format!("writing the WAL: {e}")))
     })
     .await

@@ -10,8 +10,11 @@ use axum::response::{IntoResponse, Response};
 use cardinal_model::number::go_f;
 use cardinal_model::{Labels, Timestamp, now_ms, parse_selector};
 use cardinal_promql::{QueryError, Value};
+use cardinal_tsdb::Db;
 use std::fmt::Write;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Prometheus's cap on points per series in a range query.
 const MAX_POINTS: i64 = 11_000;
@@ -28,11 +31,11 @@ impl Params {
         Params(all)
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    fn all(&self, name: &str) -> Vec<&str> {
+    pub fn all(&self, name: &str) -> Vec<&str> {
         self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
 }
@@ -47,6 +50,10 @@ pub struct ApiError {
 impl ApiError {
     pub fn bad_data(msg: impl Into<String>) -> Self {
         ApiError { kind: "bad_data", status: StatusCode::BAD_REQUEST, msg: msg.into() }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.msg
     }
 
     fn param(name: &str, e: impl std::fmt::Display) -> Self {
@@ -78,27 +85,41 @@ pub fn success_raw(data: &str) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Unix seconds or RFC 3339, as Prometheus's `parseTime`.
+/// Times beyond this many ms either side of the epoch are refused, so that no range or
+/// offset added to one can overflow (about 146 million years).
+const MAX_TIME: i64 = cardinal_model::promql_text::MAX_TIME_MS;
+
+/// Unix seconds or RFC 3339, as Prometheus's `parseTime` (with its spellings of the
+/// earliest and latest times); NaN, infinities and times beyond [`MAX_TIME`] are refused.
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
-    if let Ok(f) = s.parse::<f64>() {
-        return Ok((f * 1000.0).round() as i64);
+    let invalid = || format!("cannot parse {s:?} to a valid timestamp");
+    match s {
+        "-292273086-05-16T16:47:06Z" => return Ok(-MAX_TIME),
+        "292277025-08-18T07:12:54.999999999Z" => return Ok(MAX_TIME),
+        _ => {}
     }
-    humantime::parse_rfc3339_weak(s)
-        .map(|t| match t.duration_since(std::time::UNIX_EPOCH) {
-            Ok(d) => d.as_millis() as i64,
-            Err(e) => -(e.duration().as_millis() as i64),
-        })
-        .map_err(|_| format!("cannot parse {s:?} to a valid timestamp"))
+    if let Ok(f) = s.parse::<f64>() {
+        let ms = (f * 1000.0).round();
+        return if ms.is_finite() && ms.abs() <= MAX_TIME as f64 { Ok(ms as i64) } else { Err(invalid()) };
+    }
+    let t = humantime::parse_rfc3339_weak(s).map_err(|_| invalid())?;
+    let ms = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()),
+        Err(e) => i64::try_from(e.duration().as_millis()).map(|m| -m),
+    };
+    ms.ok().filter(|m| m.abs() <= MAX_TIME).ok_or_else(invalid)
 }
 
-/// Seconds as a float, or a Prometheus duration (`5m`).
-fn parse_duration_param(s: &str) -> Result<i64, String> {
+/// Seconds as a float, or a Prometheus duration (`5m`), in ms, refusing what is not a
+/// finite duration within [`MAX_TIME`].
+pub fn parse_duration_param(s: &str) -> Result<i64, String> {
+    let invalid = || format!("cannot parse {s:?} to a valid duration");
     if let Ok(f) = s.parse::<f64>() {
-        return Ok((f * 1000.0).round() as i64);
+        let ms = (f * 1000.0).round();
+        return if ms.is_finite() && ms.abs() <= MAX_TIME as f64 { Ok(ms as i64) } else { Err(invalid()) };
     }
-    cardinal_model::parse_duration(s)
-        .map(|d| d.as_millis() as i64)
-        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+    let d = cardinal_model::parse_duration(s).map_err(|_| invalid())?;
+    i64::try_from(d.as_millis()).ok().filter(|ms| *ms <= MAX_TIME).ok_or_else(invalid)
 }
 
 fn time_param(p: &Params, name: &str, default: Timestamp) -> Result<Timestamp, ApiError> {
@@ -114,16 +135,40 @@ fn engine_for(st: &ApiState, p: &Params) -> Result<cardinal_promql::Engine, ApiE
     Ok(engine)
 }
 
+/// A `--query.max-concurrency` slot, held while its work runs, waited for at most
+/// `timeout`: the wait counts towards the query's timeout, as in Prometheus.
+pub async fn slot(st: &ApiState, timeout: Duration) -> Result<(OwnedSemaphorePermit, Duration), ApiError> {
+    let waited = Instant::now();
+    match tokio::time::timeout(timeout, st.query_slots.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok((permit, timeout.saturating_sub(waited.elapsed()))),
+        _ => Err(ApiError::from(QueryError::Timeout)),
+    }
+}
+
+/// Runs `work` with the engine off the async threads once a slot is free, its timeout
+/// less the wait.
+async fn evaluate<T: Send + 'static>(
+    st: &ApiState,
+    mut engine: cardinal_promql::Engine,
+    work: impl FnOnce(&cardinal_promql::Engine, &Db) -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (permit, left) = slot(st, engine.timeout).await?;
+    engine.timeout = left;
+    let db = st.db.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work(&engine, &db)
+    });
+    Ok(done.await.map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??)
+}
+
 pub async fn query(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
     let p = Params::new(q.as_deref(), &body);
     let text = p.get("query").ok_or_else(|| ApiError::param("query", "query parameter is required"))?.to_string();
     let t = time_param(&p, "time", now_ms())?;
     let engine = engine_for(&st, &p)?;
     let expr = cardinal_promql::engine::parse(&text).map_err(|e| ApiError::param("query", e))?;
-    let db = st.db.clone();
-    let value = tokio::task::spawn_blocking(move || engine.instant(db.as_ref(), &expr, t))
-        .await
-        .map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??;
+    let value = evaluate(&st, engine, move |engine, db| engine.instant(db, &expr, t)).await?;
     Ok(success_raw(&encode_value(&value, t)))
 }
 
@@ -146,17 +191,15 @@ pub async fn query_range(
             "zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
     }
-    if (end - start) / step > MAX_POINTS {
+    // In i128: end - start of two valid times can exceed i64.
+    if (i128::from(end) - i128::from(start)) / i128::from(step) > i128::from(MAX_POINTS) {
         return Err(ApiError::bad_data(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
     let engine = engine_for(&st, &p)?;
     let expr = cardinal_promql::engine::parse(&text).map_err(|e| ApiError::param("query", e))?;
-    let db = st.db.clone();
-    let series = tokio::task::spawn_blocking(move || engine.range(db.as_ref(), &expr, start, end, step))
-        .await
-        .map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??;
+    let series = evaluate(&st, engine, move |engine, db| engine.range(db, &expr, start, end, step)).await?;
     Ok(success_raw(&encode_value(&Value::Matrix(series), end)))
 }
 
@@ -229,15 +272,24 @@ fn labels_json(out: &mut String, l: &Labels) {
     out.push_str(&crate::status::labels_json(l).to_string());
 }
 
-/// The union of the series matching the `match[]` selectors with data in `[start, end]`.
-fn matching_series(st: &ApiState, p: &Params) -> Result<Vec<Labels>, ApiError> {
+/// Most `match[]` selectors one request may give: each is a separate selection.
+pub const MAX_MATCH_PARAMS: usize = 1000;
+
+/// The `match[]` selectors of a request, parsed.
+pub fn match_params(all: &[&str]) -> Result<Vec<Vec<cardinal_model::Matcher>>, ApiError> {
+    if all.len() > MAX_MATCH_PARAMS {
+        return Err(ApiError::bad_data(format!("{} match[] parameters, more than {MAX_MATCH_PARAMS}", all.len())));
+    }
+    all.iter().map(|m| parse_selector(m).map_err(|e| ApiError::param("match[]", e))).collect()
+}
+
+/// The union of the series matching the `match[]` selectors with data in `[start, end]`,
+/// selected in a query slot off the async threads.
+async fn matching_series(st: &ApiState, p: &Params) -> Result<Vec<Labels>, ApiError> {
     let start = time_param(p, "start", i64::MIN)?;
     let end = time_param(p, "end", i64::MAX)?;
-    let mut sets = Vec::new();
-    for m in p.all("match[]") {
-        sets.push(parse_selector(m).map_err(|e| ApiError::param("match[]", e))?);
-    }
-    Ok(st.db.series(&sets, start, end))
+    let sets = match_params(&p.all("match[]"))?;
+    evaluate(st, st.engine.clone(), move |_, db| Ok(db.series(&sets, start, end))).await
 }
 
 fn limit(p: &Params) -> usize {
@@ -250,7 +302,7 @@ pub async fn series(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
     let mut out = String::from("[");
-    for (i, l) in matching_series(&st, &p)?.iter().take(limit(&p)).enumerate() {
+    for (i, l) in matching_series(&st, &p).await?.iter().take(limit(&p)).enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -266,7 +318,7 @@ pub async fn labels(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body
         st.db.label_names()
     } else {
         let set: std::collections::BTreeSet<String> =
-            matching_series(&st, &p)?.iter().flat_map(|l| l.iter().map(|x| x.name.to_string())).collect();
+            matching_series(&st, &p).await?.iter().flat_map(|l| l.iter().map(|x| x.name.to_string())).collect();
         set.into_iter().collect()
     };
     Ok(string_list(names, limit(&p)))
@@ -285,7 +337,7 @@ pub async fn label_values(
         st.db.label_values(&name)
     } else {
         let set: std::collections::BTreeSet<String> =
-            matching_series(&st, &p)?.iter().filter_map(|l| l.get(&name).map(str::to_string)).collect();
+            matching_series(&st, &p).await?.iter().filter_map(|l| l.get(&name).map(str::to_string)).collect();
         set.into_iter().collect()
     };
     Ok(string_list(values, limit(&p)))

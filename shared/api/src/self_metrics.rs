@@ -280,6 +280,24 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     counter(&mut out, "cardinal_head_samples_appended_total", "Samples appended to the head.", &h.samples_appended);
     counter(&mut out, "cardinal_head_out_of_order_samples_total", "Samples rejected as out of order.", &h.out_of_order);
     counter(&mut out, "cardinal_head_duplicate_samples_total", "Samples rejected as duplicates.", &h.duplicates);
+    counter(
+        &mut out,
+        "cardinal_head_out_of_bounds_samples_total",
+        "Samples refused as older than the head takes (blocks or the retention window).",
+        &h.out_of_bounds,
+    );
+    counter(
+        &mut out,
+        "cardinal_head_too_far_ahead_samples_total",
+        "Samples refused as further ahead of the clock than --storage.tsdb.max-time-ahead.",
+        &h.too_far_ahead,
+    );
+    counter(
+        &mut out,
+        "cardinal_head_series_refused_total",
+        "New series refused at --storage.tsdb.head-series-limit.",
+        &h.series_refused,
+    );
     let s = &st.scrape.stats;
     counter(&mut out, "cardinal_scrapes_total", "Scrapes attempted.", &s.scrapes);
     counter(&mut out, "cardinal_scrape_failures_total", "Scrapes that failed (up == 0).", &s.failures);
@@ -289,6 +307,30 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
         "cardinal_scrape_sample_limit_exceeded_total",
         "Scrapes failed by sample_limit.",
         &s.sample_limit_exceeded,
+    );
+    counter(
+        &mut out,
+        "prometheus_target_scrapes_sample_out_of_bounds_total",
+        "Scraped samples refused as out of bounds (too old, or too far ahead of the clock).",
+        &s.out_of_bounds,
+    );
+    counter(
+        &mut out,
+        "prometheus_target_scrapes_sample_out_of_order_total",
+        "Scraped samples refused as out of order.",
+        &s.out_of_order,
+    );
+    counter(
+        &mut out,
+        "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+        "Scraped samples refused for a duplicate timestamp with a different value.",
+        &s.duplicates,
+    );
+    counter(
+        &mut out,
+        "cardinal_scrape_series_refused_total",
+        "Scraped series not created at the head's series limit.",
+        &s.series_refused,
     );
     let targets = st.scrape.active_targets().len();
     metric(&mut out, "cardinal_scrape_targets", "gauge", "Active scrape targets.", targets as f64);

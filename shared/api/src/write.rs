@@ -25,6 +25,10 @@ pub struct WriteStats {
 }
 
 pub async fn handler(State(st): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !st.endpoints.remote_write_receiver {
+        let msg = "remote write receiver needs to be enabled with --web.enable-remote-write-receiver\n";
+        return (StatusCode::NOT_FOUND, msg).into_response();
+    }
     st.write_stats.requests.fetch_add(1, Relaxed);
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let db = st.db.clone();

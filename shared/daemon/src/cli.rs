@@ -49,6 +49,19 @@ pub struct Cli {
     /// Address the HTTP API listens on.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     pub listen: String,
+    /// Prometheus's web configuration file (TLS, basic auth, response headers); re-read
+    /// when it changes.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
+    /// Enable shutdown and reload via HTTP (`POST /-/quit`, `POST /-/reload`).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+    /// Accept remote-write pushes on `POST /api/v1/write`.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub enable_remote_write_receiver: bool,
+    /// Accept profile uploads (`/ingest`, the Push API) even without `profile_rules`.
+    #[arg(long = "web.enable-profile-ingestion")]
+    pub enable_profile_ingestion: bool,
     /// Largest profile upload accepted, compressed or decompressed (413 above it).
     #[arg(long = "web.max-request-bytes", default_value = "32MiB", value_parser = parse_bytes)]
     pub max_request_bytes: u64,
@@ -61,6 +74,16 @@ pub struct Cli {
     /// Maximum bytes of storage (blocks and WAL); the oldest blocks go first. 0 = no limit.
     #[arg(long = "storage.tsdb.retention.size", default_value = "0", value_parser = parse_bytes)]
     pub retention_size: u64,
+    /// Samples further ahead of the wall clock than this are refused at every entry
+    /// point (Prometheus refuses scraped samples 10m ahead): one far-future sample would
+    /// otherwise become the newest time that compaction and retention count from.
+    #[arg(long = "storage.tsdb.max-time-ahead", default_value = "10m", value_parser = parse_duration)]
+    pub max_time_ahead: Duration,
+    /// Most series the head holds before new ones from scrapes, pushes and profiles are
+    /// refused (existing series keep flowing; rule and rollup outputs are always
+    /// created). 0 = no limit.
+    #[arg(long = "storage.tsdb.head-series-limit", default_value_t = 0)]
+    pub head_series_limit: usize,
     /// How often the WAL is fsynced: the most scraped data a power loss can take.
     #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "1s", value_parser = parse_duration)]
     pub wal_fsync_interval: Duration,
@@ -84,6 +107,10 @@ pub struct Cli {
     /// Maximum samples a query may hold in memory at once.
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     pub max_samples: usize,
+    /// Maximum queries evaluated at once; more wait for a slot (the wait counts towards
+    /// `--query.timeout`).
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub max_concurrency: usize,
     /// The URL the daemon is reachable under: the base of alerts' generatorURL and of
     /// `$externalURL` in templates. Default: http://<hostname>:<listen port>.
     #[arg(long = "web.external-url")]
@@ -128,6 +155,8 @@ pub enum Check {
     Config { files: Vec<PathBuf> },
     /// Check rule files: exit 1 on errors, 3 on lint problems (duplicate rules).
     Rules { files: Vec<String> },
+    /// Check web configuration files, as `promtool check web-config` does.
+    WebConfig { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +199,7 @@ pub fn run_subcommand(cli: &Cli) -> Option<ExitCode> {
     Some(match cli.command.as_ref()? {
         Command::Check { what: Check::Config { files } } => check_config(files),
         Command::Check { what: Check::Rules { files } } => ExitCode::from(cardinal_rules::check::run(files)),
+        Command::Check { what: Check::WebConfig { files } } => check_web_config(files),
         Command::Test { what: Test::Rules { files } } => {
             if cardinal_rules::unittest::run_files(files) {
                 ExitCode::SUCCESS
@@ -196,6 +226,21 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
             ),
             Err(e) => {
                 eprintln!("  FAILED: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// promtool's output: `F SUCCESS` or `F FAILED: <error>` on stderr, exit 1 if any failed.
+fn check_web_config(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        match cardinal_web::WebConfig::load(f) {
+            Ok(_) => eprintln!("{} SUCCESS", f.display()),
+            Err(e) => {
+                eprintln!("{} FAILED: {e}", f.display());
                 ok = false;
             }
         }

@@ -25,8 +25,21 @@ pub fn main(role: Role, cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(run(role, cli, path, cfg)) {
+    let web = match cli.web_config_file.as_deref().map(cardinal_web::WebConfig::load).transpose() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error loading web config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Queries and rules recurse over expressions up to the parser's depth bound; the
+    // main thread's 8 MiB rather than the 2 MiB default leaves them a wide margin.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(role, cli, path, cfg, web)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "{} failed", role.name);
@@ -47,13 +60,22 @@ fn open_db(role: &Role, cli: &Cli) -> Result<Arc<Db>, String> {
         retention: cli.retention.expect("filled by cli::parse"),
         retention_bytes: (cli.retention_size > 0).then_some(cli.retention_size),
         compaction: role.compaction,
+        max_ahead: Some(cli.max_time_ahead),
+        max_age: cli.retention,
         ..DbOptions::default()
     };
     let db = Db::open(&cli.data, opts).map_err(|e| format!("opening storage in {}: {e}", cli.data.display()))?;
+    db.head.set_series_limit(cli.head_series_limit);
     Ok(Arc::new(db))
 }
 
-async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), String> {
+async fn run(
+    role: Role,
+    cli: Cli,
+    path: PathBuf,
+    cfg: Config,
+    web: Option<cardinal_web::WebConfig>,
+) -> Result<(), String> {
     let db = tokio::task::block_in_place(|| open_db(&role, &cli))?;
     let head = db.head.clone();
     // Attached after the WAL replay inside `open_db`: replayed samples were rolled up
@@ -79,6 +101,12 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
     state.rollups = Some(rollups.clone());
     state.profiles = Some(cardinal_profiles::Recorder::new(head.clone()));
     state.max_request_bytes = usize::try_from(cli.max_request_bytes).unwrap_or(usize::MAX);
+    state.endpoints = cardinal_api::Endpoints {
+        lifecycle: cli.enable_lifecycle,
+        remote_write_receiver: cli.enable_remote_write_receiver,
+        profile_ingestion_flag: cli.enable_profile_ingestion,
+    };
+    state.query_slots = Arc::new(tokio::sync::Semaphore::new(cli.max_concurrency.max(1)));
     let state = Arc::new(state);
     apply(&state, &cfg)?;
     let listener =
@@ -91,10 +119,8 @@ async fn run(role: Role, cli: Cli, path: PathBuf, cfg: Config) -> Result<(), Str
     tokio::spawn(wal_sync_loop(db.clone(), cli.wal_fsync_interval));
     tokio::spawn(rollup_flush_loop(rollups.clone()));
     state.ready.store(true, Relaxed);
-    axum::serve(listener, cardinal_api::router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let web = cli.web_config_file.as_deref().zip(web);
+    cardinal_web::serve(listener, cardinal_api::router(state.clone()), web, shutdown_signal(state.clone())).await?;
     scrape.stop();
     rules.stop();
     // Open windows are saved and written after the restart.
@@ -131,6 +157,7 @@ fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
         r.apply(&cfg.rollups, now_ms());
     }
     let external = Labels::from_pairs(cfg.global.external_labels.clone());
+    state.profile_rules.store(!cfg.profiles.is_empty(), Relaxed);
     if let Some(p) = &state.profiles {
         if !cfg.profiles.is_empty() && external.is_empty() {
             tracing::warn!(
@@ -227,7 +254,8 @@ async fn wal_sync_loop(db: Arc<Db>, every: Duration) {
     }
 }
 
-async fn shutdown_signal() {
+/// SIGINT, SIGTERM, or `POST /-/quit` when the lifecycle API is on.
+async fn shutdown_signal(state: Arc<ApiState>) {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -239,6 +267,7 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term => {},
+        _ = state.quit.notified() => {},
     }
     tracing::info!("shutting down");
 }

@@ -5,6 +5,7 @@ pub mod duration;
 pub mod labels;
 pub mod matcher;
 pub mod number;
+pub mod promql_text;
 pub mod sample;
 pub mod schedule;
 

@@ -85,7 +85,7 @@ pub fn matchers_of(vs: &promql_parser::parser::VectorSelector) -> Result<Vec<Mat
 /// parser gives a position.
 pub fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
     use promql_parser::parser::Expr;
-    match promql_parser::parser::parse(s) {
+    match crate::promql_text::parse_expr(s) {
         Ok(Expr::VectorSelector(vs)) if vs.offset.is_none() && vs.at.is_none() => matchers_of(&vs),
         Ok(_) => Err(format!("parse error: expected a series selector, got {s:?}")),
         Err(e) => Err(format!("parse error: {e}")),

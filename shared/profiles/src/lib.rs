@@ -31,7 +31,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    fn bad(reason: &'static str, msg: impl Into<String>) -> Self {
+    pub(crate) fn bad(reason: &'static str, msg: impl Into<String>) -> Self {
         Rejection::BadRequest(reason, msg.into())
     }
 

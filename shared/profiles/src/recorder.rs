@@ -100,9 +100,13 @@ impl Recorder {
     }
 
     /// Records decoded uploads; an upload recorded in the last ten minutes is skipped.
-    /// Returns the number of samples written (to the head and its WAL buffer).
-    pub fn record(&self, uploads: &[Upload], now: Timestamp) -> usize {
+    /// Returns the number of samples written (to the head and its WAL buffer). Nothing is
+    /// recorded of uploads that hold a profile dated outside the times the head accepts
+    /// (too far ahead of its clock, or older than it keeps), or whose counters would be
+    /// new series past the head's series limit.
+    pub fn record(&self, uploads: &[Upload], now: Timestamp) -> Result<usize, Rejection> {
         let rules = self.rules.read().clone();
+        let bounds = self.head.bounds();
         let mut dedup = self.dedup.lock();
         let mut sums = Sums::new();
         let mut fresh = Vec::new();
@@ -113,16 +117,21 @@ impl Recorder {
             }
             fresh.push(u.identity);
             for p in &u.profiles {
+                check_time(p.end_ms, bounds)?;
                 evaluate(&rules, p, &mut sums);
             }
         }
+        let new_series = sums.keys().filter(|l| self.head.get(l).is_none()).count();
+        self.head.check_room(new_series).map_err(|e| Rejection::bad("series_limit", e.to_string()))?;
         let written = self.write(sums, now);
         for id in fresh {
             dedup.insert(id, now);
         }
-        written
+        Ok(written)
     }
 
+    /// Appends each counter's new total, dated with its newest profile's end (no later
+    /// than `now`, no earlier than the head's lower bound or its last sample).
     fn write(&self, sums: Sums, now: Timestamp) -> usize {
         let mut app = self.head.appender();
         let mut written = 0;
@@ -141,6 +150,19 @@ impl Recorder {
         self.stats.samples_written.fetch_add(written as u64, Relaxed);
         written
     }
+}
+
+/// Refuses a profile dated where the head takes no samples, naming why.
+fn check_time(end_ms: Timestamp, bounds: cardinal_tsdb::TimeBounds) -> Result<(), Rejection> {
+    if end_ms > bounds.max {
+        let msg = format!("profile time {end_ms} ms is too far in the future of this server's clock");
+        return Err(Rejection::bad("too_far_ahead", msg));
+    }
+    if end_ms < bounds.min {
+        let msg = format!("profile time {end_ms} ms is older than this server keeps (from {} ms)", bounds.min);
+        return Err(Rejection::bad("too_old", msg));
+    }
+    Ok(())
 }
 
 /// Adds what `p` contributes under each rule to `sums`.

@@ -185,7 +185,7 @@ fn the_seed_example_records_eu_120_ap_30_us_40() {
     let head = Arc::new(Head::new());
     let rec = Recorder::new(head.clone());
     rec.apply(&rules(SEED_RULE));
-    assert_eq!(rec.record(&seed_uploads(1_000_000), 2_000_000), 3);
+    assert_eq!(rec.record(&seed_uploads(1_000_000), 2_000_000), Ok(3));
     let out = |r| {
         [
             ("__name__", "cpu_usage_compress_workers"),
@@ -212,17 +212,17 @@ fn counters_accumulate_stay_monotonic_and_ignore_retries() {
         ("region", "eu"),
         ("service_name", "worker"),
     ];
-    rec.record(&seed_uploads(1_000_000), 2_000_000);
+    rec.record(&seed_uploads(1_000_000), 2_000_000).unwrap();
     // A retry of upload 6 is recognised; a new upload adds on.
     let w = [("service_name", "worker"), ("job", "batch_compress"), ("region", "eu")];
-    rec.record(&[upload(6, "cpu", 100, &w, 1_010_000), upload(7, "cpu", 5, &w, 1_010_000)], 2_000_000);
+    rec.record(&[upload(6, "cpu", 100, &w, 1_010_000), upload(7, "cpu", 5, &w, 1_010_000)], 2_000_000).unwrap();
     assert_eq!(value(&head, &eu), Some((1_010_000, 125.0)));
     assert_eq!(rec.stats.deduplicated.load(std::sync::atomic::Ordering::Relaxed), 1);
     // A late profile (older than the newest sample) still counts, just after it.
-    rec.record(&[upload(8, "cpu", 1, &w, 900_000)], 2_000_000);
+    rec.record(&[upload(8, "cpu", 1, &w, 900_000)], 2_000_000).unwrap();
     assert_eq!(value(&head, &eu), Some((1_010_001, 126.0)));
     // A profile from the future is dated when it arrived.
-    rec.record(&[upload(9, "cpu", 1, &w, 9_000_000)], 2_000_000);
+    rec.record(&[upload(9, "cpu", 1, &w, 9_000_000)], 2_000_000).unwrap();
     assert_eq!(value(&head, &eu), Some((2_000_000, 127.0)));
 }
 
@@ -233,7 +233,7 @@ fn a_restarted_recorder_continues_from_the_head() {
     for (i, t) in [(1, 1_000_000), (2, 1_010_000)] {
         let rec = Recorder::new(head.clone());
         rec.apply(&rules(SEED_RULE));
-        rec.record(&[upload(i, "cpu", 10, &w, t)], 2_000_000);
+        rec.record(&[upload(i, "cpu", 10, &w, t)], 2_000_000).unwrap();
     }
     let eu = [
         ("__name__", "cpu_usage_compress_workers"),
@@ -259,7 +259,7 @@ profile_rules:
     function_name: other
 "#,
     ));
-    rec.record(&[upload(1, "cpu", 7, &[("service_name", "a")], 1000)], 2000);
+    rec.record(&[upload(1, "cpu", 7, &[("service_name", "a")], 1000)], 2000).unwrap();
     assert_eq!(value(&head, &[("__name__", "main_cpu")]), Some((1000, 7.0)));
     assert_eq!(value(&head, &[("__name__", "other_cpu")]), Some((1000, 0.0)));
 }

@@ -56,7 +56,9 @@ pub fn exec(msg: impl Into<String>) -> QueryError {
 pub struct Engine {
     /// `--query.lookback-delta`, 5m by default.
     pub lookback: Duration,
-    /// `--query.max-samples`: samples one evaluation step may hold.
+    /// `--query.max-samples`: samples a query may hold at once, over the whole query
+    /// (decoded selections, a range query's result so far, a subquery's points, and what
+    /// the current step holds), as Prometheus counts its peak.
     pub max_samples: usize,
     /// `--query.timeout`.
     pub timeout: Duration,
@@ -75,9 +77,10 @@ impl Default for Engine {
     }
 }
 
-/// Parses a query, with Prometheus's `parse error` wording.
+/// Parses a query, with Prometheus's `parse error` wording, within the bounds on size
+/// and depth that keep evaluation's recursion safe (`cardinal_model::promql_text`).
 pub fn parse(query: &str) -> Result<Expr> {
-    promql_parser::parser::parse(query).map_err(|e| QueryError::BadData(format!("parse error: {e}")))
+    cardinal_model::promql_text::parse_expr(query).map_err(|e| QueryError::BadData(format!("parse error: {e}")))
 }
 
 impl Engine {
@@ -100,15 +103,21 @@ impl Engine {
         let step = step.max(1);
         let mut ctx = Ctx::new(self, storage, expr, start, end);
         if let Some(mut series) = ctx.precompute(expr, Grid::new(start, end, step))? {
+            ctx.hold(series.iter().map(|s| s.points.len()).sum())?;
             series.sort_by(|a, b| a.labels.cmp(&b.labels));
             return Ok(series);
         }
         let mut out: BTreeMap<Labels, Vec<(Timestamp, f64)>> = BTreeMap::new();
         let mut t = start;
         while t <= end {
+            ctx.check_deadline()?;
             match ctx.eval(expr, t)? {
-                Value::Scalar(v) => out.entry(Labels::empty()).or_default().push((t, v)),
+                Value::Scalar(v) => {
+                    ctx.hold(1)?;
+                    out.entry(Labels::empty()).or_default().push((t, v));
+                }
                 Value::Vector(vec) => {
+                    ctx.hold(vec.len())?;
                     for s in vec {
                         out.entry(s.labels).or_default().push((t, s.v));
                     }
@@ -120,7 +129,10 @@ impl Engine {
                     )));
                 }
             }
-            t += step;
+            match t.checked_add(step) {
+                Some(next) => t = next,
+                None => break,
+            }
         }
         Ok(out.into_iter().map(|(labels, points)| Series { labels, points }).collect())
     }
@@ -150,9 +162,12 @@ pub struct Ctx<'a> {
     pub(crate) lookback: i64,
     data: HashMap<usize, Selection>,
     pub(crate) deadline: Instant,
-    /// Samples the current evaluation holds (`--query.max-samples`). Atomic only so that
-    /// range evaluation can share the context across threads; one thread counts.
+    /// Samples the current step holds (`--query.max-samples`). Atomic only so that range
+    /// evaluation can share the context across threads; one thread counts.
     loaded: AtomicUsize,
+    /// Samples held beyond one step: decoded selections, a range query's result so far,
+    /// subtrees evaluated over every step up front, a subquery's points so far.
+    held: AtomicUsize,
     /// Subtrees a range query evaluated over all its steps up front (`crate::range`).
     pub(crate) precomputed: HashMap<usize, Precomputed>,
 }
@@ -169,6 +184,7 @@ impl<'a> Ctx<'a> {
             data: HashMap::new(),
             deadline: Instant::now() + engine.timeout,
             loaded: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
             precomputed: HashMap::new(),
         };
         let mut bounds = HashMap::new();
@@ -250,13 +266,30 @@ impl<'a> Ctx<'a> {
         at.as_ref().and_then(|a| self.at_time(a)).unwrap_or(t) - offset_ms(offset)
     }
 
+    /// Counts `added` samples towards what the current step holds.
     pub(crate) fn check_limits(&self, added: usize) -> Result<()> {
-        let n = self.loaded.load(Relaxed) + added;
+        let n = self.loaded.load(Relaxed).saturating_add(added);
         self.loaded.store(n, Relaxed);
-        if n > self.engine.max_samples {
+        self.within_max(n)?;
+        self.check_deadline()
+    }
+
+    /// Counts `n` samples the query holds from now on (until [`Ctx::release`]).
+    pub(crate) fn hold(&self, n: usize) -> Result<()> {
+        self.held.fetch_add(n, Relaxed);
+        self.within_max(self.loaded.load(Relaxed))
+    }
+
+    pub(crate) fn release(&self, n: usize) {
+        self.held.fetch_sub(n.min(self.held.load(Relaxed)), Relaxed);
+    }
+
+    /// Whether `step` samples of the current step fit beside what the query holds.
+    pub(crate) fn within_max(&self, step: usize) -> Result<()> {
+        if self.held.load(Relaxed).saturating_add(step) > self.engine.max_samples {
             return Err(QueryError::TooManySamples);
         }
-        self.check_deadline()
+        Ok(())
     }
 
     pub(crate) fn check_deadline(&self) -> Result<()> {
@@ -266,10 +299,19 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// The stored series a selector matched, with their samples, decoded on first use.
-    pub(crate) fn selected(&self, vs: &VectorSelector) -> &[StoredSeries] {
-        let Some(sel) = self.data.get(&(vs as *const _ as usize)) else { return &[] };
-        sel.decoded.get_or_init(|| LazySeries::decode_all(self.lazy(sel), sel.mint, sel.maxt))
+    /// The stored series a selector matched, with their samples, decoded on first use
+    /// and held (towards `--query.max-samples`) for the rest of the query.
+    pub(crate) fn selected(&self, vs: &VectorSelector) -> Result<&[StoredSeries]> {
+        let Some(sel) = self.data.get(&(vs as *const _ as usize)) else { return Ok(&[]) };
+        let mut decoded_now = 0;
+        let series = sel.decoded.get_or_init(|| {
+            let all = LazySeries::decode_all(self.lazy(sel), sel.mint, sel.maxt);
+            decoded_now = all.iter().map(|s| s.samples.len()).sum();
+            all
+        });
+        self.hold(decoded_now)?;
+        self.check_deadline()?;
+        Ok(series)
     }
 
     /// The same series not yet decoded, for evaluation that decodes each as it goes.
@@ -364,7 +406,7 @@ impl<'a> Ctx<'a> {
             return self.newest_at(vs, t);
         }
         let mut out = Vec::new();
-        for s in self.selected(vs) {
+        for s in self.selected(vs)? {
             let idx = s.samples.partition_point(|(ts, _)| *ts <= t);
             if idx == 0 {
                 continue;
@@ -384,7 +426,10 @@ impl<'a> Ctx<'a> {
     fn newest_at(&self, vs: &VectorSelector, t: Timestamp) -> Result<Vec<Sample>> {
         let mut out = Vec::new();
         let mut window = Vec::new();
-        for s in self.selected_lazy(vs) {
+        for (i, s) in self.selected_lazy(vs).iter().enumerate() {
+            if i % 1024 == 0 {
+                self.check_deadline()?;
+            }
             window.clear();
             s.samples(t - self.lookback + 1, t, &mut window);
             if let Some(&(ts, v)) = window.last()
@@ -403,7 +448,7 @@ impl<'a> Ctx<'a> {
         let mint = t - ms.range.as_millis() as i64;
         let mut out = Vec::new();
         let mut n = 0;
-        for s in self.selected(&ms.vs) {
+        for s in self.selected(&ms.vs)? {
             let lo = s.samples.partition_point(|(ts, _)| *ts <= mint);
             let hi = s.samples.partition_point(|(ts, _)| *ts <= t);
             let points: Vec<(Timestamp, f64)> =
@@ -429,23 +474,46 @@ impl<'a> Ctx<'a> {
         }
         let mut out: BTreeMap<Labels, Vec<(Timestamp, f64)>> = BTreeMap::new();
         let saved = self.loaded.load(Relaxed);
-        while ts <= end {
-            match self.eval_node(&sq.expr, ts)? {
-                Value::Scalar(v) => out.entry(Labels::empty()).or_default().push((ts, v)),
-                Value::Vector(vec) => {
-                    for s in vec {
-                        out.entry(s.labels).or_default().push((ts, s.v));
+        // Points gathered so far are held while the inner steps run; released once they
+        // are this step's result, counted as such.
+        let mut gathered = 0;
+        let result = (|| {
+            while ts <= end {
+                self.check_deadline()?;
+                self.loaded.store(0, Relaxed);
+                let points = match self.eval_node(&sq.expr, ts)? {
+                    Value::Scalar(v) => {
+                        out.entry(Labels::empty()).or_default().push((ts, v));
+                        1
                     }
-                }
-                other => {
-                    return Err(exec(format!("subquery is only allowed on instant vector, got {}", other.type_name())));
-                }
+                    Value::Vector(vec) => {
+                        let n = vec.len();
+                        for s in vec {
+                            out.entry(s.labels).or_default().push((ts, s.v));
+                        }
+                        n
+                    }
+                    other => {
+                        return Err(exec(format!(
+                            "subquery is only allowed on instant vector, got {}",
+                            other.type_name()
+                        )));
+                    }
+                };
+                gathered += points;
+                self.hold(points)?;
+                ts = match ts.checked_add(step) {
+                    Some(next) => next,
+                    None => break,
+                };
             }
-            ts += step;
-        }
+            Ok(())
+        })();
+        self.release(gathered);
         self.loaded.store(saved, Relaxed);
+        result?;
         let series: Vec<Series> = out.into_iter().map(|(labels, points)| Series { labels, points }).collect();
-        self.check_limits(series.iter().map(|s| s.points.len()).sum())?;
+        self.check_limits(gathered)?;
         Ok(series)
     }
 

@@ -125,6 +125,8 @@ impl Ctx<'_> {
         let mut visit = |child: &Expr| -> Result<()> {
             match self.over_grid(child, grid)? {
                 Some(series) => {
+                    // Held for the rest of the query, which reads it step by step.
+                    self.hold(series.iter().map(|s| s.points.len()).sum())?;
                     found.insert(child as *const Expr as usize, Precomputed::new(series));
                     Ok(())
                 }
@@ -185,11 +187,9 @@ impl Ctx<'_> {
         Windows { w, grid, ends, range, visible, deadline: self.deadline }
     }
 
+    /// Checks each step's load beside what the query holds.
     fn check_loaded(&self, loaded: &[usize]) -> Result<()> {
-        if loaded.iter().any(|n| *n > self.engine.max_samples) {
-            return Err(QueryError::TooManySamples);
-        }
-        Ok(())
+        loaded.iter().try_for_each(|n| self.within_max(*n))
     }
 
     /// A parameterless aggregation of a range function over a selector, the dashboard's

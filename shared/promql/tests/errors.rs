@@ -89,6 +89,65 @@ fn sample_limit_and_timeout() {
     assert_eq!(hurried.instant(&head(), &expr, 10_000), Err(QueryError::Timeout));
 }
 
+fn limited(max_samples: usize) -> Engine {
+    Engine { max_samples, ..Engine::default() }
+}
+
+/// `--query.max-samples` counts what the whole query holds, as Prometheus's peak: a
+/// range query's result grows with its steps, though each step holds two samples.
+#[test]
+fn the_sample_limit_holds_over_a_range_query_and_its_result() {
+    let h = head();
+    // Step by step (the binary operation is not evaluated over all steps at once): two
+    // samples a step, 11 steps, and the two decoded selections (4 samples).
+    let expr = parse("x + 0").unwrap();
+    let steps = |e: &Engine| e.range(&h, &expr, 0, 10_000, 1000);
+    // At the last step: 4 decoded, 20 points of the result so far, and the step's 2
+    // samples of `x` and 2 of the sum.
+    assert_eq!(steps(&limited(28)).map(|s| s.len()), Ok(2));
+    assert_eq!(steps(&limited(27)), Err(QueryError::TooManySamples));
+    // Evaluated over all steps at once, series by series: its result (2 series with a
+    // point at each of the 50 steps from 10 s to 59 s) is held whole.
+    let rate = parse("rate(x[1m])").unwrap();
+    assert!(limited(110).range(&h, &rate, 0, 60_000, 1000).is_ok());
+    assert_eq!(limited(99).range(&h, &rate, 0, 60_000, 1000), Err(QueryError::TooManySamples));
+}
+
+#[test]
+fn the_sample_limit_holds_over_a_subquerys_points() {
+    let h = head();
+    // 10 inner steps of one point each.
+    let expr = parse("max_over_time(vector(1)[10s:1s])").unwrap();
+    assert!(limited(20).instant(&h, &expr, 10_000).is_ok());
+    assert_eq!(limited(5).instant(&h, &expr, 10_000), Err(QueryError::TooManySamples));
+}
+
+/// A subquery over a year at a 1 ms step is 3e10 inner steps: the deadline must end it.
+#[test]
+fn the_timeout_ends_a_subquerys_steps_and_a_range_querys() {
+    let h = head();
+    let hurried = Engine { timeout: std::time::Duration::from_millis(200), ..Engine::default() };
+    let start = std::time::Instant::now();
+    let sub = parse("max_over_time(vector(1)[1y:1ms])").unwrap();
+    assert_eq!(hurried.instant(&h, &sub, 10_000), Err(QueryError::Timeout));
+    let nested = parse("max_over_time(max_over_time(vector(1)[1d:1s])[1d:1s])").unwrap();
+    assert_eq!(hurried.range(&h, &nested, 0, 10_000_000, 1000), Err(QueryError::Timeout));
+    // Each gave up within its 200 ms and a little more (no timing beyond "ends at all").
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn deep_and_huge_expressions_are_bad_data_before_evaluation() {
+    for q in [format!("{}x{}", "(".repeat(5000), ")".repeat(5000)), format!("x{}", " + x".repeat(20_000))] {
+        assert!(
+            matches!(parse(&q), Err(QueryError::BadData(m)) if m.starts_with("parse error: query")),
+            "{}",
+            &q[..20]
+        );
+    }
+    assert!(matches!(parse("x[1000y]"), Err(QueryError::BadData(m)) if m.contains("out of range")));
+}
+
 #[test]
 fn range_queries_refuse_range_vectors() {
     let expr = parse("x[1m]").unwrap();

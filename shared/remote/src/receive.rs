@@ -4,8 +4,8 @@
 
 use crate::proto::WriteRequest;
 use cardinal_model::{Labels, Timestamp};
+use cardinal_tsdb::Head;
 use cardinal_tsdb::head::follows;
-use cardinal_tsdb::{AppendError, Head};
 use prost::Message;
 use std::collections::HashMap;
 
@@ -60,14 +60,44 @@ pub fn decode(body: &[u8], max_bytes: usize) -> Result<WriteRequest, Rejection> 
 
 /// Validates the request against the head and appends it whole, returning what it held.
 /// Nothing is created before every sample has passed: a refused request leaves no trace.
+/// Requests are validated and appended one at a time, so two pushes cannot both pass the
+/// check against the same newest sample; only another ingestion path writing the same
+/// series in between (a scrape or rule, a misconfiguration) can make an append fail after
+/// the check, and that is answered as the error it is, never as a 204.
 pub fn append(head: &Head, req: &WriteRequest) -> Result<Written, Rejection> {
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
     if let Some(e) = head.wal().and_then(|w| w.last_error.lock().clone()) {
         return Err(Rejection::Unavailable(e));
     }
-    let mut planned: Vec<(Labels, &[crate::proto::Sample])> = Vec::with_capacity(req.timeseries.len());
+    let _serial = ONE_AT_A_TIME.lock();
+    let (planned, written) = plan(head, req)?;
+    let mut app = head.appender();
+    for (labels, samples) in planned {
+        let (series, _) = head.get_or_create(&labels);
+        for s in samples {
+            app.append(&series, s.timestamp, s.value).map_err(|e| {
+                Rejection::BadRequest(format!(
+                    "{e} for series {labels} (written by another ingestion path while this request was \
+                     being stored; the samples before it were kept)"
+                ))
+            })?;
+        }
+    }
+    app.commit();
+    Ok(written)
+}
+
+type Plan<'r> = Vec<(Labels, &'r [crate::proto::Sample])>;
+
+/// Checks every sample against the head (order, time bounds) and the request's new
+/// series against the head's series limit, creating nothing.
+fn plan<'r>(head: &Head, req: &'r WriteRequest) -> Result<(Plan<'r>, Written), Rejection> {
+    let mut planned: Plan = Vec::with_capacity(req.timeseries.len());
     // The newest sample of each series so far: the head's, then the request's own.
     let mut newest: HashMap<Labels, Option<(Timestamp, f64)>> = HashMap::new();
     let mut written = Written::default();
+    let mut new_series = 0;
+    let bounds = head.bounds();
     for ts in &req.timeseries {
         if !ts.histograms.is_empty() {
             return Err(Rejection::BadRequest("native histograms are not supported".into()));
@@ -77,31 +107,23 @@ pub fn append(head: &Head, req: &WriteRequest) -> Result<Written, Rejection> {
         if ts.samples.is_empty() {
             continue;
         }
-        let last = newest
-            .entry(labels.clone())
-            .or_insert_with(|| head.get(&labels).and_then(|s| s.last_at_or_before(i64::MAX)));
+        let last = newest.entry(labels.clone()).or_insert_with(|| {
+            let existing = head.get(&labels);
+            new_series += usize::from(existing.is_none());
+            existing.and_then(|s| s.last_at_or_before(i64::MAX))
+        });
         for s in &ts.samples {
-            let checked = if s.timestamp < head.min_valid() {
-                Err(AppendError::OutOfBounds)
-            } else {
-                last.map_or(Ok(true), |l| follows(l, s.timestamp, s.value))
-            };
-            checked.map_err(|e| Rejection::BadRequest(format!("{e} for series {labels}")))?;
+            let checked =
+                bounds.check(s.timestamp).and_then(|()| last.map_or(Ok(true), |l| follows(l, s.timestamp, s.value)));
+            checked.map_err(|e| Rejection::BadRequest(format!("{e} for series {labels} at {}", s.timestamp)))?;
             *last = Some((s.timestamp, s.value));
         }
         written.series += 1;
         written.samples += ts.samples.len();
         planned.push((labels, &ts.samples));
     }
-    let mut app = head.appender();
-    for (labels, samples) in planned {
-        let (series, _) = head.get_or_create(&labels);
-        for s in samples {
-            let _ = app.append(&series, s.timestamp, s.value);
-        }
-    }
-    app.commit();
-    Ok(written)
+    head.check_room(new_series).map_err(|e| Rejection::BadRequest(format!("{e}: {new_series} new series refused")))?;
+    Ok((planned, written))
 }
 
 /// The spec's rules for labels: valid names, no duplicates, `__name__` present. Empty

@@ -48,16 +48,24 @@ impl WalReader {
             }
             let resume = self.resume;
             let seg = self.pos.segment;
-            let mut at = self.pos.offset;
-            let (offset, stop) = segment::read_from(&path, self.pos.offset, |body| {
-                let before_resume = Position { segment: seg, offset: at } < resume;
-                at += (segment::HEADER + body.len()) as u64;
-                match record::decode(body) {
-                    Ok(Record::Samples(_)) if before_resume => true,
-                    Ok(rec) => f(rec),
-                    Err(_) => true,
-                }
-            })?;
+            let mut skipped = 0;
+            let (offset, stop) = segment::read_from(
+                &path,
+                self.pos.offset,
+                |at, body| {
+                    let before_resume = Position { segment: seg, offset: at } < resume;
+                    match record::decode(body) {
+                        Ok(Record::Samples(_)) if before_resume => true,
+                        Ok(rec) => f(rec),
+                        Err(_) => true,
+                    }
+                },
+                |d| {
+                    skipped += 1;
+                    tracing::error!(segment = seg, offset = d.offset, reason = %d.reason, "damaged WAL record skipped by the sender");
+                },
+            )?;
+            self.corruptions += skipped;
             progressed |= offset != self.pos.offset;
             self.pos.offset = offset;
             match stop {

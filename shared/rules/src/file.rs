@@ -109,7 +109,7 @@ fn check_rule(r: &Rule) -> Vec<String> {
     }
     if r.expr.is_empty() {
         errors.push("field 'expr' must be set in rule".into());
-    } else if let Err(e) = promql_parser::parser::parse(&r.expr) {
+    } else if let Err(e) = cardinal_model::promql_text::parse_expr(&r.expr) {
         errors.push(format!("could not parse expression: {e}"));
     }
     for name in r.labels.keys() {

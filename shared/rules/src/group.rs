@@ -64,7 +64,7 @@ impl GroupRunner {
     /// `restored` is false when the group starts with the daemon: its alerting rules
     /// then record nothing until [`GroupRunner::restore`] has read their state back.
     pub fn new(group: RuleGroup, interval: std::time::Duration, restored: bool) -> Self {
-        let parsed = group.rules.iter().map(|r| promql_parser::parser::parse(&r.expr).ok()).collect();
+        let parsed = group.rules.iter().map(|r| cardinal_model::promql_text::parse_expr(&r.expr).ok()).collect();
         let alerting = group
             .rules
             .iter()

@@ -13,7 +13,7 @@ use cardinal_exposition::{Entry, Format, Parser, parse_labels};
 use cardinal_model::schedule::{next_slot, scrape_time};
 use cardinal_model::{Label, Labels, LabelsBuilder, Timestamp, now_ms, stale_nan};
 use cardinal_relabel::RelabelConfig;
-use cardinal_tsdb::{AppendError, Head, SeriesRef, head::Appender};
+use cardinal_tsdb::{AppendError, Head, SeriesLimitReached, SeriesRef, head::Appender};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -66,6 +66,12 @@ pub struct ScrapeStats {
     pub failures: AtomicU64,
     pub samples_scraped: AtomicU64,
     pub sample_limit_exceeded: AtomicU64,
+    /// Samples the head refused, as Prometheus counts them per scrape.
+    pub out_of_bounds: AtomicU64,
+    pub out_of_order: AtomicU64,
+    pub duplicates: AtomicU64,
+    /// New series not created because the head is at its series limit.
+    pub series_refused: AtomicU64,
 }
 
 struct CacheEntry {
@@ -133,6 +139,32 @@ pub struct Counts {
     pub scraped: u64,
     pub post_relabel: u64,
     pub added: u64,
+    pub refused: Refused,
+}
+
+/// What the head did not take from a scrape that was otherwise stored.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Too old for the head, or too far ahead of the clock.
+    pub out_of_bounds: u64,
+    pub out_of_order: u64,
+    pub duplicates: u64,
+    /// New series past the head's series limit.
+    pub series: u64,
+}
+
+impl Refused {
+    /// What `/api/v1/targets` shows for a scrape that was stored but for these samples
+    /// (empty when nothing was refused).
+    pub fn describe(&self) -> String {
+        let parts = [
+            (self.out_of_bounds, "out of bounds (too old, or too far ahead of the clock)"),
+            (self.out_of_order, "out of order"),
+            (self.duplicates, "duplicate sample for timestamp"),
+        ];
+        let parts: Vec<String> = parts.iter().filter(|(n, _)| *n > 0).map(|(n, why)| format!("{n} {why}")).collect();
+        if parts.is_empty() { String::new() } else { format!("samples refused: {}", parts.join(", ")) }
+    }
 }
 
 const REPORT_NAMES: [&str; 5] = [
@@ -215,7 +247,7 @@ impl ScrapeLoop {
         };
         let duration = started.elapsed().as_secs_f64();
         let (up, counts, error) = match outcome {
-            Ok(c) => (true, c, String::new()),
+            Ok(c) => (true, c, c.refused.describe()),
             Err((e, c)) => {
                 self.stats.failures.fetch_add(1, Relaxed);
                 (false, c, e)
@@ -236,6 +268,8 @@ impl ScrapeLoop {
 
     /// Parses a body and appends it as one scrape at `t0`: all of it, or (on a parse error
     /// or a broken limit) none of it, and then everything of the last scrape goes stale.
+    /// At the head's series limit the series it has are stored and the new ones refused,
+    /// and the scrape is reported failed with the reason.
     pub fn ingest(&mut self, body: &[u8], format: Format, t0: Timestamp) -> Result<Counts, (String, Counts)> {
         let staged = self.stage(body, format, t0).and_then(|counts| {
             if self.cfg.sample_limit > 0 && counts.post_relabel > self.cfg.sample_limit {
@@ -246,10 +280,10 @@ impl ScrapeLoop {
         });
         self.batch_hint = self.batch.len();
         let outcome = match staged {
-            Ok(mut counts) => {
-                counts.added = self.commit(t0);
-                Ok(counts)
-            }
+            Ok(mut counts) => match self.commit(t0, &mut counts) {
+                None => Ok(counts),
+                Some(limit) => Err((format!("{limit}: {} new series not stored", counts.refused.series), counts)),
+            },
             Err(e) => {
                 self.stale_all(t0, false);
                 Err(e)
@@ -323,20 +357,32 @@ impl ScrapeLoop {
     }
 
     /// Appends the batch, then marks stale what the previous scrape had and this one
-    /// lacks. Returns the number of series the head did not have before.
-    fn commit(&mut self, t0: Timestamp) -> u64 {
-        let mut added = 0;
+    /// lacks, filling in `counts`' series added and samples refused. Returns the series
+    /// limit if it refused new series (they are not cached, so a later scrape tries again).
+    fn commit(&mut self, t0: Timestamp, counts: &mut Counts) -> Option<SeriesLimitReached> {
+        let mut limit_hit = None;
         let mut resolved: Vec<Option<SeriesRef>> = Vec::with_capacity(self.new_series.len());
         // Taken, not drained: new series are rare after the first scrape, so their buffer
         // is not worth keeping (it would hold ~50 bytes per series for the loop's life).
         for n in std::mem::take(&mut self.new_series) {
-            let series = n.labels.as_ref().map(|l| {
-                let (s, created) = self.head.get_or_create(l);
-                added += u64::from(created);
-                s
-            });
-            self.cache.insert(n.key, CacheEntry { series: series.clone(), last_iter: self.iter, tracked_iter: 0 });
-            resolved.push(series);
+            let Some(labels) = &n.labels else {
+                self.cache.insert(n.key, CacheEntry { series: None, last_iter: self.iter, tracked_iter: 0 });
+                resolved.push(None);
+                continue;
+            };
+            match self.head.get_or_create_within_limit(labels) {
+                Ok((s, created)) => {
+                    counts.added += u64::from(created);
+                    self.cache
+                        .insert(n.key, CacheEntry { series: Some(s.clone()), last_iter: self.iter, tracked_iter: 0 });
+                    resolved.push(Some(s));
+                }
+                Err(e) => {
+                    counts.refused.series += 1;
+                    limit_hit = Some(e);
+                    resolved.push(None);
+                }
+            }
         }
         let track_explicit = self.cfg.track_timestamps_staleness;
         // One WAL record for the whole scrape, written when the appender drops.
@@ -354,6 +400,9 @@ impl ScrapeLoop {
                 Err(AppendError::Removed) => {
                     self.cache.remove(&p.key);
                 }
+                Err(AppendError::OutOfBounds | AppendError::TooFarAhead) => counts.refused.out_of_bounds += 1,
+                Err(AppendError::OutOfOrder) => counts.refused.out_of_order += 1,
+                Err(AppendError::Duplicate) => counts.refused.duplicates += 1,
                 _ if !p.explicit_ts || track_explicit => {
                     if let Some(e) = self.cache.get_mut(&p.key) {
                         e.tracked_iter = self.iter;
@@ -365,7 +414,16 @@ impl ScrapeLoop {
         self.mark_stale(&mut app, t0);
         app.commit();
         self.last_ok_iter = self.iter;
-        added
+        let r = &counts.refused;
+        for (counter, n) in [
+            (&self.stats.out_of_bounds, r.out_of_bounds),
+            (&self.stats.out_of_order, r.out_of_order),
+            (&self.stats.duplicates, r.duplicates),
+            (&self.stats.series_refused, r.series),
+        ] {
+            counter.fetch_add(n, Relaxed);
+        }
+        limit_hit
     }
 
     /// Writes stale markers for the series the last successful scrape tracked and the

@@ -36,8 +36,12 @@ pub enum AppendError {
     Duplicate,
     /// The series was removed by retention; look it up again.
     Removed,
-    /// Older than the head's lower bound: that time range is already in a block.
+    /// Older than the head's lower bound: that time range is already in a block, or it
+    /// is older than the retention window.
     OutOfBounds,
+    /// Further ahead of the wall clock than the head's tolerance: one such sample would
+    /// otherwise become the head's newest time.
+    TooFarAhead,
 }
 
 impl std::fmt::Display for AppendError {
@@ -47,6 +51,7 @@ impl std::fmt::Display for AppendError {
             AppendError::Duplicate => "duplicate sample for timestamp",
             AppendError::Removed => "series removed from the head",
             AppendError::OutOfBounds => "out of bounds",
+            AppendError::TooFarAhead => "out of bounds: timestamp is too far in the future",
         })
     }
 }
@@ -175,6 +180,41 @@ pub fn follows(last: (Timestamp, f64), t: Timestamp, v: f64) -> Result<bool, App
     }
 }
 
+/// A new series refused because the head holds as many as its limit allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeriesLimitReached {
+    pub limit: usize,
+}
+
+impl std::fmt::Display for SeriesLimitReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "head series limit of {} reached (--storage.tsdb.head-series-limit)", self.limit)
+    }
+}
+
+/// The sample times the head accepts at one moment: nothing before the range blocks
+/// hold or the retention window, nothing further ahead of the wall clock than the
+/// tolerance. Worked out once per append batch, not per sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeBounds {
+    pub min: Timestamp,
+    pub max: Timestamp,
+}
+
+impl TimeBounds {
+    pub const ANY: TimeBounds = TimeBounds { min: i64::MIN, max: i64::MAX };
+
+    pub fn check(&self, t: Timestamp) -> Result<(), AppendError> {
+        if t < self.min {
+            Err(AppendError::OutOfBounds)
+        } else if t > self.max {
+            Err(AppendError::TooFarAhead)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// A label set from (name, value) symbol pairs sorted by name.
 fn labels_of(sym: &Symbols, pairs: impl Iterator<Item = (u32, u32)>) -> Labels {
     Labels::from_sorted(pairs.map(|(n, v)| Label { name: sym.shared(n), value: sym.shared(v) }).collect())
@@ -202,9 +242,12 @@ pub struct HeadStats {
     pub samples_appended: AtomicU64,
     pub out_of_order: AtomicU64,
     pub out_of_bounds: AtomicU64,
+    pub too_far_ahead: AtomicU64,
     pub duplicates: AtomicU64,
     pub series_created: AtomicU64,
     pub series_removed: AtomicU64,
+    /// New series refused at the series limit.
+    pub series_refused: AtomicU64,
     /// Chunks cut (including each series' first) and dropped; their difference is the
     /// number of chunks in the head.
     pub chunks_created: AtomicU64,
@@ -232,6 +275,15 @@ pub struct Head {
     next_id: AtomicU64,
     /// Samples older than this are refused: blocks hold that range.
     min_valid: AtomicI64,
+    /// Samples older than this much before the wall clock are refused (ms; `i64::MAX`:
+    /// no limit): retention would drop them at once.
+    max_age: AtomicI64,
+    /// Samples further ahead of the wall clock than this are refused (ms; `i64::MAX`: no
+    /// limit).
+    max_ahead: AtomicI64,
+    /// New series from outside (scrapes, pushes, profiles) are refused once the head holds
+    /// this many (0: no limit); rule and rollup outputs are always created.
+    series_limit: std::sync::atomic::AtomicUsize,
     /// Set once replay is done; from then on every series and sample is logged.
     wal: OnceLock<Arc<Wal>>,
     observer: OnceLock<Arc<dyn AppendObserver>>,
@@ -253,6 +305,9 @@ impl Head {
             by_hash: SeriesTable::new(|s| s.hash),
             next_id: AtomicU64::new(1),
             min_valid: AtomicI64::new(i64::MIN),
+            max_age: AtomicI64::new(i64::MAX),
+            max_ahead: AtomicI64::new(i64::MAX),
+            series_limit: std::sync::atomic::AtomicUsize::new(0),
             wal: OnceLock::new(),
             observer: OnceLock::new(),
             isolation: Arc::default(),
@@ -281,6 +336,58 @@ impl Head {
 
     pub fn min_valid(&self) -> Timestamp {
         self.min_valid.load(Relaxed)
+    }
+
+    /// Refuses samples older than `max_age` before the wall clock or more than
+    /// `max_ahead` after it, at every entry point at once (scrape, federation, remote
+    /// write, profiles, rules, WAL replay). `None`: no limit on that side.
+    pub fn set_time_limits(&self, max_age: Option<std::time::Duration>, max_ahead: Option<std::time::Duration>) {
+        let ms =
+            |d: Option<std::time::Duration>| d.map_or(i64::MAX, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.max_age.store(ms(max_age), Relaxed);
+        self.max_ahead.store(ms(max_ahead), Relaxed);
+    }
+
+    /// Caps the series [`Head::get_or_create_within_limit`] creates; 0 lifts the cap.
+    pub fn set_series_limit(&self, limit: usize) {
+        self.series_limit.store(limit, Relaxed);
+    }
+
+    /// Refuses `new` more series from outside input if they would not fit under the
+    /// limit: what an all-or-nothing writer checks before creating any.
+    pub fn check_room(&self, new: usize) -> Result<(), SeriesLimitReached> {
+        let limit = self.series_limit.load(Relaxed);
+        if limit > 0 && new > 0 && self.series.len().saturating_add(new) > limit {
+            self.stats.series_refused.fetch_add(new as u64, Relaxed);
+            return Err(SeriesLimitReached { limit });
+        }
+        Ok(())
+    }
+
+    /// [`Head::get_or_create`] for series from outside: a new one is refused (and
+    /// counted) once the head holds as many series as its limit allows, while existing
+    /// ones are found as ever, so a cardinality explosion cannot take the daemon down.
+    pub fn get_or_create_within_limit(&self, labels: &Labels) -> Result<(SeriesRef, bool), SeriesLimitReached> {
+        let limit = self.series_limit.load(Relaxed);
+        if limit > 0 && self.series.len() >= limit {
+            if let Some(s) = self.get(labels) {
+                return Ok((s, false));
+            }
+            self.stats.series_refused.fetch_add(1, Relaxed);
+            return Err(SeriesLimitReached { limit });
+        }
+        Ok(self.get_or_create(labels))
+    }
+
+    /// The sample times accepted now.
+    pub fn bounds(&self) -> TimeBounds {
+        let (age, ahead) = (self.max_age.load(Relaxed), self.max_ahead.load(Relaxed));
+        let min_valid = self.min_valid.load(Relaxed);
+        if age == i64::MAX && ahead == i64::MAX {
+            return TimeBounds { min: min_valid, max: i64::MAX };
+        }
+        let now = cardinal_model::now_ms();
+        TimeBounds { min: min_valid.max(now.saturating_sub(age)), max: now.saturating_add(ahead) }
     }
 
     /// Recreates a series from the WAL under its logged id, so that ids stay unique for
@@ -319,7 +426,7 @@ impl Head {
     /// A batch of appends logged as one WAL record, and made visible to reads, when
     /// committed (or dropped).
     pub fn appender(&self) -> Appender<'_> {
-        Appender { head: self, logged: Vec::new(), id: None }
+        Appender { head: self, logged: Vec::new(), id: None, bounds: TimeBounds::ANY }
     }
 
     /// What a read starting now may see: the batches committed so far. Hold it for the
@@ -379,7 +486,7 @@ impl Head {
 
     /// Appends one sample, logged on its own; batches go through [`Head::appender`].
     pub fn append(&self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        let r = self.append_unlogged(series, t, v);
+        let r = self.append_for(series, t, v, COMMITTED, self.bounds());
         if r.is_ok()
             && let Some(wal) = self.wal.get()
         {
@@ -388,16 +495,31 @@ impl Head {
         r
     }
 
-    /// Appends without logging, visible at once: for WAL replay.
-    pub fn append_unlogged(&self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        self.append_for(series, t, v, COMMITTED)
+    /// Appends without logging, visible at once, within `bounds`: for WAL replay.
+    pub fn append_unlogged(
+        &self,
+        series: &MemSeries,
+        t: Timestamp,
+        v: f64,
+        bounds: TimeBounds,
+    ) -> Result<(), AppendError> {
+        self.append_for(series, t, v, COMMITTED, bounds)
     }
 
     /// Appends without logging for batch `id`.
-    fn append_for(&self, series: &MemSeries, t: Timestamp, v: f64, id: u64) -> Result<(), AppendError> {
-        if t < self.min_valid.load(Relaxed) {
-            self.stats.out_of_bounds.fetch_add(1, Relaxed);
-            return Err(AppendError::OutOfBounds);
+    fn append_for(
+        &self,
+        series: &MemSeries,
+        t: Timestamp,
+        v: f64,
+        id: u64,
+        bounds: TimeBounds,
+    ) -> Result<(), AppendError> {
+        if let Err(e) = bounds.check(t) {
+            let counter =
+                if e == AppendError::TooFarAhead { &self.stats.too_far_ahead } else { &self.stats.out_of_bounds };
+            counter.fetch_add(1, Relaxed);
+            return Err(e);
         }
         let r = series.push(t, v, id, self.isolation.low_watermark());
         if r == Ok(true) {
@@ -413,7 +535,7 @@ impl Head {
             Ok(()) => &self.stats.samples_appended,
             Err(AppendError::OutOfOrder) => &self.stats.out_of_order,
             Err(AppendError::Duplicate) => &self.stats.duplicates,
-            Err(AppendError::Removed | AppendError::OutOfBounds) => return r,
+            Err(AppendError::Removed | AppendError::OutOfBounds | AppendError::TooFarAhead) => return r,
         }
         .fetch_add(1, Relaxed);
         r
@@ -608,12 +730,20 @@ pub struct Appender<'a> {
     /// Taken at the first append, so that a batch still fetching its scrape holds back
     /// nothing.
     id: Option<u64>,
+    /// The times accepted, worked out at the first append.
+    bounds: TimeBounds,
 }
 
 impl Appender<'_> {
     pub fn append(&mut self, series: &MemSeries, t: Timestamp, v: f64) -> Result<(), AppendError> {
-        let id = *self.id.get_or_insert_with(|| self.head.isolation.open_append());
-        let r = self.head.append_for(series, t, v, id);
+        let id = match self.id {
+            Some(id) => id,
+            None => {
+                self.bounds = self.head.bounds();
+                *self.id.insert(self.head.isolation.open_append())
+            }
+        };
+        let r = self.head.append_for(series, t, v, id, self.bounds);
         if r.is_ok() && self.head.wal.get().is_some() {
             self.logged.push(RefSample { id: series.id, t, v });
         }

@@ -11,7 +11,10 @@ pub mod index;
 pub mod symbols;
 pub mod wal;
 
-pub use head::{AppendError, AppendObserver, Cardinality, Head, HeadStats, MemSeries, ReadView, SeriesRef};
+pub use head::{
+    AppendError, AppendObserver, Cardinality, Head, HeadStats, MemSeries, ReadView, SeriesLimitReached, SeriesRef,
+    TimeBounds,
+};
 pub mod block;
 pub mod compact;
 pub mod db;

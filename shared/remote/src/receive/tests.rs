@@ -94,3 +94,34 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_sample_too_far_ahead_rejects_the_whole_request_naming_it() {
+    let head = Head::new();
+    head.set_time_limits(None, Some(std::time::Duration::from_secs(600)));
+    let now = cardinal_model::now_ms();
+    let r = req(vec![series("ok", &[(now, 1.0)]), series("evil", &[(now + 10 * 365 * 86_400_000, 1.0)])]);
+    match append(&head, &r) {
+        Err(Rejection::BadRequest(m)) => {
+            assert!(m.starts_with("out of bounds: timestamp is too far in the future for series"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(stored(&head, "ok").is_empty() && head.num_series() == 0, "nothing of it is stored");
+    append(&head, &req(vec![series("ok", &[(now, 1.0)])])).unwrap();
+    assert_eq!(stored(&head, "ok"), [(now, 1.0)]);
+}
+
+#[test]
+fn new_series_past_the_head_limit_reject_the_request_and_known_ones_flow() {
+    let head = Head::new();
+    append(&head, &req(vec![series("a", &[(1000, 1.0)])])).unwrap();
+    head.set_series_limit(1);
+    match append(&head, &req(vec![series("a", &[(2000, 2.0)]), series("b", &[(2000, 1.0)])])) {
+        Err(Rejection::BadRequest(m)) => assert!(m.contains("head series limit of 1 reached"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stored(&head, "a"), [(1000, 1.0)], "all or nothing");
+    append(&head, &req(vec![series("a", &[(2000, 2.0)])])).unwrap();
+    assert_eq!(stored(&head, "a"), [(1000, 1.0), (2000, 2.0)]);
+}

@@ -6,7 +6,8 @@
 //! Opening loads the index into memory (a master holds thousands of aggregate series,
 //! not millions) and maps `chunks`, so reading a 30-day range touches only the pages of
 //! the chunks it decodes. Every chunk carries its CRC: a damaged chunk is skipped and
-//! counted, never returned as data.
+//! counted, never returned as data; so does every index entry: a damaged one costs its
+//! series, and the block serves the rest.
 
 mod format;
 mod writer;
@@ -33,12 +34,14 @@ pub struct Block {
     pub disk_bytes: u64,
     /// Chunks found damaged on read (each is skipped).
     pub corrupt_chunks: AtomicU64,
+    /// Index entries found damaged on opening, each a series left out.
+    pub skipped: Vec<String>,
 }
 
 impl Block {
     pub fn open(dir: &Path) -> io::Result<Block> {
         let meta = format::read_meta(dir)?;
-        let series = format::read_index(&dir.join(format::INDEX))?;
+        let format::Index { series, skipped } = format::read_index(&dir.join(format::INDEX))?;
         let file = File::open(dir.join(format::CHUNKS))?;
         let len = file.metadata()?.len();
         // SAFETY: block files are immutable once renamed into place; nothing writes them.
@@ -59,6 +62,7 @@ impl Block {
             postings,
             disk_bytes,
             corrupt_chunks: AtomicU64::new(0),
+            skipped,
         })
     }
 
@@ -101,7 +105,7 @@ impl Block {
     pub fn chunks_for_merge(&self, i: usize) -> impl Iterator<Item = EncodedChunk> + '_ {
         self.series[i].1.iter().flat_map(|c| {
             let Some(data) = self.chunk(c) else { return Vec::new() };
-            if self.meta.version == format::VERSION {
+            if self.meta.version >= 2 {
                 return vec![(c.min_t, c.max_t, crate::chunk::sample_count(data), data.to_vec())];
             }
             crate::compact::encode_chunks(&self.decode(data).collect::<Vec<_>>())

@@ -50,7 +50,7 @@ fn a_version_1_block_reads_and_merges_into_the_current_format() {
         .unwrap()
         .unwrap();
     let meta = std::fs::read_to_string(old.join(format::META)).unwrap();
-    std::fs::write(old.join(format::META), meta.replace("\"version\": 2", "\"version\": 1")).unwrap();
+    std::fs::write(old.join(format::META), meta.replace("\"version\": 3", "\"version\": 1")).unwrap();
     let want = vec![(labels.to_string(), LEGACY_SAMPLES.iter().map(|(t, v)| (*t, v.to_bits())).collect())];
     let old = std::sync::Arc::new(Block::open(&old).unwrap());
     assert_eq!(old.meta.version, 1);
@@ -79,8 +79,8 @@ fn a_block_of_an_unknown_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample_block(dir.path());
     let meta = std::fs::read_to_string(path.join(format::META)).unwrap();
-    std::fs::write(path.join(format::META), meta.replace("\"version\": 2", "\"version\": 3")).unwrap();
-    assert!(Block::open(&path).err().unwrap().to_string().contains("format version 3"));
+    std::fs::write(path.join(format::META), meta.replace("\"version\": 3", "\"version\": 4")).unwrap();
+    assert!(Block::open(&path).err().unwrap().to_string().contains("format version 4"));
 }
 
 #[test]
@@ -99,25 +99,87 @@ fn a_damaged_chunk_is_skipped_not_returned() {
 }
 
 #[test]
-fn a_damaged_or_truncated_index_is_refused() {
+fn an_index_with_no_readable_entry_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample_block(dir.path());
     let index = path.join(format::INDEX);
     let data = std::fs::read(&index).unwrap();
-    let mut flipped = data.clone();
-    flipped[20] ^= 1;
-    std::fs::write(&index, &flipped).unwrap();
-    assert!(Block::open(&path).err().unwrap().to_string().contains("checksum"));
-    std::fs::write(&index, &data[..data.len() / 2]).unwrap();
-    assert!(Block::open(&path).is_err());
+    std::fs::write(&index, &data[..12]).unwrap();
+    assert!(Block::open(&path).err().unwrap().to_string().contains("no readable series entry"));
+    std::fs::write(&index, b"garbage").unwrap();
+    assert!(Block::open(&path).err().unwrap().to_string().contains("not a block index"));
+    // In the format before entries were framed, any damage refuses the whole index.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/block-format-2/index");
+    let mut old = std::fs::read(fixture).unwrap();
+    old[20] ^= 1;
+    assert!(format::decode_index(&old).err().unwrap().contains("checksum"));
 }
 
 #[test]
 fn decoding_garbage_never_panics() {
     use proptest::prelude::*;
-    proptest!(|(b: Vec<u8>)| {
-        let mut data = b"CRDIDX01".to_vec();
+    proptest!(|(b: Vec<u8>, framed: bool)| {
+        let mut data = if framed { b"CRDIDX02".to_vec() } else { b"CRDIDX01".to_vec() };
         data.extend_from_slice(&b);
         let _ = format::decode_index(&data);
     });
+}
+
+/// A block written before index entries were framed (format 2, captured from that
+/// release's writer) opens and reads back.
+#[test]
+fn a_format_2_block_still_opens() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/block-format-2");
+    let b = Block::open(&fixture).unwrap();
+    assert_eq!((b.meta.version, b.num_series()), (2, 3));
+    let got = all_samples(&b);
+    for (i, (labels, samples)) in got.iter().enumerate() {
+        assert_eq!(labels, &format!("{{__name__=\"m\", i=\"{i}\"}}"));
+        let want: Vec<(i64, u64)> = (0..20).map(|k| (k * 15_000, ((i as i64 * 100 + k) as f64).to_bits())).collect();
+        assert_eq!(samples, &want);
+    }
+}
+
+/// A flipped byte in one series' index entry, or in a chunk, costs that series (or
+/// chunk) alone; a damaged offset table is walked around.
+#[test]
+fn index_and_chunk_damage_cost_only_what_they_touch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample_block(dir.path());
+    let intact = all_samples(&Block::open(&path).unwrap());
+    let index = std::fs::read(path.join(format::INDEX)).unwrap();
+    let entry_start = |n: usize| {
+        // Entries follow the 8-byte magic in series order; walk their lengths.
+        let mut at = 8;
+        for _ in 0..n {
+            at += 8 + u32::from_le_bytes(index[at..at + 4].try_into().unwrap()) as usize;
+        }
+        at
+    };
+    for (what, at) in [("entry 3's body", entry_start(3) + 12), ("entry 3's length", entry_start(3) + 1)] {
+        let mut bad = index.clone();
+        bad[at] ^= 0x5a;
+        std::fs::write(path.join(format::INDEX), &bad).unwrap();
+        let b = Block::open(&path).unwrap();
+        assert_eq!(b.skipped.len(), 1, "{what}: {:?}", b.skipped);
+        let mut want = intact.clone();
+        want.remove(3);
+        assert_eq!(all_samples(&b), want, "{what}: every other series is served");
+    }
+    let mut bad = index.clone();
+    let table = bad.len() - 16 - 8 * 10;
+    bad[table + 5] ^= 0x5a;
+    std::fs::write(path.join(format::INDEX), &bad).unwrap();
+    let b = Block::open(&path).unwrap();
+    assert_eq!(all_samples(&b), intact, "a damaged table loses nothing");
+    assert!(b.skipped[0].contains("offset table damaged"), "{:?}", b.skipped);
+    std::fs::write(path.join(format::INDEX), &index).unwrap();
+    let mut chunks = std::fs::read(path.join(format::CHUNKS)).unwrap();
+    chunks[10] ^= 0x5a;
+    std::fs::write(path.join(format::CHUNKS), &chunks).unwrap();
+    let b = Block::open(&path).unwrap();
+    let got = all_samples(&b);
+    assert_eq!(got[1..], intact[1..], "other series' chunks read");
+    assert!(got[0].1.len() < intact[0].1.len(), "the damaged chunk is left out");
+    assert_eq!(b.corrupt_chunks.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 mod select;
@@ -29,6 +30,12 @@ pub struct DbOptions {
     pub compaction: bool,
     pub block_range: i64,
     pub wal_segment_size: u64,
+    /// Samples further ahead of the wall clock than this are refused everywhere, replay
+    /// included (`--storage.tsdb.max-time-ahead`); `None`: no limit (tests, backfills).
+    pub max_ahead: Option<Duration>,
+    /// Samples older than this before the wall clock are refused (the daemons: their
+    /// retention, which would drop them at once); `None`: no limit.
+    pub max_age: Option<Duration>,
 }
 
 impl Default for DbOptions {
@@ -39,6 +46,8 @@ impl Default for DbOptions {
             compaction: false,
             block_range: DEFAULT_BLOCK_RANGE,
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
+            max_ahead: None,
+            max_age: None,
         }
     }
 }
@@ -64,12 +73,17 @@ impl Db {
         let mut damage = Vec::new();
         let blocks = open_blocks(&blocks_dir, &mut damage)?;
         let head = Arc::new(Head::new());
+        head.set_time_limits(opts.max_age, opts.max_ahead);
         if let Some(last) = blocks.last() {
-            head.set_min_valid(last.meta.max_time);
+            head.set_min_valid(ingest_floor(last, &mut damage));
         }
         let started = std::time::Instant::now();
         let (wal, report) = replay_wal(&dir.join("wal"), opts.wal_segment_size, &head)?;
-        head.stats.out_of_bounds.store(0, std::sync::atomic::Ordering::Relaxed);
+        let ahead = head.stats.too_far_ahead.swap(0, Relaxed);
+        if ahead > 0 {
+            damage.push(format!("WAL: {ahead} samples too far ahead of the clock were not loaded"));
+        }
+        head.stats.out_of_bounds.store(0, Relaxed);
         tracing::info!(
             records = report.records,
             series = head.num_series(),
@@ -131,12 +145,15 @@ impl Db {
     }
 
     /// Compaction, retention and WAL truncation; run periodically off the async threads.
+    /// Each is driven by the wall clock `now` as well as by the data: no timestamp,
+    /// however far ahead, can make the head compact early or retention delete a block
+    /// that `now` still keeps.
     pub fn maintain(&self, now: Timestamp) -> io::Result<()> {
         let _one_at_a_time = self.maintenance.lock();
         if self.opts.compaction {
-            self.compact_head()?;
+            self.compact_head(now)?;
             self.merge_blocks()?;
-            self.apply_retention()?;
+            self.apply_retention(now)?;
         } else {
             let mint = now - self.opts.retention.as_millis() as i64;
             self.head.truncate(mint);
@@ -146,10 +163,12 @@ impl Db {
     }
 
     /// Cuts the head's oldest block range into a block while the head spans more than
-    /// one and a half ranges (the newest half range stays open for late samples).
-    fn compact_head(&self) -> io::Result<()> {
+    /// one and a half ranges (the newest half range stays open for late samples), its
+    /// newest time taken as no later than `now`.
+    fn compact_head(&self, now: Timestamp) -> io::Result<()> {
         let r = self.opts.block_range;
         while let Some((min, max)) = self.head.time_range() {
+            let max = max.min(now);
             let start = min.max(self.head.min_valid()).div_euclid(r) * r;
             if max - start < r * 3 / 2 {
                 break;
@@ -183,13 +202,15 @@ impl Db {
         }
     }
 
-    /// Deletes whole blocks: those entirely older than the retention window (measured
-    /// back from the newest data, as Prometheus does), then the oldest while over size.
-    fn apply_retention(&self) -> io::Result<()> {
+    /// Deletes whole blocks: those entirely older than the retention window, then the
+    /// oldest while over size. The window ends at the newest data (as Prometheus's, so a
+    /// master restarted after a long stop keeps its blocks until new data arrives) but
+    /// never later than `now`.
+    fn apply_retention(&self, now: Timestamp) -> io::Result<()> {
         let blocks = self.blocks();
         let newest = blocks.iter().map(|b| b.meta.max_time).chain(self.head.time_range().map(|r| r.1)).max();
         let Some(newest) = newest else { return Ok(()) };
-        let cutoff = newest - self.opts.retention.as_millis() as i64;
+        let cutoff = newest.min(now) - self.opts.retention.as_millis() as i64;
         let mut doomed: Vec<Arc<Block>> = blocks.iter().filter(|b| b.meta.max_time <= cutoff).cloned().collect();
         if let Some(limit) = self.opts.retention_bytes {
             let mut total: u64 = blocks.iter().map(|b| b.disk_bytes).sum::<u64>() + self.wal.disk_bytes();
@@ -235,7 +256,22 @@ impl Db {
     }
 }
 
-/// The index of `labels`' entry in `out`, added if new.
+/// Where the head starts taking samples: the newest block's end, unless that lies ahead
+/// of the clock (a block cut from a far-future sample by an older release), which would
+/// refuse every new sample; that block is kept and reported.
+fn ingest_floor(newest: &Block, damage: &mut Vec<String>) -> Timestamp {
+    let now = cardinal_model::now_ms();
+    if newest.meta.max_time <= now {
+        return newest.meta.max_time;
+    }
+    damage.push(format!(
+        "block {} ends ahead of the clock (at {} ms); kept, and the head takes samples from now",
+        newest.dir.display(),
+        newest.meta.max_time
+    ));
+    now
+}
+
 /// Opens the WAL, replaying it into `head`: one thread reads and decodes the segments
 /// while this one applies the records, so a restart uses two cores (with 1M series,
 /// decoding is about a third of the work).
@@ -272,10 +308,11 @@ fn replay(head: &Head, by_id: &mut FxHashMap<u64, crate::SeriesRef>, rec: Record
             }
         }
         Record::Samples(samples) => {
+            let bounds = head.bounds();
             for s in samples {
                 // Samples of series no longer defined were older than the head anyway.
                 if let Some(series) = by_id.get(&s.id) {
-                    let _ = head.append_unlogged(series, s.t, s.v);
+                    let _ = head.append_unlogged(series, s.t, s.v, bounds);
                 }
             }
         }
@@ -298,7 +335,12 @@ fn open_blocks(dir: &Path, damage: &mut Vec<String>) -> io::Result<Vec<Arc<Block
             continue;
         }
         match Block::open(&path) {
-            Ok(b) => blocks.push(Arc::new(b)),
+            Ok(b) => {
+                for what in &b.skipped {
+                    damage.push(format!("block {}: {what}; that series is left out, the rest served", path.display()));
+                }
+                blocks.push(Arc::new(b))
+            }
             Err(err) => {
                 damage.push(format!("block {}: {err}; moved aside", path.display()));
                 std::fs::rename(&path, path.with_file_name(format!("{name}.damaged")))?;

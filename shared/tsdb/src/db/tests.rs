@@ -196,3 +196,48 @@ fn the_wal_is_truncated_behind_the_blocks() {
     drop(db);
     assert_eq!(count(&Db::open(dir.path(), o).unwrap()), n);
 }
+
+/// A far-future sample that got into the head (as one did through a scrape before time
+/// bounds existed: the reported incident) must neither cut the current range into a
+/// block early, which refused every later sample, nor make retention count from it,
+/// which deleted every block.
+#[test]
+fn a_far_future_sample_neither_compacts_early_nor_deletes_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    let now = 1000 * H + H / 2;
+    fill(&db, 3, now - 8 * H, now);
+    db.maintain(now).unwrap();
+    let blocks = db.blocks().len();
+    assert!(blocks > 0);
+    let (evil, _) = db.head.get_or_create(&labels(50));
+    db.head.append(&evil, now + 10 * 365 * 24 * H, 1.0).unwrap();
+    let before = count(&db);
+    db.maintain(now).unwrap();
+    db.maintain(now + 60_000).unwrap();
+    assert_eq!(db.blocks().len(), blocks, "no block deleted, none cut early");
+    assert_eq!(count(&db), before, "every sample still answered");
+    let (s, _) = db.head.get_or_create(&labels(0));
+    assert_eq!(db.head.append(&s, now + 15_000, 1.0), Ok(()), "ingestion goes on");
+}
+
+#[test]
+fn replay_leaves_out_samples_too_far_ahead_and_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = cardinal_model::now_ms();
+    {
+        let db = Db::open(dir.path(), opts(false)).unwrap();
+        let (s, _) = db.head.get_or_create(&labels(1));
+        db.head.append(&s, now, 1.0).unwrap();
+        db.head.append(&s, now + 365 * 24 * H, 2.0).unwrap();
+        db.wal().flush().unwrap();
+    }
+    let mut o = opts(false);
+    o.max_ahead = Some(Duration::from_secs(600));
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_eq!(all(&db)[0].samples, vec![(now, 1.0)]);
+    let damage = db.damage.lock().clone();
+    assert!(damage.iter().any(|d| d.contains("1 samples too far ahead")), "{damage:?}");
+    let (s, _) = db.head.get_or_create(&labels(1));
+    assert_eq!(db.head.append(&s, now + 1000, 3.0), Ok(()));
+}

@@ -212,3 +212,41 @@ fn concurrent_creates_lookups_selects_and_truncation_do_not_deadlock() {
     }
     assert_eq!(h.num_series(), 6_000);
 }
+
+#[test]
+fn samples_outside_the_time_limits_are_refused_and_counted_in_every_path() {
+    let h = Head::new();
+    h.set_time_limits(Some(std::time::Duration::from_secs(3600)), Some(std::time::Duration::from_secs(600)));
+    let (s, _) = h.get_or_create(&ls(&[("__name__", "x")]));
+    let now = cardinal_model::now_ms();
+    let ten_years = 10 * 365 * 86_400_000;
+    assert_eq!(h.append(&s, now + ten_years, 1.0), Err(AppendError::TooFarAhead));
+    assert_eq!(h.append(&s, now - 2 * 3_600_000, 1.0), Err(AppendError::OutOfBounds));
+    let mut app = h.appender();
+    assert_eq!(app.append(&s, now + 11 * 60_000, 1.0), Err(AppendError::TooFarAhead));
+    assert_eq!(app.append(&s, now + 60_000, 1.0), Ok(()), "a clock a minute ahead is tolerated");
+    app.commit();
+    assert_eq!(h.append_unlogged(&s, i64::MAX, 2.0, h.bounds()), Err(AppendError::TooFarAhead));
+    assert_eq!(h.stats.too_far_ahead.load(Relaxed), 3);
+    assert_eq!(h.stats.out_of_bounds.load(Relaxed), 1);
+    assert_eq!(h.append(&s, now + 61_000, 2.0), Ok(()), "later samples still land");
+}
+
+#[test]
+fn past_the_series_limit_new_series_are_refused_and_existing_ones_found() {
+    let h = Head::new();
+    h.set_series_limit(2);
+    let a = ls(&[("__name__", "a")]);
+    assert!(h.get_or_create_within_limit(&a).unwrap().1);
+    assert!(h.get_or_create_within_limit(&ls(&[("__name__", "b")])).is_ok());
+    let refused = h.get_or_create_within_limit(&ls(&[("__name__", "c")]));
+    assert_eq!(refused.err(), Some(SeriesLimitReached { limit: 2 }));
+    assert!(!h.get_or_create_within_limit(&a).unwrap().1, "an existing series is found at the limit");
+    assert_eq!(h.check_room(1), Err(SeriesLimitReached { limit: 2 }));
+    assert_eq!(h.check_room(0), Ok(()));
+    assert_eq!(h.stats.series_refused.load(Relaxed), 2);
+    // Rule and rollup outputs are created regardless.
+    assert!(h.get_or_create(&ls(&[("__name__", "rule:out")])).1);
+    h.set_series_limit(0);
+    assert!(h.get_or_create_within_limit(&ls(&[("__name__", "c")])).is_ok());
+}

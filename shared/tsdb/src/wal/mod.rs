@@ -8,9 +8,11 @@
 //! the series those segments defined and the head still holds are first written to a
 //! checkpoint (`checkpoint.N`, read before segment N), as Prometheus does.
 //!
-//! Damage is survived, never fatal: a torn tail in the newest segment (a crash mid-write)
-//! is truncated away; damage in an older segment loses the rest of that segment only,
-//! and is reported.
+//! Damage is survived, never fatal, and costs only what it touched: a damaged record is
+//! stepped over (the framing lets the reader find the next intact one; see [`segment`]),
+//! and a torn tail in the newest segment (a crash mid-write) is cut off. Either way the
+//! damaged bytes are first copied to `damaged/` beside the segments, for inspection, and
+//! reported.
 
 pub mod record;
 pub mod segment;
@@ -243,6 +245,7 @@ impl Wal {
     fn write_checkpoint(&self, n: u32, live: &[(u64, Labels)]) -> io::Result<()> {
         let tmp = self.dir.join(format!("{CHECKPOINT_PREFIX}{n:08}.tmp"));
         let mut f = BufWriter::new(File::create(&tmp)?);
+        f.write_all(&segment::FILE_HEADER)?;
         let mut rec = Vec::new();
         for batch in live.chunks(1000) {
             let refs: Vec<(u64, &Labels)> = batch.iter().map(|(id, l)| (*id, l)).collect();
@@ -295,11 +298,16 @@ impl Wal {
 
 impl Writer {
     fn create(dir: &Path, seg: u32) -> io::Result<Writer> {
-        let file = OpenOptions::new().create(true).append(true).open(dir.join(segment_name(seg)))?;
+        let mut file = OpenOptions::new().create(true).append(true).open(dir.join(segment_name(seg)))?;
+        let mut size = file.metadata()?.len();
+        if size == 0 {
+            file.write_all(&segment::FILE_HEADER)?;
+            size = segment::FILE_HEADER.len() as u64;
+        }
         Ok(Writer {
             file: BufWriter::with_capacity(256 << 10, file),
             seg,
-            size: 0,
+            size,
             max_t: i64::MIN,
             record: Vec::new(),
             series: Vec::new(),
@@ -333,8 +341,9 @@ fn list(dir: &Path) -> io::Result<(Option<(u32, PathBuf)>, Vec<(u32, PathBuf)>)>
     Ok((checkpoints.pop(), segments))
 }
 
-/// Replays one file; returns the newest sample time in it. The newest segment's torn
-/// tail is cut off so that the file ends on a whole record.
+/// Replays one file; returns the newest sample time in it. Damaged records are stepped
+/// over and the newest segment's torn tail is cut off, so that the file ends on a whole
+/// record; the bytes of either are kept in `damaged/` first.
 fn read_file(
     path: &Path,
     report: &mut ReplayReport,
@@ -343,8 +352,8 @@ fn read_file(
     repair_tail: bool,
 ) -> io::Result<Timestamp> {
     let mut max_t = i64::MIN;
-    let mut bad_record = None;
-    let end = segment::read(path, |body| match record::decode(body) {
+    let mut undecodable = None;
+    let read = segment::read(path, |body| match record::decode(body) {
         Ok(rec) => {
             if let Record::Samples(s) = &rec {
                 max_t = s.iter().map(|s| s.t).fold(max_t, i64::max);
@@ -354,24 +363,52 @@ fn read_file(
         }
         // A record whose CRC holds but which does not decode was written by something
         // else; skip it and carry on.
-        Err(e) => bad_record = Some(e),
+        Err(e) => undecodable = Some(e),
     })?;
-    if let Some(e) = bad_record {
+    if let Some(e) = undecodable {
         stats.corruptions.fetch_add(1, Relaxed);
         report.damage.push(format!("{}: undecodable record skipped: {e}", path.display()));
     }
-    if let segment::End::Corrupt { offset, reason } = end {
+    let size = fs::metadata(path)?.len();
+    for d in &read.skipped {
         stats.corruptions.fetch_add(1, Relaxed);
-        let size = fs::metadata(path)?.len();
+        let kept = keep_damaged(path, d.offset, d.offset + d.len)?;
+        report.damage.push(format!(
+            "{}: {} at byte {} of {size}; skipped that record's {} bytes (kept in {})",
+            path.display(),
+            d.reason,
+            d.offset,
+            d.len,
+            kept.display()
+        ));
+    }
+    if let Some((offset, reason)) = read.end {
+        stats.corruptions.fetch_add(1, Relaxed);
         let what = format!("{}: {reason} at byte {offset} of {size}", path.display());
         if repair_tail {
+            let kept = keep_damaged(path, offset, size)?;
             OpenOptions::new().write(true).open(path)?.set_len(offset)?;
-            report.damage.push(format!("{what}; truncated the torn tail"));
+            report.damage.push(format!("{what}; cut off the torn tail (kept in {})", kept.display()));
         } else {
             report.damage.push(format!("{what}; the rest of this segment is skipped"));
         }
     }
     Ok(max_t)
+}
+
+/// Copies bytes `[from, to)` of a damaged file to `damaged/<file>.<from>` beside it (once),
+/// so that replay can step over or cut them without losing what they were.
+fn keep_damaged(path: &Path, from: u64, to: u64) -> io::Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new(".")).join("damaged");
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let kept = dir.join(format!("{name}.{from}"));
+    if !kept.exists() {
+        fs::create_dir_all(&dir)?;
+        let mut src = File::open(path)?;
+        io::Seek::seek(&mut src, io::SeekFrom::Start(from))?;
+        io::copy(&mut io::Read::take(src, to.saturating_sub(from)), &mut File::create(&kept)?)?;
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]
