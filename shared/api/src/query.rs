@@ -99,8 +99,7 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
         _ => {}
     }
     if let Ok(f) = s.parse::<f64>() {
-        let ms = (f * 1000.0).round();
-        return if ms.is_finite() && ms.abs() <= MAX_TIME as f64 { Ok(ms as i64) } else { Err(invalid()) };
+        return seconds_as_ms(f).ok_or_else(invalid);
     }
     let t = humantime::parse_rfc3339_weak(s).map_err(|_| invalid())?;
     let ms = match t.duration_since(std::time::UNIX_EPOCH) {
@@ -110,13 +109,18 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     ms.ok().filter(|m| m.abs() <= MAX_TIME).ok_or_else(invalid)
 }
 
+/// Float seconds in ms, if finite and within [`MAX_TIME`] either side of zero.
+fn seconds_as_ms(f: f64) -> Option<i64> {
+    let ms = (f * 1000.0).round();
+    (ms.is_finite() && ms.abs() <= MAX_TIME as f64).then_some(ms as i64)
+}
+
 /// Seconds as a float, or a Prometheus duration (`5m`), in ms, refusing what is not a
 /// finite duration within [`MAX_TIME`].
 pub fn parse_duration_param(s: &str) -> Result<i64, String> {
     let invalid = || format!("cannot parse {s:?} to a valid duration");
     if let Ok(f) = s.parse::<f64>() {
-        let ms = (f * 1000.0).round();
-        return if ms.is_finite() && ms.abs() <= MAX_TIME as f64 { Ok(ms as i64) } else { Err(invalid()) };
+        return seconds_as_ms(f).ok_or_else(invalid);
     }
     let d = cardinal_model::parse_duration(s).map_err(|_| invalid())?;
     i64::try_from(d.as_millis()).ok().filter(|ms| *ms <= MAX_TIME).ok_or_else(invalid)

@@ -38,12 +38,27 @@ pub fn parse_expr(text: &str) -> Result<Expr, String> {
     if tokens > MAX_TOKENS {
         return Err(format!("query has more than {MAX_TOKENS} tokens ({tokens})"));
     }
-    let expr = promql_parser::parser::parse(text)?;
+    let expr = parse_catching_panics(text)?;
     let depth = walk(&expr)?;
     if depth > MAX_DEPTH {
         return Err(format!("query nests {depth} expressions deep, more than the {MAX_DEPTH} accepted"));
     }
     Ok(expr)
+}
+
+/// The parser, with a panic inside it turned into a parse error: promql-parser 0.11
+/// panics on some literals (found by fuzzing: `x[1e300]`, and in release builds
+/// `(0x1155555555555555555555588)`, overflow a `Duration` in its actions). A query must get a 400, and a rule file an error,
+/// not a dead connection or a dead reload task.
+fn parse_catching_panics(text: &str) -> Result<Expr, String> {
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(text)) {
+        Ok(parsed) => parsed,
+        Err(panic) => {
+            let why =
+                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(format!("the parser failed on this query: {}", why.unwrap_or_default()))
+        }
+    }
 }
 
 /// An upper bound on the lexer's token count: each run of name or number characters,
@@ -199,6 +214,13 @@ mod tests {
         for q in ["x[290y]", "x offset -290y", "x[1y:1ms]", "x @ 1e14", "x @ -1e14"] {
             assert!(parse_expr(q).is_ok(), "{q}");
         }
+    }
+
+    #[test]
+    fn a_panic_in_the_parser_is_a_parse_error() {
+        let e = parse_expr("x[1e300]").unwrap_err();
+        assert!(e.starts_with("the parser failed on this query"), "{e}");
+        assert!(parse_expr("(0x1155555555555555555555588)").is_err());
     }
 
     #[test]

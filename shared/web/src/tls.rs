@@ -436,3 +436,63 @@ async fn handshake(mut tcp: TcpStream, tls: &TlsReloader) -> Result<TlsStream<Tc
 fn looks_like_http(head: &[u8]) -> bool {
     [&b"GET /"[..], b"HEAD ", b"POST ", b"PUT /", b"OPTIO"].iter().any(|m| head.starts_with(m) && head.len() == 5)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate and key as PEM files in `dir`.
+    fn cert(dir: &Path) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let c = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().self_signed(&key).unwrap();
+        let (crt, k) = (dir.join("s.crt"), dir.join("s.key"));
+        std::fs::write(&crt, c.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (crt.display().to_string(), k.display().to_string())
+    }
+
+    fn config(dir: &Path, f: impl FnOnce(&mut TlsServerConfig)) -> Result<Arc<ServerConfig>, String> {
+        let (cert_file, key_file) = cert(dir);
+        let mut c = TlsServerConfig { cert_file, key_file, ..TlsServerConfig::default() };
+        f(&mut c);
+        server_config(&c, true)
+    }
+
+    #[test]
+    fn the_toolkits_checks_and_what_rustls_cannot_offer() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let err = |f: fn(&mut TlsServerConfig)| config(d, f).err().unwrap_or_default();
+        assert!(config(d, |_| {}).is_ok());
+        assert_eq!(err(|c| c.key_file.clear()), "missing one of key or key_file");
+        assert_eq!(err(|c| c.client_auth_type = "Sometimes".into()), "invalid ClientAuth: Sometimes");
+        assert_eq!(
+            err(|c| c.client_ca_file = "ca.crt".into()),
+            "client CA's have been configured without a Client Auth Policy"
+        );
+        assert!(err(|c| c.client_allowed_sans = Some(vec!["x".into()])).starts_with("client_allowed_sans requires"));
+        assert_eq!(err(|c| c.cipher_suites = vec!["TLS_NULL".into()]), "unknown cipher: TLS_NULL");
+        assert!(err(|c| c.cipher_suites = vec!["TLS_RSA_WITH_AES_128_CBC_SHA".into()]).starts_with("none of"));
+        assert!(err(|c| c.max_version = Some("TLS11".into())).contains("leaves no TLS version"));
+        assert_eq!(err(|c| c.curve_preferences = vec!["Curve25".into()]), "unknown curve: Curve25");
+        assert!(err(|c| c.cert_file = "/nonexistent.crt".into()).starts_with("failed to read cert_file"));
+        // Accepted: a minimum below TLS 1.2, Go-only suites beside supported ones, P-521.
+        assert!(
+            config(d, |c| {
+                c.min_version = Some("TLS10".into());
+                c.cipher_suites =
+                    vec!["TLS_RSA_WITH_AES_128_CBC_SHA".into(), "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".into()];
+                c.curve_preferences = vec!["CurveP521".into(), "X25519".into()];
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn http_requests_are_told_apart_from_tls_handshakes() {
+        assert!(looks_like_http(b"GET /"));
+        assert!(looks_like_http(b"POST "));
+        assert!(!looks_like_http(&[0x16, 0x03, 0x01, 0x02, 0x00]));
+        assert!(!looks_like_http(b"GET"));
+    }
+}
