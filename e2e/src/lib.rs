@@ -6,6 +6,7 @@ pub mod browser;
 pub mod daemon;
 pub mod istio;
 pub mod prometheus;
+pub mod sdk;
 pub mod series;
 pub mod shipped;
 pub mod target;

@@ -1,5 +1,5 @@
 //! Arbitrary bytes as an uploaded profile, in every format Pyroscope's `/ingest` and Push
-//! API take, must be decoded or refused with a reason, never panic; a decoded profile's
+//! API take (JFR too; `jfr_decode` mutates real recordings), must be decoded or refused with a reason, never panic; a decoded profile's
 //! function filter must give one total per group and type.
 #![no_main]
 use cardinal_profiles::{Rejection, ingest, push};
@@ -8,10 +8,12 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else { return };
     let limit = 1 << 20;
-    let result = match selector % 5 {
-        0 => ingest::decode("name=f.cpu{a=b}&from=1&until=2&format=pprof", body.to_vec().into(), None, limit),
-        1 => ingest::decode("name=f&from=1&until=2&format=folded", body.to_vec().into(), None, limit),
-        2 => ingest::decode("name=f&from=1&until=2&format=lines&units=bytes", body.to_vec().into(), None, limit),
+    let raw = || ingest::Body { profile: Some(body.to_vec().into()), ..ingest::Body::default() };
+    let result = match selector % 6 {
+        0 => ingest::decode("name=f.cpu{a=b}&from=1&until=2&format=pprof", raw(), limit),
+        1 => ingest::decode("name=f&from=1&until=2&format=folded", raw(), limit),
+        2 => ingest::decode("name=f&from=1&until=2&format=lines&units=bytes", raw(), limit),
+        5 => ingest::decode("name=f{a.b=c}&from=1&until=2&format=jfr&sampleRate=100", raw(), limit),
         3 => {
             let _ = push::decode("application/proto", body.to_vec().into(), limit, 0);
             return;

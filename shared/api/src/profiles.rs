@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cardinal_model::now_ms;
+use cardinal_profiles::ingest::Body as IngestBody;
 use cardinal_profiles::{Rejection, Upload};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -31,9 +32,7 @@ pub async fn ingest(State(st): State<Arc<ApiState>>, req: Request) -> Response {
         Err(r) => return refuse(&st, r, false),
     };
     let max = st.max_request_bytes;
-    let (profile, config) = body;
-    receive(st, move || Ok(vec![cardinal_profiles::ingest::decode(&query, profile, config.as_deref(), max)?]), false)
-        .await
+    receive(st, move || Ok(vec![cardinal_profiles::ingest::decode(&query, body, max)?]), false).await
 }
 
 /// `POST /push.v1.PusherService/Push`.
@@ -66,14 +65,15 @@ async fn read_body(st: &ApiState, req: Request) -> Result<Bytes, Rejection> {
     Ok(bytes)
 }
 
-/// The profile and the optional `sample_type_config`, from the body or a multipart form.
-async fn read_ingest_body(st: &ApiState, req: Request) -> Result<(Bytes, Option<Bytes>), Rejection> {
+/// The body, or the fields of a multipart form: `profile` and `sample_type_config` as
+/// Pyroscope's SDKs send them, `jfr` and `labels` as pyroscope-java does.
+async fn read_ingest_body(st: &ApiState, req: Request) -> Result<IngestBody, Rejection> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.starts_with("multipart/form-data") {
-        return Ok((read_body(st, req).await?, None));
+        return Ok(IngestBody { profile: Some(read_body(st, req).await?), ..IngestBody::default() });
     }
     let mut form = Multipart::from_request(req, &()).await.map_err(|e| body_rejection(e.status(), e.body_text()))?;
-    let (mut profile, mut config) = (None, None);
+    let mut body = IngestBody::default();
     loop {
         let field = form.next_field().await.map_err(|e| body_rejection(e.status(), e.body_text()))?;
         let Some(field) = field else { break };
@@ -81,8 +81,10 @@ async fn read_ingest_body(st: &ApiState, req: Request) -> Result<(Bytes, Option<
         let data = field.bytes().await.map_err(|e| body_rejection(e.status(), e.body_text()))?;
         count_bytes(st, data.len());
         match name.as_str() {
-            "profile" => profile = Some(data),
-            "sample_type_config" => config = Some(data),
+            "profile" => body.profile = Some(data),
+            "sample_type_config" => body.sample_type_config = Some(data),
+            "jfr" => body.jfr = Some(data),
+            "labels" => body.labels = Some(data),
             "prev_profile" => {
                 return Err(Rejection::BadRequest(
                     "invalid_parameter",
@@ -92,9 +94,7 @@ async fn read_ingest_body(st: &ApiState, req: Request) -> Result<(Bytes, Option<
             _ => {}
         }
     }
-    let profile = profile
-        .ok_or_else(|| Rejection::BadRequest("invalid_parameter", "multipart form has no \"profile\" field".into()))?;
-    Ok((profile, config))
+    Ok(body)
 }
 
 fn count_bytes(st: &ApiState, n: usize) {

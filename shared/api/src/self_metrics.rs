@@ -206,6 +206,21 @@ fn profile_metrics(out: &mut String, st: &ApiState) {
     metric(out, "cardinal_profile_remembered_uploads", "gauge", "Uploads remembered to recognise retries.", {
         r.remembered_uploads() as f64
     });
+    counter(
+        out,
+        "cardinal_profile_events_skipped_total",
+        "Events of uploaded profiles the decoder could not read and stepped over.",
+        &s.events_skipped,
+    );
+    let types = s.types_received.lock();
+    let types = types.iter().map(|(t, n)| (t.as_str(), *n as f64));
+    counters_by(
+        out,
+        "cardinal_profiles_by_type_total",
+        "Profiles recorded, by __profile_type__.",
+        "profile_type",
+        types,
+    );
     let rejected: Vec<(&str, f64)> = s.rejected.lock().iter().map(|(r, n)| (*r, *n as f64)).collect();
     counters_by(out, "cardinal_profiles_rejected_total", "Profile requests refused, by reason.", "reason", rejected);
     let rules = r.rule_status();

@@ -2,6 +2,7 @@
 //! its total (or the inclusive total of one function) to a counter per group.
 
 pub use crate::names::{LabelName, MetricName, Selector};
+use cardinal_model::labels::to_label_name;
 use cardinal_model::{MatchOp, Matcher};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -20,9 +21,10 @@ pub struct ProfileRuleConfig {
     pub record: MetricName,
     /// Selectors over profile labels; a profile must match all of them.
     pub matchers: Vec<Selector>,
-    /// Labels of the profile kept on the output series.
+    /// Labels of the profile kept on the output series, named as Prometheus names them or
+    /// as the SDK sent them (`otel.scope.name` is `otel_scope_name`).
     #[serde(default)]
-    pub group_by: Vec<LabelName>,
+    pub group_by: Vec<ProfileLabel>,
     /// Count only stacks containing this function (its inclusive total).
     pub function_name: Option<String>,
     /// Labels added to every output series.
@@ -44,9 +46,36 @@ pub struct ProfileRule {
     pub fixed_labels: BTreeMap<String, String>,
 }
 
+/// A label name as a profile rule may write it: a Prometheus label name, or the name an
+/// SDK sends (`[A-Za-z_.][A-Za-z0-9_.]*`, as Pyroscope takes them), held translated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileLabel(pub String);
+
+impl<'de> Deserialize<'de> for ProfileLabel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let valid = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '.')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !valid {
+            return Err(serde::de::Error::custom(format!("invalid label name {s:?}")));
+        }
+        Ok(ProfileLabel(to_label_name(&s).into_owned()))
+    }
+}
+
 impl ProfileRuleConfig {
     pub fn finish(&self) -> Result<ProfileRule, String> {
-        let matchers: Vec<Matcher> = self.matchers.iter().flat_map(|s| s.matchers.iter().cloned()).collect();
+        // Matchers may name SDK labels as sent (`{"otel.scope.name"="…"}`): profiles carry
+        // them translated.
+        let matchers: Vec<Matcher> = self
+            .matchers
+            .iter()
+            .flat_map(|s| s.matchers.iter().cloned())
+            .map(|mut m| {
+                m.name = to_label_name(&m.name).into_owned();
+                m
+            })
+            .collect();
         let profile_type = profile_type_of(&matchers)?;
         if let Some(l) = self.group_by.iter().find(|l| l.0.starts_with("__")) {
             return Err(format!("group_by label {:?} is reserved (names starting with __ are not exported)", l.0));

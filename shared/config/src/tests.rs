@@ -195,6 +195,22 @@ profile_rules:
     assert_eq!(r.group_by, ["region"]);
 }
 
+/// SDK labels are dotted (`otel.scope.name`); profiles carry them as Prometheus names, and
+/// a rule may write either.
+#[test]
+fn profile_rules_may_name_sdk_labels_as_sent() {
+    let text = r#"
+profile_rules:
+  - record: node_cpu
+    matchers: ['{__profile_type__="wall:wall:nanoseconds:wall:nanoseconds", "process.runtime.name"="nodejs"}']
+    group_by: [otel.scope.version, region]
+"#;
+    let r = &Config::parse(text, "c.yml").unwrap().profiles[0];
+    assert!(r.matchers.iter().any(|m| m.name == "process_runtime_name" && m.matches("nodejs")));
+    assert_eq!(r.group_by, ["otel_scope_version", "region"]);
+    assert_eq!(r.fixed_labels.get("process_runtime_name").map(String::as_str), Some("nodejs"));
+}
+
 #[test]
 fn profile_rule_errors_are_clear() {
     let rule = |matchers: &str, rest: &str| format!("profile_rules:\n- record: r\n  matchers: [{matchers}]\n{rest}");

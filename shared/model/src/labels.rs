@@ -205,9 +205,35 @@ pub fn is_valid_label_name(s: &str) -> bool {
         && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
+/// A name from outside Prometheus (an OpenTelemetry attribute such as
+/// `otel.scope.name`, a pprof label key such as `span id`) as a Prometheus label name, the
+/// way Pyroscope ≤ 1.18 and OpenTelemetry's Prometheus exporter translate them: every
+/// character a label name may not hold becomes `_`, and a leading digit gets a `_` before
+/// it (`otel.scope.name` → `otel_scope_name`, `1x` → `_1x`). Valid names are unchanged.
+pub fn to_label_name(s: &str) -> std::borrow::Cow<'_, str> {
+    if is_valid_label_name(s) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outside_names_become_label_names() {
+        assert_eq!(to_label_name("otel.scope.name"), "otel_scope_name");
+        assert_eq!(to_label_name("process.runtime.version"), "process_runtime_version");
+        assert_eq!(to_label_name("thread name"), "thread_name");
+        assert_eq!(to_label_name("1x"), "_1x");
+        assert_eq!(to_label_name(""), "_");
+        assert!(matches!(to_label_name("service_name"), std::borrow::Cow::Borrowed("service_name")));
+    }
 
     #[test]
     fn the_stable_hash_is_xxh3_of_the_joined_pairs() {

@@ -8,6 +8,8 @@
 
 mod dedup;
 pub mod ingest;
+pub mod jfr;
+pub mod labels;
 pub mod pprof;
 pub mod profile;
 pub mod proto;

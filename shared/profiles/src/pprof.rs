@@ -3,9 +3,10 @@
 //! built per location or function unless a rule filters on a function name.
 
 use crate::Rejection;
-use crate::profile::{Group, Profile, ProfileType, Stacks, profile_name, sanitize_name};
+use crate::profile::{Group, Profile, ProfileType, Stacks, profile_name};
 use crate::wire::{Field, Fields, WireError, repeated_varints};
 use bytes::Bytes;
+use cardinal_model::labels::to_label_name;
 use std::collections::{HashMap, HashSet};
 
 /// Sample labels that identify a request, not a workload: Pyroscope does not split on them.
@@ -171,7 +172,7 @@ fn sum_samples(scan: &Scan<'_>, only: Option<&HashSet<u64>>) -> Result<Vec<Group
     for (key, g) in index {
         let labels = key
             .iter()
-            .map(|&(k, v)| Ok((sanitize_name(string(scan, k)?), string(scan, v)?.to_string())))
+            .map(|&(k, v)| Ok((to_label_name(string(scan, k)?).into_owned(), string(scan, v)?.to_string())))
             .collect::<Result<Vec<_>, WireError>>()?;
         groups.push(Group { labels, totals: sums[g].iter().map(|&v| v as f64).collect() });
     }

@@ -46,9 +46,20 @@ pub(crate) enum Stacks {
     Pprof(Bytes),
     /// Folded stacks (`a;b;c`) with their values, already scaled.
     Folded(Vec<(String, f64)>),
+    /// A Java Flight Recording, walked again for filters.
+    Jfr(crate::jfr::Recording),
 }
 
 impl Profile {
+    /// Events the decoder could not read and stepped over (a recording's events of types
+    /// its metadata does not describe).
+    pub fn skipped_events(&self) -> u64 {
+        match &self.stacks {
+            Stacks::Jfr(rec) => rec.skipped_events,
+            _ => 0,
+        }
+    }
+
     /// Per group and type, the total of the stacks that contain `function` anywhere:
     /// the function's inclusive ("total") value.
     pub fn function_totals(&self, function: &str) -> Vec<Vec<f64>> {
@@ -58,6 +69,7 @@ impl Profile {
                 let total = stacks.iter().filter(|(s, _)| s.split(';').any(|f| f == function)).map(|(_, v)| v).sum();
                 vec![vec![total]]
             }
+            Stacks::Jfr(rec) => crate::jfr::function_totals(rec, function, &self.groups, &self.types),
         }
     }
 }
@@ -82,7 +94,7 @@ pub fn profile_name(app_suffix: Option<&str>, period_type: &str, sample_type: &s
         .or_else(|| by_kind(period_type))
         .or_else(|| by_kind(sample_type))
         .map(str::to_string)
-        .unwrap_or_else(|| sanitize_name(sample_type))
+        .unwrap_or_else(|| cardinal_model::labels::to_label_name(sample_type).into_owned())
 }
 
 /// The suffixes pyroscope-go appends to the application name, one per profile kind.
@@ -109,15 +121,6 @@ pub fn split_app_name(app: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// A valid label name from arbitrary text (pprof label keys are free-form).
-pub fn sanitize_name(s: &str) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,7 +143,5 @@ mod tests {
         assert_eq!(split_app_name("checkout.cpu"), ("checkout", Some("cpu")));
         assert_eq!(split_app_name("my.app"), ("my.app", None));
         assert_eq!(split_app_name(".cpu"), (".cpu", None));
-        assert_eq!(sanitize_name("thread name"), "thread_name");
-        assert_eq!(sanitize_name("1x"), "_1x");
     }
 }

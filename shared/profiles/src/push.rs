@@ -37,19 +37,9 @@ pub fn decode(content_type: &str, body: Bytes, max_bytes: usize, now_ms: i64) ->
 
 fn upload(series: &RawProfileSeries, sample: &RawSample, max_bytes: usize, now_ms: i64) -> Result<Upload, Rejection> {
     let get = |n: &str| series.labels.iter().find(|l| l.name == n).map(|l| l.value.as_str());
-    let mut labels: Vec<(String, String)> = series
-        .labels
-        .iter()
-        .filter(|l| !l.name.starts_with("__") && !l.value.is_empty())
-        .map(|l| (l.name.clone(), l.value.clone()))
-        .collect();
-    if let Some(bad) = labels.iter().find(|(k, _)| !cardinal_model::labels::is_valid_label_name(k)) {
-        return Err(Rejection::BadRequest("invalid_parameter", format!("invalid label name {:?}", bad.0)));
-    }
-    if get("service_name").is_none() {
-        labels.push(("service_name".into(), "unknown_service".into()));
-    }
-    labels.sort();
+    let service = get("service_name").is_none().then_some(("service_name", "unknown_service"));
+    let pairs = series.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).chain(service);
+    let labels = crate::labels::series_labels(pairs)?;
     let mut identity_src = format!("{:?}", series.labels);
     if sample.id.is_empty() {
         identity_src.push_str(&cardinal_model::stable_hash(&sample.raw_profile).to_string());

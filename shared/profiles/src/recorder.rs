@@ -41,7 +41,15 @@ pub struct Stats {
     pub decoded: AtomicU64,
     pub samples_written: AtomicU64,
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Events decoders stepped over (JFR events of types the recording does not describe).
+    pub events_skipped: AtomicU64,
+    /// Profiles recorded per `__profile_type__`: what rules can match, for whoever writes
+    /// them. Up to [`MAX_TYPES_SEEN`] types, the rest as `other`.
+    pub types_received: Mutex<BTreeMap<String, u64>>,
 }
+
+/// Distinct profile types counted by name; clients choose them, so they are bounded.
+pub const MAX_TYPES_SEEN: usize = 64;
 
 /// What `/metrics` shows of one rule.
 pub struct RuleStatus {
@@ -121,6 +129,7 @@ impl Recorder {
                 evaluate(&rules, p, &mut sums);
             }
         }
+        self.count_types(uploads.iter().filter(|u| fresh.contains(&u.identity)).flat_map(|u| &u.profiles));
         let new_series = sums.keys().filter(|l| self.head.get(l).is_none()).count();
         self.head.check_room(new_series).map_err(|e| Rejection::bad("series_limit", e.to_string()))?;
         let written = self.write(sums, now);
@@ -128,6 +137,18 @@ impl Recorder {
             dedup.insert(id, now);
         }
         Ok(written)
+    }
+
+    fn count_types<'p>(&self, profiles: impl Iterator<Item = &'p Profile>) {
+        let mut seen = self.stats.types_received.lock();
+        for p in profiles {
+            self.stats.events_skipped.fetch_add(p.skipped_events(), Relaxed);
+            for t in &p.types {
+                let id = t.id();
+                let key = if seen.contains_key(&id) || seen.len() < MAX_TYPES_SEEN { id } else { "other".into() };
+                *seen.entry(key).or_default() += 1;
+            }
+        }
     }
 
     /// Appends each counter's new total, dated with its newest profile's end (no later

@@ -1,0 +1,99 @@
+//! Real profiling SDKs, installed from their registries, pointed at the collector with
+//! their defaults and no change on their side: npm's `@pyroscope/nodejs` (uploads pprof to
+//! `/ingest` with dotted OpenTelemetry tags such as `otel.scope.name`, which Pyroscope
+//! accepts and so must we) and PyPI's `pyroscope-io` (the Push API, gzip'd protobuf). Each
+//! app burns CPU in two phases under dynamic labels; the recorded counters must be
+//! present, grouped by the app's tags and labels, and equal to the time the app measured
+//! for each phase within [`TOLERANCE`].
+//!
+//! Why 10 %: both SDKs sample at 100 Hz, so a phase of 1 s is about 100 samples of
+//! 10 ms — one sample either side is 1–2 %; on a loaded 2-core CI machine the sampler's
+//! timer slips (a late tick still counts a whole 10 ms), which has been seen to cost a few
+//! percent more. Every upload the collector refused would fail the test with its reason.
+
+use e2e::sdk::{self, Sdk};
+use e2e::{Daemon, wait_until};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const TOLERANCE: f64 = 0.10;
+const SECONDS: &str = "4";
+
+const CONFIG: &str = r#"
+global: {external_labels: {collector: c1}}
+profile_rules:
+  - record: node_wall_nanoseconds_total
+    matchers: ['{__profile_type__="wall:wall:nanoseconds:wall:nanoseconds", service_name="node-burner"}']
+    group_by: [region, team, phase, otel.scope.name]
+  - record: py_cpu_nanoseconds_total
+    matchers: ['{__profile_type__="process_cpu:cpu:nanoseconds:cpu:nanoseconds", service_name="py-burner"}']
+    group_by: [region, team, phase]
+"#;
+
+fn cache() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// The recorded value per `phase`, once both phases are there.
+async fn by_phase(d: &Daemon, metric: &str) -> BTreeMap<String, (f64, serde_json::Value)> {
+    wait_until(Duration::from_secs(30), || async { d.query(metric).await.len() >= 2 }).await;
+    d.query(metric)
+        .await
+        .into_iter()
+        .filter_map(|s| {
+            let phase = s["metric"]["phase"].as_str()?.to_string();
+            let v = s["value"][1].as_str().unwrap().parse().unwrap();
+            Some((phase, (v, s["metric"].clone())))
+        })
+        .collect()
+}
+
+async fn assert_no_refusals(d: &Daemon) {
+    let (_, metrics) = d.get("/metrics").await;
+    let refused: Vec<&str> = metrics.lines().filter(|l| l.starts_with("cardinal_profiles_rejected_total{")).collect();
+    assert!(refused.is_empty(), "the collector refused uploads: {refused:?}; log: {:?}", d.log());
+}
+
+fn assert_close(what: &str, recorded: f64, measured: f64) {
+    let off = (recorded - measured).abs() / measured;
+    assert!(
+        off <= TOLERANCE,
+        "{what}: recorded {recorded:.0} ns, the app measured {measured:.0} ns ({:.1}% off)",
+        off * 100.0
+    );
+}
+
+/// Installs `sdk`, starts a collector and runs `app` against it: the collector and what
+/// the app reported; `None` when the SDK could not be installed (said why).
+async fn run(sdk: Sdk, app: &'static str) -> Option<(Daemon, serde_json::Value)> {
+    let path = sdk::install(cache(), sdk)?;
+    let d = Daemon::start("collector", CONFIG, &[]).await;
+    let url = d.url("");
+    let report = tokio::task::spawn_blocking(move || sdk.run(&path, app, &[&url, SECONDS])).await.unwrap();
+    assert_no_refusals(&d).await;
+    Some((d, report))
+}
+
+#[tokio::test]
+async fn the_nodejs_sdk_records_with_its_dotted_tags() {
+    let Some((d, report)) = run(Sdk::Node, "burn.js").await else { return };
+    let got = by_phase(&d, "node_wall_nanoseconds_total").await;
+    for phase in ["a", "b"] {
+        let (v, labels) = &got[phase];
+        assert_eq!(labels["region"], "eu");
+        assert_eq!(labels["team"], "checkout");
+        assert_eq!(labels["otel_scope_name"], "com.grafana.pyroscope/nodejs", "the SDK's dotted tag, translated");
+        assert_close(&format!("node phase {phase}"), *v, report["wall_ns"][phase].as_f64().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_python_sdk_records_through_the_push_api() {
+    let Some((d, report)) = run(Sdk::Python, "burn.py").await else { return };
+    let got = by_phase(&d, "py_cpu_nanoseconds_total").await;
+    for phase in ["a", "b"] {
+        let (v, labels) = &got[phase];
+        assert_eq!((labels["region"].as_str(), labels["team"].as_str()), (Some("us"), Some("search")));
+        assert_close(&format!("python phase {phase}"), *v, report["cpu_ns"][phase].as_f64().unwrap());
+    }
+}
