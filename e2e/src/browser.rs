@@ -11,8 +11,8 @@ pub struct Browser {
 
 impl Browser {
     pub fn find() -> Option<Browser> {
-        let bin = ["chromium-browser", "google-chrome"].into_iter().find_map(crate::prometheus::which);
-        let bin = bin.or_else(|| crate::prometheus::find_tool("chromium"))?;
+        // The caller records the skip, naming what it could not check.
+        let bin = ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(crate::prometheus::which)?;
         Some(Browser { bin, profile: tempfile::tempdir().expect("temp dir") })
     }
 

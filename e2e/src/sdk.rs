@@ -51,12 +51,7 @@ pub fn install(cache: &Path, sdk: Sdk) -> Option<PathBuf> {
                 Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
                 Err(e) => e.to_string(),
             };
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "installing {} failed under CI=true: {why}",
-                sdk.package()
-            );
-            eprintln!("SKIPPED: installing {} failed ({why}); the SDK test did not run", sdk.package());
+            crate::skip(&format!("installing {} failed ({why})", sdk.package()));
             None
         }
     }

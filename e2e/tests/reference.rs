@@ -26,6 +26,7 @@ fn now() -> f64 {
 /// Asserts `got` is within `tolerance` (relative) of `want`.
 fn near(what: &str, got: f64, want: f64, tolerance: f64) {
     let off = (got - want).abs() / want;
+    println!("{what}: {got}, want {want} (off by {:.2}%)", off * 100.0);
     assert!(off <= tolerance, "{what}: {got}, want {want} ± {:.1}% (off by {:.2}%)", tolerance * 100.0, off * 100.0);
 }
 
@@ -107,13 +108,13 @@ async fn the_reference_scenario_at_100_pods() {
     wait_until(WAIT, || async { newest(master).await > first + 34.0 }).await;
     series_are_cut(&s).await;
     percentiles_match_the_known_distribution(&s.master).await;
-    match &s.alertmanager {
-        Some(am) => alerts_reach_alertmanager(am).await,
-        None => eprintln!("SKIPPED: the alert phase needs prometheus-alertmanager"),
+    // Without Alertmanager installed, `Alertmanager::start` recorded the skip.
+    if let Some(am) = &s.alertmanager {
+        alerts_reach_alertmanager(am).await;
     }
     match Browser::find() {
         Some(b) => status_pages_show_the_figures(&s, &b).await,
-        None => eprintln!("SKIPPED: the status page phase needs chromium"),
+        None => e2e::skip("the status page phase needs chromium"),
     }
     // Last before the crashes: the longer the span, the less a late sample moved from one
     // window to the next weighs.
@@ -175,10 +176,15 @@ async fn counter_rate(master: &Daemon, selector: &str, series: usize, from: f64)
 
 async fn rollups_match_the_known_rates(master: &Daemon, from: f64) {
     let want = MESH.total_request_rate();
-    // One scrape interval's `irate`: it moves with every scrape's timing.
+    // The shipped rule is one scrape interval's `irate`, which moves with every scrape's
+    // timing (the synthetic pods count by the wall clock when a request arrives, a
+    // debug collector on a loaded machine scrapes up to ~100 ms late): 0.2-0.6% off at
+    // an instant, summed over 100 pods. Averaged over the last six federated points it
+    // is within 0.1%; 3% leaves room for a slow machine and still catches a workload
+    // missing from the rule (10%).
     let at = Some(newest(master).await);
-    let recorded = master.scalar_at("sum(istio_requests_total:rate1m)", at).await.unwrap();
-    near("the recording rule's rate, summed", recorded, want, 0.1);
+    let recorded = master.scalar_at("avg_over_time(sum(istio_requests_total:rate1m)[24s:4s])", at).await.unwrap();
+    near("the recording rule's rate, summed, over 24 s", recorded, want, 0.03);
     let rolled_up = counter_rate(master, "istio_requests_total", PAIRS, from).await;
     near("the rate of the rolled-up counter", rolled_up, want, 0.01);
     // Every workload: its pods' edges, 10 requests a second each.
@@ -191,13 +197,22 @@ async fn rollups_match_the_known_rates(master: &Daemon, from: f64) {
 
 async fn percentiles_match_the_known_distribution(master: &Daemon) {
     let at = Some(newest(master).await);
-    // From the rolled-up bucket counters: a rate over 30 s of whole requests, each pod
-    // rounding at its own phase, is exact to a fraction of a percent. (The shipped rules'
-    // one-interval `irate` per bucket is not: a few requests per bucket and interval.)
+    // From the rolled-up bucket counters. `histogram_quantile` interpolates inside a
+    // bucket, so a count off by a hair moves a quantile near a bucket's lower edge a
+    // long way (p90 sits 14% into the 250-500 ms bucket: 0.03% of the requests is 2% of
+    // its value). The bound is therefore on the rank: the quantile returned must be
+    // the true quantile of a rank within 0.3% of `q` (90 of the window's 30,000
+    // requests). A rate over 30 s of whole requests, each pod rounding at its own
+    // phase, stays inside 0.12% on a loaded machine; a bucket lost or misplaced moves
+    // it by whole percent. (The shipped rules' one-interval `irate` per bucket would
+    // not: a few requests per bucket and interval.)
     for q in [0.5, 0.9] {
         let buckets = "rate(istio_request_duration_milliseconds_bucket[30s])";
         let expr = format!("histogram_quantile({q}, sum by (le) ({buckets}))");
-        near(&expr, master.scalar_at(&expr, at).await.unwrap(), duration_quantile(q), 0.02);
+        let got = master.scalar_at(&expr, at).await.unwrap();
+        let rank = duration_rank(got);
+        println!("{expr}: {got:.2} ms, the {:.4} quantile (want {q}: {:.2} ms)", rank, duration_quantile(q));
+        assert!((rank - q).abs() <= 0.003, "{expr}: {got} ms is the {rank:.4} quantile of the mesh's durations");
     }
     for name in ["p50", "p90", "p99"] {
         let expr = format!("count(istio_request_duration_milliseconds:{name})");
@@ -222,6 +237,16 @@ async fn alerts_reach_alertmanager(am: &Alertmanager) {
         let share: f64 = share.and_then(|(p, _)| p.parse().ok()).unwrap_or_else(|| panic!("{summary}"));
         near(summary, share, 30.0, 0.1);
     }
+}
+
+/// The rank whose true quantile is `ms`: `duration_quantile` inverted by bisection.
+fn duration_rank(ms: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if duration_quantile(mid) < ms { lo = mid } else { hi = mid }
+    }
+    (lo + hi) / 2.0
 }
 
 /// "N of M up", as the pages say it, from `/api/v1/targets`.

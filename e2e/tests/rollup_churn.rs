@@ -49,8 +49,9 @@ fn scale() -> Scale {
         pods: 20,
         scrape: "1s",
         rollup_interval: "2s",
-        // Long enough that a drained pod is still scraped after the collector's restart.
-        churn: Churn { period: Duration::from_secs(20), grace: Duration::from_secs(10) },
+        // Long enough that a drained pod is still scraped after the collector's restart:
+        // the crash's data gap is 8-10 s on a loaded 2-core machine with debug binaries.
+        churn: Churn { period: Duration::from_secs(20), grace: Duration::from_secs(15) },
         rate_secs: 30,
         increase_secs: 60,
         classic_rate: "10s",
@@ -174,8 +175,13 @@ async fn rolled_up_counters_keep_the_true_rate_through_pod_churn_and_a_collector
     assert!(collector.dir.path().join("data/rollups.state").exists(), "state saved in the storage directory");
     let known_increase = want * s.increase_secs as f64;
     // A window with an edge inside the gap sees the gap itself (no samples there) and
-    // under-extrapolates, as `rate` does for any counter with missing scrapes; every
-    // other window, including those spanning the whole crash, must be exact.
+    // under-extrapolates, as `rate` does for any counter with missing scrapes. Every
+    // other window, those spanning the whole crash included, must keep the crash's
+    // counts: the rollup's state not restored, or the requests made while the collector
+    // was down not counted, is a hole of ~2,000 (17% of the 60 s increase). What remains
+    // is clock noise: the synthetic pods count by the wall clock when a request arrives,
+    // a few ms after the scrape's timestamp, which moves a point by up to ~0.3%
+    // (docs/rollups.md). Hence 1% for a point's rate and 0.5% for the increase.
     let (before, resumed) =
         e2e::prometheus::gap_around(&master.url(""), "istio_requests_total", crash, end, s.run).await;
     let gap = |t: f64| t > before && t < resumed;
@@ -204,5 +210,5 @@ async fn rolled_up_counters_keep_the_true_rate_through_pod_churn_and_a_collector
     for (t, v) in &clear {
         assert!((v - want).abs() / want < 0.01, "rate at {:.0}s is {v}, the mesh serves {want}/s", t - t0);
     }
-    assert!((increase - known_increase).abs() / known_increase < 0.01, "increase {increase} vs {known_increase}");
+    assert!((increase - known_increase).abs() / known_increase < 0.005, "increase {increase} vs {known_increase}");
 }

@@ -55,12 +55,18 @@ pub fn print(plan: &Plan, ours: &Figures, theirs: Option<&Figures>) {
     for row in &ROWS {
         let a = (row.value)(ours);
         let (b, ratio) = match theirs {
-            Some(t) => ((row.show)((row.value)(t)), format!("{:.2}", a / (row.value)(t))),
+            Some(t) => ((row.show)((row.value)(t)), ratio(a, (row.value)(t))),
             None => ("-".into(), "-".into()),
         };
         println!("| {:<28} | {:>14} | {:>18} | {:>6} |", row.name, (row.show)(a), b, ratio);
     }
     println!("dashboard queries: {}", DASHBOARD.map(|(panel, _)| panel).join(", "));
+}
+
+/// Ours over theirs; `n/a` when theirs is zero (a process idle for the whole window uses
+/// no CPU tick of 10 ms), never `inf`.
+fn ratio(ours: f64, theirs: f64) -> String {
+    if theirs > 0.0 && ours.is_finite() { format!("{:.2}", ours / theirs) } else { "n/a".into() }
 }
 
 fn mean(xs: &[f64]) -> f64 {

@@ -292,4 +292,38 @@ mod tests {
         assert_eq!(done.failures, 1);
         assert!(done.notifications.is_empty(), "the resend is due, but the evaluation failed");
     }
+
+    /// The daemons give rules the query engine with `--query.max-samples` and
+    /// `--query.timeout`: a rule over them fails on its own, keeps its previous
+    /// series, and the rules after it still run.
+    #[test]
+    fn query_limits_fail_the_rule_over_them_and_no_other() {
+        let yaml =
+            "name: g\nrules:\n- record: big\n  expr: sum(max_over_time(x[10m:1s]))\n- record: small\n  expr: sum(x)\n";
+        let group: RuleGroup = serde_saphyr::from_str(yaml).unwrap();
+        let mut runner = GroupRunner::new(group, std::time::Duration::from_secs(10), true);
+        let head = Head::new();
+        for i in 0..5 {
+            let (s, _) = head.get_or_create(&Labels::from_pairs([("__name__", "x"), ("i", &i.to_string())]));
+            for t in (0..=600_000).step_by(15_000) {
+                head.append(&s, t, 1.0).unwrap();
+            }
+        }
+        let ctx = AlertContext::default();
+        // 600 inner steps × 5 series: 3,000 points held by the subquery.
+        let generous = Engine { max_samples: 10_000, ..Engine::default() };
+        assert_eq!(runner.eval(&generous, &head, 600_000, &ctx).failures, 0);
+        let tight = Engine { max_samples: 1_000, ..Engine::default() };
+        let done = runner.eval(&tight, &head, 600_000, &ctx);
+        assert_eq!((done.failures, done.samples), (1, 1), "only `big` fails; `small` writes its sample");
+        let error = runner.health[0].last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("too many samples"), "{error}");
+        assert!(runner.health[1].last_error.is_none());
+        let hurried = Engine { timeout: std::time::Duration::ZERO, ..Engine::default() };
+        runner.eval(&hurried, &head, 600_000, &ctx);
+        assert!(runner.health.iter().all(|h| h.last_error.as_deref().is_some_and(|e| e.contains("timed out"))));
+        // The failed evaluations wrote nothing and marked nothing stale.
+        let big = head.get(&Labels::from_pairs([("__name__", "big")])).expect("written by the first evaluation");
+        assert_eq!(big.last_at_or_before(600_000), Some((600_000, 5.0)));
+    }
 }

@@ -1,7 +1,8 @@
 //! The functions templates can call: Go's builtins and Prometheus's additions
 //! (queries, humanizing numbers, strings, links), with their semantics.
 
-use super::printf::{float, sprintf};
+use super::printf::sprintf;
+use super::strconv::format_float;
 use super::value::Value;
 
 /// What functions need from outside: queries against the data, and the external URL.
@@ -55,7 +56,9 @@ static FUNCS: &[(&str, Func)] = &[
     ("humanize", |a, _| Ok(Value::Str(humanize(one(a)?.to_float()?)))),
     ("humanize1024", |a, _| Ok(Value::Str(humanize1024(one(a)?.to_float()?)))),
     ("humanizeDuration", |a, _| Ok(Value::Str(humanize_duration(one(a)?.to_float()?)))),
-    ("humanizePercentage", |a, _| Ok(Value::Str(format!("{}%", float('g', one(a)?.to_float()? * 100.0, Some(4)))))),
+    ("humanizePercentage", |a, _| {
+        Ok(Value::Str(format!("{}%", format_float(one(a)?.to_float()? * 100.0, 'g', Some(4)))))
+    }),
     ("humanizeTimestamp", |a, _| Ok(Value::Str(humanize_timestamp(one(a)?.to_float()?)))),
     ("toTime", |a, _| Ok(Value::Str(humanize_timestamp(one(a)?.to_float()?)))),
     ("parseDuration", |a, _| {
@@ -254,7 +257,7 @@ pub fn link(expr: &str, tab: u8) -> String {
 }
 
 fn g4(v: f64) -> String {
-    float('g', v, Some(4))
+    format_float(v, 'g', Some(4))
 }
 
 fn scaled(mut v: f64, base: f64, prefixes: &[&str]) -> String {

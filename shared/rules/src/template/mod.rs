@@ -10,6 +10,7 @@ mod funcs;
 mod lex;
 mod parse;
 mod printf;
+mod strconv;
 mod value;
 
 pub use funcs::{Env, humanize, humanize_duration, humanize1024, link};
