@@ -221,4 +221,20 @@ mod tests {
         assert_eq!(served(&during), 0, "a response begun mid-scrape serves none of it");
         assert_eq!(served(&how(head.read_view())), 2);
     }
+
+    /// `--query.lookback-delta` decides what is still current, as in Prometheus's
+    /// `/federate`: a series last sampled 2 minutes ago is served under the default 5
+    /// minutes and not under 1.
+    #[test]
+    fn the_lookback_delta_decides_what_is_current() {
+        let head = Head::new();
+        let (s, _) = head.get_or_create(&Labels::from_pairs([("__name__", "up")]));
+        head.append(&s, 0, 1.0).unwrap();
+        let served = |lookback| {
+            let how = Batch { externals: Vec::new(), now: 120_000, lookback, proto: false, view: head.read_view() };
+            encode_batch(&head, std::slice::from_ref(&s), &how, &mut String::new()).1
+        };
+        assert_eq!(served(300_000), 1);
+        assert_eq!(served(60_000), 0);
+    }
 }

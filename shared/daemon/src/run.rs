@@ -90,7 +90,13 @@ async fn run(
         default_subquery_step: cfg.global.evaluation_interval.0,
     };
     let notifier = Notifier::start(cli.notification_queue_capacity);
-    let rules = Arc::new(RuleManager::new(head.clone(), engine.clone(), alert_options(&cli), Some(notifier.clone())));
+    let rules = Arc::new(RuleManager::new(
+        db.clone(),
+        head.clone(),
+        engine.clone(),
+        alert_options(&cli),
+        Some(notifier.clone()),
+    ));
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
     let mut state = ApiState::new(db.clone(), scrape.clone(), reload_tx.clone());
     state.status_page = role.status_page;

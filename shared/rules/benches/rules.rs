@@ -56,7 +56,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("group/{}", group.name), |b| {
             b.iter(|| {
                 at += 1;
-                runner.eval(&engine, &head, at, &Default::default())
+                runner.eval(&engine, (&*head).into(), at, &Default::default())
             })
         });
     }
@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("whole_istio_rule_set_sequential", |b| {
         b.iter(|| {
             at += 1;
-            runners.iter_mut().map(|r| r.eval(&engine, &head, at, &Default::default()).samples).sum::<usize>()
+            runners.iter_mut().map(|r| r.eval(&engine, (&*head).into(), at, &Default::default()).samples).sum::<usize>()
         })
     });
     g.finish();

@@ -8,10 +8,26 @@ use crate::alert::{Alert, AlertState, AlertingRule, Expansion};
 use crate::file::{Rule, RuleGroup};
 use crate::template::{self, Env};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME, stale_nan};
-use cardinal_promql::{Engine, Value};
+use cardinal_promql::{Engine, Queryable, Value};
 use cardinal_tsdb::{Head, SeriesRef};
 use std::collections::HashMap;
 use std::time::Instant;
+
+/// Where rules read and write. They read what a query at the same time reads: on a
+/// daemon, the whole database (head and blocks), so a rule over `[1d]` on the master
+/// sees the day its head no longer holds. They write their outputs to the head.
+#[derive(Clone, Copy)]
+pub struct RuleStorage<'a> {
+    pub read: &'a dyn Queryable,
+    pub head: &'a Head,
+}
+
+/// A head alone, read and written (the unit-test runner, tests, benchmarks).
+impl<'a> From<&'a Head> for RuleStorage<'a> {
+    fn from(head: &'a Head) -> Self {
+        RuleStorage { read: head, head }
+    }
+}
 
 /// What alerting rules need besides the data: template inputs and the resend delay.
 #[derive(Clone, Debug, Default)]
@@ -82,13 +98,14 @@ impl GroupRunner {
     }
 
     /// Evaluates every rule at `t`, in order.
-    pub fn eval(&mut self, engine: &Engine, head: &Head, t: Timestamp, ctx: &AlertContext) -> Evaluated {
+    pub fn eval(&mut self, engine: &Engine, storage: RuleStorage, t: Timestamp, ctx: &AlertContext) -> Evaluated {
+        let read = storage.read;
         let mut done = Evaluated::default();
         for i in 0..self.group.rules.len() {
             let started = Instant::now();
             let result = match self.group.rules[i].record.clone() {
-                Some(record) => self.outputs(i, engine, head, t, &record),
-                None => self.alert_outputs(i, engine, head, t, ctx),
+                Some(record) => self.outputs(i, engine, read, t, &record),
+                None => self.alert_outputs(i, engine, read, t, ctx),
             };
             let ok = result.is_ok();
             let health = &mut self.health[i];
@@ -98,7 +115,7 @@ impl GroupRunner {
                 Ok(outputs) => {
                     health.last_error = None;
                     done.samples += outputs.len();
-                    self.write(i, head, t, outputs);
+                    self.write(i, storage.head, t, outputs);
                 }
                 // A failed evaluation writes nothing and keeps the previous series, so
                 // nothing goes stale because of a transient error (as Prometheus).
@@ -152,21 +169,27 @@ impl GroupRunner {
         &mut self,
         i: usize,
         engine: &Engine,
-        head: &Head,
+        read: &dyn Queryable,
         t: Timestamp,
         ctx: &AlertContext,
     ) -> Result<Vec<(Labels, f64)>, String> {
-        let values = self.query(i, engine, head, t)?;
-        let env = QueryEnv { engine, head, t, external_url: &ctx.external_url };
+        let values = self.query(i, engine, read, t)?;
+        let env = QueryEnv { engine, read, t, external_url: &ctx.external_url };
         let x = Expansion { external_labels: &ctx.external_labels, external_url: &ctx.external_url, env: &env };
         let limit = self.group.limit;
         let ar = self.alerting[i].as_mut().ok_or("not an alerting rule")?;
         ar.eval(values, t, limit, &x)
     }
 
-    fn query(&self, i: usize, engine: &Engine, head: &Head, t: Timestamp) -> Result<Vec<(Labels, f64)>, String> {
+    fn query(
+        &self,
+        i: usize,
+        engine: &Engine,
+        read: &dyn Queryable,
+        t: Timestamp,
+    ) -> Result<Vec<(Labels, f64)>, String> {
         let expr = self.parsed[i].as_ref().ok_or("expression does not parse")?;
-        instant_samples(engine, head, expr, t, "rule result")
+        instant_samples(engine, read, expr, t, "rule result")
     }
 
     /// The labelled values rule `i` produces at `t`, or its error.
@@ -174,12 +197,12 @@ impl GroupRunner {
         &self,
         i: usize,
         engine: &Engine,
-        head: &Head,
+        read: &dyn Queryable,
         t: Timestamp,
         record: &str,
     ) -> Result<Vec<(Labels, f64)>, String> {
         let rule = &self.group.rules[i];
-        let values = self.query(i, engine, head, t)?;
+        let values = self.query(i, engine, read, t)?;
         let outputs: Vec<(Labels, f64)> =
             values.into_iter().map(|(l, v)| (output_labels(l, record, &self.group, rule), v)).collect();
         let mut seen = std::collections::HashSet::with_capacity(outputs.len());
@@ -237,12 +260,12 @@ fn output_labels(labels: Labels, record: &str, group: &RuleGroup, rule: &Rule) -
 /// the result in the error for any other type.
 fn instant_samples(
     engine: &Engine,
-    head: &Head,
+    read: &dyn Queryable,
     expr: &promql_parser::parser::Expr,
     t: Timestamp,
     what: &str,
 ) -> Result<Vec<(Labels, f64)>, String> {
-    Ok(match engine.instant(head, expr, t).map_err(|e| e.to_string())? {
+    Ok(match engine.instant(read, expr, t).map_err(|e| e.to_string())? {
         Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
         Value::Scalar(v) => vec![(Labels::empty(), v)],
         other => return Err(format!("{what} is not a vector or scalar: {}", other.type_name())),
@@ -252,7 +275,7 @@ fn instant_samples(
 /// Template queries run against the same data at the evaluation time.
 struct QueryEnv<'a> {
     engine: &'a Engine,
-    head: &'a Head,
+    read: &'a dyn Queryable,
     t: Timestamp,
     external_url: &'a str,
 }
@@ -260,7 +283,7 @@ struct QueryEnv<'a> {
 impl Env for QueryEnv<'_> {
     fn query(&self, q: &str) -> Result<Vec<template::Value>, String> {
         let expr = cardinal_promql::engine::parse(q).map_err(|e| e.to_string())?;
-        let samples = instant_samples(self.engine, self.head, &expr, self.t, "query result")?;
+        let samples = instant_samples(self.engine, self.read, &expr, self.t, "query result")?;
         Ok(samples.iter().map(|(l, v)| template::Value::sample(l, *v)).collect())
     }
 
@@ -284,11 +307,11 @@ mod tests {
             head.append(&s, t, 1.0).unwrap();
         };
         add("a", 0);
-        assert_eq!(runner.eval(&engine, &head, 0, &ctx).notifications.len(), 1, "fires and is sent");
+        assert_eq!(runner.eval(&engine, (&head).into(), 0, &ctx).notifications.len(), 1, "fires and is sent");
         // A second series with the same labels but its name: a duplicate alert, an error.
         add("b", 100_000);
         add("a", 100_000);
-        let done = runner.eval(&engine, &head, 120_000, &ctx);
+        let done = runner.eval(&engine, (&head).into(), 120_000, &ctx);
         assert_eq!(done.failures, 1);
         assert!(done.notifications.is_empty(), "the resend is due, but the evaluation failed");
     }
@@ -312,15 +335,15 @@ mod tests {
         let ctx = AlertContext::default();
         // 600 inner steps × 5 series: 3,000 points held by the subquery.
         let generous = Engine { max_samples: 10_000, ..Engine::default() };
-        assert_eq!(runner.eval(&generous, &head, 600_000, &ctx).failures, 0);
+        assert_eq!(runner.eval(&generous, (&head).into(), 600_000, &ctx).failures, 0);
         let tight = Engine { max_samples: 1_000, ..Engine::default() };
-        let done = runner.eval(&tight, &head, 600_000, &ctx);
+        let done = runner.eval(&tight, (&head).into(), 600_000, &ctx);
         assert_eq!((done.failures, done.samples), (1, 1), "only `big` fails; `small` writes its sample");
         let error = runner.health[0].last_error.as_deref().unwrap_or_default();
         assert!(error.contains("too many samples"), "{error}");
         assert!(runner.health[1].last_error.is_none());
         let hurried = Engine { timeout: std::time::Duration::ZERO, ..Engine::default() };
-        runner.eval(&hurried, &head, 600_000, &ctx);
+        runner.eval(&hurried, (&head).into(), 600_000, &ctx);
         assert!(runner.health.iter().all(|h| h.last_error.as_deref().is_some_and(|e| e.contains("timed out"))));
         // The failed evaluations wrote nothing and marked nothing stale.
         let big = head.get(&Labels::from_pairs([("__name__", "big")])).expect("written by the first evaluation");

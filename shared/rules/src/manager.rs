@@ -4,11 +4,11 @@
 //! removed groups wrote.
 
 use crate::file::{self, Rule, RuleGroup};
-use crate::group::{AlertContext, GroupRunner, Notification, RuleHealth};
+use crate::group::{AlertContext, GroupRunner, Notification, RuleHealth, RuleStorage};
 use crate::notifier::{Notifier, PostableAlert};
 use cardinal_model::schedule::next_slot;
 use cardinal_model::{Labels, Timestamp, now_ms};
-use cardinal_promql::Engine;
+use cardinal_promql::{Engine, Queryable};
 use cardinal_tsdb::Head;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -43,6 +43,8 @@ impl Default for AlertOptions {
 
 /// What every group's task shares.
 struct Deps {
+    /// What rules read: the daemon's whole database.
+    storage: Arc<dyn Queryable + Send + Sync>,
     head: Arc<Head>,
     engine: Engine,
     opts: AlertOptions,
@@ -85,13 +87,20 @@ pub struct RuleManager {
 }
 
 impl RuleManager {
-    pub fn new(head: Arc<Head>, engine: Engine, opts: AlertOptions, notifier: Option<Arc<Notifier>>) -> Self {
+    /// Rules read `storage` (the whole database, as queries do) and write to `head`.
+    pub fn new(
+        storage: Arc<dyn Queryable + Send + Sync>,
+        head: Arc<Head>,
+        engine: Engine,
+        opts: AlertOptions,
+        notifier: Option<Arc<Notifier>>,
+    ) -> Self {
         let ctx = AlertContext {
             external_labels: Labels::empty(),
             external_url: opts.external_url.clone(),
             resend_delay_ms: opts.resend_delay.as_millis() as i64,
         };
-        let deps = Arc::new(Deps { head, engine, opts, ctx: RwLock::new(ctx), notifier });
+        let deps = Arc::new(Deps { storage, head, engine, opts, ctx: RwLock::new(ctx), notifier });
         RuleManager { deps, groups: Mutex::default(), installed: AtomicBool::new(false) }
     }
 
@@ -219,7 +228,8 @@ fn evaluate(deps: &Deps, shared: &Mutex<Shared>, t: Timestamp, restore: bool) {
     let started = std::time::Instant::now();
     let ctx = deps.ctx.read().clone();
     let mut s = shared.lock();
-    let done = s.runner.eval(&deps.engine, &deps.head, t, &ctx);
+    let storage = RuleStorage { read: deps.storage.as_ref(), head: &deps.head };
+    let done = s.runner.eval(&deps.engine, storage, t, &ctx);
     if restore && s.runner.needs_restore() {
         let o = &deps.opts;
         s.runner.restore(

@@ -189,7 +189,7 @@ fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration, fuzz
     let mut t = 0;
     while t <= max_t && !runners.is_empty() {
         for r in &mut runners {
-            r.eval(&engine, &head, t, &ctx);
+            r.eval(&engine, (&head).into(), t, &ctx);
             for (rule, h) in r.group.rules.iter().zip(&r.health) {
                 if let Some(e) = &h.last_error {
                     errors.push(format!("    rule: {}, time: {}, err: {e}", rule.name(), fmt_time(t)));
