@@ -111,7 +111,7 @@ fn certs(cli: &CertsCli) -> Result<(), String> {
         return Ok(());
     }
     let hosts: Vec<&str> = cli.hosts.iter().map(String::as_str).collect();
-    e2e::tls::Pki::write(&cli.out, &hosts)?;
+    testbed::tls::Pki::write(&cli.out, &hosts)?;
     println!("certificates for {} written to {}", cli.hosts.join(", "), cli.out.display());
     Ok(())
 }

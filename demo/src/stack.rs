@@ -3,10 +3,10 @@
 use crate::api;
 use crate::process::{Daemon, Program};
 use cardinal_model::number::group_thousands;
-use e2e::Workload;
-use e2e::istio::Mesh;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use testbed::Workload;
+use testbed::istio::Mesh;
 
 const RULES: &str = include_str!("../../config/rules/istio.rules.yml");
 const MASTER_CONFIG: &str = include_str!("../../config/master.yml");
@@ -34,7 +34,12 @@ pub async fn run(o: Options) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mesh = Mesh { pods: o.pods, workloads: o.workloads };
     let w = Workload::start(mesh, &o.workload).await.map_err(|e| format!("serving the mesh on {}: {e}", o.workload))?;
-    println!("mesh       {} pods × {} series on http://{}/metrics?pod=N", o.pods, e2e::istio::SERIES_PER_POD, w.addr);
+    println!(
+        "mesh       {} pods × {} series on http://{}/metrics?pod=N",
+        o.pods,
+        testbed::istio::SERIES_PER_POD,
+        w.addr
+    );
 
     let collector_cfg = format!(
         "global:\n  scrape_interval: {i}\n  evaluation_interval: {i}\n  external_labels: {{collector: demo}}\nrule_files: [istio.rules.yml]\n\

@@ -3,10 +3,10 @@
 //! published as a file_sd target file the collector watches.
 
 use clap::Parser;
-use e2e::Workload;
-use e2e::istio::Mesh;
 use std::path::PathBuf;
 use std::time::Duration;
+use testbed::Workload;
+use testbed::istio::Mesh;
 
 #[derive(Parser)]
 #[command(about = "Serves the synthetic mesh and uploads profiles to a collector")]

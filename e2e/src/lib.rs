@@ -4,18 +4,14 @@
 pub mod alertmanager;
 pub mod browser;
 pub mod daemon;
-pub mod istio;
 pub mod prometheus;
 pub mod sdk;
 pub mod series;
-pub mod shipped;
 pub mod target;
-pub mod tls;
-pub mod workload;
 
 pub use daemon::{Access, Daemon, bin_path, wait_until};
 pub use target::TestTarget;
-pub use workload::Workload;
+pub use testbed::{Workload, istio, shipped, tls, workload};
 
 /// Where skips are recorded: `target/skipped-tests.log` of the workspace, which `.ci/run`
 /// empties before the tests and lists after them (a skip printed by a passing test

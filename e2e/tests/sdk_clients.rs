@@ -10,6 +10,13 @@
 //! 10 ms — one sample either side is 1–2 %; on a loaded 2-core CI machine the sampler's
 //! timer slips (a late tick still counts a whole 10 ms), which has been seen to cost a few
 //! percent more. Every upload the collector refused would fail the test with its reason.
+//!
+//! The Python SDK's "CPU" profile counts the samples at which the thread was running or
+//! ready to run (py-spy reads the thread's state), so on a loaded machine, where the
+//! burning thread waits for a core, it counts more than the CPU time the process got (920
+//! against 688 ms seen in CI) and at most the phase's wall time. Its bound is therefore
+//! the bracket [CPU time − 10 %, wall time + 10 %], which is the 10 % band when the
+//! machine is idle (CPU time = wall time).
 
 use e2e::sdk::{self, Sdk};
 use e2e::{Daemon, wait_until};
@@ -55,11 +62,15 @@ async fn assert_no_refusals(d: &Daemon) {
 }
 
 fn assert_close(what: &str, recorded: f64, measured: f64) {
-    let off = (recorded - measured).abs() / measured;
+    assert_within(what, recorded, measured, measured);
+}
+
+/// `recorded` within [`TOLERANCE`] below `least` and above `most`.
+fn assert_within(what: &str, recorded: f64, least: f64, most: f64) {
+    let (low, high) = (least * (1.0 - TOLERANCE), most * (1.0 + TOLERANCE));
     assert!(
-        off <= TOLERANCE,
-        "{what}: recorded {recorded:.0} ns, the app measured {measured:.0} ns ({:.1}% off)",
-        off * 100.0
+        (low..=high).contains(&recorded),
+        "{what}: recorded {recorded:.0} ns, the app measured {least:.0}..{most:.0} ns (allowed {low:.0}..{high:.0})"
     );
 }
 
@@ -94,6 +105,7 @@ async fn the_python_sdk_records_through_the_push_api() {
     for phase in ["a", "b"] {
         let (v, labels) = &got[phase];
         assert_eq!((labels["region"].as_str(), labels["team"].as_str()), (Some("us"), Some("search")));
-        assert_close(&format!("python phase {phase}"), *v, report["cpu_ns"][phase].as_f64().unwrap());
+        let (cpu, wall) = (report["cpu_ns"][phase].as_f64().unwrap(), report["wall_ns"][phase].as_f64().unwrap());
+        assert_within(&format!("python phase {phase} (CPU time..wall time)"), *v, cpu, wall);
     }
 }

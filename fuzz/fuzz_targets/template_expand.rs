@@ -2,7 +2,7 @@
 //! (and never unbounded recursion).
 #![no_main]
 use cardinal_model::Labels;
-use cardinal_rules::template::{AlertData, Env, Value, expand_alert};
+use cardinal_template::{AlertData, Env, Value, expand_alert};
 use libfuzzer_sys::fuzz_target;
 
 struct Fixed;

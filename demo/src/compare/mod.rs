@@ -13,9 +13,9 @@ mod side;
 
 use crate::process::Program;
 use clap::Parser;
-use e2e::Workload;
-use e2e::istio::Mesh;
 use std::time::Duration;
+use testbed::Workload;
+use testbed::istio::Mesh;
 
 #[derive(Parser)]
 #[command(about = "Runs the reference scenario with our collector + master, then Prometheus's, and compares them")]
@@ -67,14 +67,14 @@ pub async fn run(cli: Cli) -> Result<(), String> {
     println!(
         "mesh: {} pods × {} series over {} workloads; every {}; each side measured for {:?}; files in {}",
         cli.pods,
-        e2e::istio::SERIES_PER_POD,
+        testbed::istio::SERIES_PER_POD,
         cli.workloads,
         cli.interval,
         cli.measure,
         plan.dir.display()
     );
     let ours = side::run(&plan, Program::Cardinal).await?;
-    let prometheus = cli.prometheus.clone().or_else(|| e2e::prometheus::which("prometheus"));
+    let prometheus = cli.prometheus.clone().or_else(|| testbed::tools::which("prometheus"));
     let theirs = match prometheus {
         Some(bin) => Some(side::run(&plan, Program::Prometheus(bin)).await?),
         None => {

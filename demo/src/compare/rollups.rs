@@ -99,7 +99,7 @@ pub fn accuracy(plan: &Plan, s: &Snapshot) -> Accuracy {
         worst_rate = worst_rate.max(want.map_or(f64::INFINITY, |w| relative(*v, *w)));
     }
     let worst_quantile =
-        s.quantiles.iter().map(|(q, v)| relative(*v, e2e::istio::duration_quantile(*q))).fold(0.0, nan_max);
+        s.quantiles.iter().map(|(q, v)| relative(*v, testbed::istio::duration_quantile(*q))).fold(0.0, nan_max);
     Accuracy { mesh: relative(total, exact.values().sum()), worst_rate, worst_quantile }
 }
 
@@ -142,7 +142,7 @@ pub fn verdict(plan: &Plan, ours: &Snapshot, theirs: Option<&Snapshot>) -> Resul
         let shown: Vec<String> = s
             .quantiles
             .iter()
-            .map(|(q, v)| format!("p{}: {v:.1} ms (exact {:.1})", q * 100.0, e2e::istio::duration_quantile(*q)))
+            .map(|(q, v)| format!("p{}: {v:.1} ms (exact {:.1})", q * 100.0, testbed::istio::duration_quantile(*q)))
             .collect();
         println!("   {}", shown.join(", "));
         if a.mesh.is_nan() || a.mesh > MESH_TOLERANCE {
@@ -150,7 +150,7 @@ pub fn verdict(plan: &Plan, ours: &Snapshot, theirs: Option<&Snapshot>) -> Resul
         }
         // Only the median is held to the tolerance: p90 and p99 rest on the few requests
         // in the upper buckets, noisy at the small scales a test runs.
-        let median = s.quantiles.first().map_or(f64::NAN, |(q, v)| relative(*v, e2e::istio::duration_quantile(*q)));
+        let median = s.quantiles.first().map_or(f64::NAN, |(q, v)| relative(*v, testbed::istio::duration_quantile(*q)));
         if median.is_nan() || median > MEDIAN_TOLERANCE {
             failures.push(format!("{side}'s mesh-wide median request duration is {:.2}% off", 100.0 * median));
         }

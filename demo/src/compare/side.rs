@@ -7,9 +7,9 @@ use super::measure::{self, Window};
 use super::rollups::{self, Snapshot};
 use crate::api;
 use crate::process::{Daemon, Program, dir_bytes};
-use e2e::shipped;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use testbed::shipped;
 
 /// What one side cost and what it stored.
 pub struct Figures {
@@ -46,7 +46,7 @@ pub async fn run(plan: &Plan, program: Program) -> Result<Figures, String> {
     let name = name(&program);
     let dir = plan.dir.join(if matches!(program, Program::Cardinal) { "cardinal" } else { "prometheus" });
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let (c_addr, m_addr) = (e2e::prometheus::free_addr(), e2e::prometheus::free_addr());
+    let (c_addr, m_addr) = (testbed::tools::free_addr(), testbed::tools::free_addr());
     write(&dir, "collector.yml", &shipped::collector_config(&plan.workload, &plan.interval, ""))?;
     write(&dir, "istio.rules.yml", &shipped::istio_rules(&plan.interval, &plan.window()))?;
     write(&dir, "master.yml", &master_config(&c_addr, &plan.interval))?;

@@ -1,7 +1,8 @@
 //! The vocabulary every other Cardinal crate speaks: label sets, samples, matchers,
-//! Prometheus durations and Go-compatible number formatting.
+//! Prometheus durations and Go-compatible number and time formatting.
 
 pub mod duration;
+pub mod gotime;
 pub mod labels;
 pub mod matcher;
 pub mod number;

@@ -100,7 +100,7 @@ fn check_rule(r: &Rule) -> Vec<String> {
             }
             for (kind, map) in [("label", &r.labels), ("annotation", &r.annotations)] {
                 for (k, v) in map {
-                    if let Err(e) = crate::template::check_alert(v) {
+                    if let Err(e) = cardinal_template::check_alert(v) {
                         errors.push(format!("{kind} {k:?}: template: __alert_{name}:{e}"));
                     }
                 }

@@ -6,9 +6,9 @@
 
 use crate::alert::{Alert, AlertState, AlertingRule, Expansion};
 use crate::file::{Rule, RuleGroup};
-use crate::template::{self, Env};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME, stale_nan};
 use cardinal_promql::{Engine, Queryable, Value};
+use cardinal_template::{self as template, Env};
 use cardinal_tsdb::{Head, SeriesRef};
 use std::collections::HashMap;
 use std::time::Instant;

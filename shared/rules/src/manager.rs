@@ -258,7 +258,7 @@ fn evaluate(deps: &Deps, shared: &Mutex<Shared>, t: Timestamp, restore: bool) {
 /// Alerts as Alertmanager gets them: `startsAt` is when the alert fired; `endsAt` its
 /// resolution, or while firing the time it stays valid without a resend.
 fn postable(n: &Notification, external_url: &str) -> Vec<PostableAlert> {
-    let generator_url = format!("{}{}", external_url.trim_end_matches('/'), crate::template::link(&n.expr, 1));
+    let generator_url = format!("{}{}", external_url.trim_end_matches('/'), cardinal_template::link(&n.expr, 1));
     n.alerts
         .iter()
         .map(|a| PostableAlert {

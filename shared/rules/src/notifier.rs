@@ -45,7 +45,7 @@ impl PostableAlert {
 
 /// Go's RFC3339Nano for a millisecond time: trailing zeros of the fraction dropped.
 pub fn rfc3339(ms: Timestamp) -> String {
-    format!("{}Z", crate::gotime::utc_millis(ms, "%Y-%m-%dT%H:%M:%S"))
+    format!("{}Z", cardinal_model::gotime::utc_millis(ms, "%Y-%m-%dT%H:%M:%S"))
 }
 
 /// Counters for one Alertmanager, by URL.

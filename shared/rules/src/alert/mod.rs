@@ -5,8 +5,8 @@
 //! latter restores `for` progress after a restart.
 
 use crate::file::Rule;
-use crate::template::{AlertData, AlertTemplate, Env, alert_data};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME};
+use cardinal_template::{AlertData, AlertTemplate, Env, alert_data};
 use std::collections::HashMap;
 
 /// How long a resolved alert is kept and re-sent, as Prometheus's `resolvedRetention`.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::template::Value;
+use cardinal_template::Value;
 
 struct NoQueries;
 

@@ -3,7 +3,7 @@
 //! %G %s %t`), the flags `-+ #0`, width and precision, Go's `%!verb(type=value)` for a
 //! verb the operand has none of (the value then printed with the same flags), and
 //! `%!verb(MISSING)`, `%!(EXTRA …)`, `%!(NOVERB)`. Checked against Go's own output by
-//! `printf_matches_go_under_promtool` (template/tests.rs).
+//! `printf_matches_go_under_promtool` (tests.rs).
 
 use super::strconv::format_float;
 use super::value::Value;

@@ -328,7 +328,7 @@ pub fn humanize_timestamp(v: f64) -> String {
     }
     // Prometheus goes through model.Time, so the time is truncated to milliseconds.
     let ms = ((v * 1e9) as i64).div_euclid(1_000_000);
-    format!("{} +0000 UTC", crate::gotime::utc_millis(ms, "%Y-%m-%d %H:%M:%S"))
+    format!("{} +0000 UTC", cardinal_model::gotime::utc_millis(ms, "%Y-%m-%d %H:%M:%S"))
 }
 
 fn path_prefix(url: &str) -> String {

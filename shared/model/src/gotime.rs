@@ -1,7 +1,7 @@
 //! Go's formatting of a millisecond time in UTC, as Prometheus prints times in alert
 //! payloads and templates: the fraction of a second only as long as it needs to be.
 
-use cardinal_model::Timestamp;
+use crate::Timestamp;
 
 /// `layout` (a chrono format for the whole seconds), then `.fff` with trailing zeros
 /// dropped (none for a whole second).
