@@ -156,7 +156,7 @@ fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
     let rule_groups = RuleManager::load(&cfg.rule_files)?;
     Notifier::check(&cfg.alerting)?;
     for rw in &cfg.remote_write {
-        cardinal_scrape::fetch::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
+        cardinal_client::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
     }
     state.scrape.apply(cfg)?;
     if let Some(r) = &state.rollups {

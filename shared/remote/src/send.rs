@@ -65,7 +65,7 @@ struct Sender {
 
 /// Starts a sender for `cfg`. Fails only on a config it cannot use (an unreadable CA file).
 pub fn start(wal: Arc<Wal>, cfg: RemoteWriteConfig, external: Labels) -> Result<RemoteWriter, String> {
-    let client = cardinal_scrape::fetch::build_client(&cfg.http)?;
+    let client = cardinal_client::build_client(&cfg.http)?;
     let name = cfg.name.clone().unwrap_or_else(|| format!("{:016x}", cardinal_model::stable_hash(cfg.url.as_bytes())));
     let id = cardinal_model::stable_hash(name.as_bytes());
     let position_file = wal.dir().join(format!("remote-{name}.position"));
@@ -212,8 +212,8 @@ impl Sender {
         for (k, v) in &self.cfg.headers {
             req = req.header(k, v);
         }
-        let req = cardinal_scrape::fetch::authorize(req, &self.cfg.http).map_err(|e| (Some(400), e))?;
-        let resp = req.body(body.to_vec()).send().await.map_err(|e| (None, cardinal_scrape::fetch::error_chain(&e)))?;
+        let req = cardinal_client::authorize(req, &self.cfg.http).map_err(|e| (Some(400), e))?;
+        let resp = req.body(body.to_vec()).send().await.map_err(|e| (None, cardinal_client::error_chain(&e)))?;
         let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok(());

@@ -5,9 +5,9 @@
 //! rules re-send firing alerts every resend delay.
 
 use cardinal_config::{AlertingConfig, AlertmanagerConfig};
+use cardinal_discovery::{self as discovery, TargetGroup};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp};
 use cardinal_relabel::RelabelConfig;
-use cardinal_scrape::discovery::{self, TargetGroup};
 use parking_lot::{Mutex, RwLock};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -205,13 +205,14 @@ fn check_version(am: &AlertmanagerConfig) -> Result<(), String> {
 }
 
 fn client(am: &AlertmanagerConfig) -> Result<reqwest::Client, String> {
-    cardinal_scrape::fetch::build_client(&am.http).map_err(|e| format!("alertmanager client: {e}"))
+    cardinal_client::build_client(&am.http).map_err(|e| format!("alertmanager client: {e}"))
 }
 
 fn start_set(cfg: &AlertmanagerConfig) -> Result<Arc<AmSet>, String> {
     check_version(cfg)?;
     let client = client(cfg)?;
-    let (groups, discovery) = discovery::spawn(&cfg.static_configs, &cfg.file_sd_configs, &cfg.dns_sd_configs);
+    let (groups, discovery) =
+        discovery::spawn(&cfg.static_configs, discovery::from_config(&cfg.file_sd_configs, &cfg.dns_sd_configs));
     Ok(Arc::new(AmSet { cfg: cfg.clone(), client, groups, discovery }))
 }
 
@@ -282,8 +283,8 @@ async fn post(set: &AmSet, url: &str, body: bytes::Bytes) -> Result<(), String> 
         .header("User-Agent", concat!("Cardinal/", env!("CARGO_PKG_VERSION")))
         .timeout(set.cfg.timeout.0)
         .body(body);
-    let req = cardinal_scrape::fetch::authorize(req, &set.cfg.http)?;
-    let resp = req.send().await.map_err(|e| cardinal_scrape::fetch::error_chain(&e))?;
+    let req = cardinal_client::authorize(req, &set.cfg.http)?;
+    let resp = req.send().await.map_err(|e| cardinal_client::error_chain(&e))?;
     if resp.status().is_success() { Ok(()) } else { Err(format!("bad response status {}", resp.status())) }
 }
 

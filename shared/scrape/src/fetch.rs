@@ -1,12 +1,11 @@
 //! One HTTP scrape: Prometheus's request headers, the timeout, gzip, and the body size
 //! limit (measured on the decompressed body, so a small gzip bomb cannot get past it).
 
-use cardinal_config::{Credentials, HttpClientConfig};
+use cardinal_client::{USER_AGENT, authorize, build_client, error_chain};
+use cardinal_config::HttpClientConfig;
 use futures_util::StreamExt;
 use std::io::Read;
 use std::time::Duration;
-
-pub const USER_AGENT: &str = concat!("Cardinal/", env!("CARGO_PKG_VERSION"));
 
 /// A scraped body with its Content-Type.
 pub struct Scraped {
@@ -90,53 +89,4 @@ impl Fetcher {
 
 fn body_limit_error() -> String {
     "body size limit exceeded".into()
-}
-
-/// Adds the configured credentials (read afresh, so rotated files are picked up).
-pub fn authorize(req: reqwest::RequestBuilder, http: &HttpClientConfig) -> Result<reqwest::RequestBuilder, String> {
-    Ok(match http.credentials()? {
-        Some(Credentials::Basic { username, password }) => req.basic_auth(username, Some(password)),
-        Some(Credentials::Header(h)) => req.header("Authorization", h),
-        None => req,
-    })
-}
-
-/// A client honouring the TLS and redirect settings of an HTTP client config.
-pub fn build_client(http: &HttpClientConfig) -> Result<reqwest::Client, String> {
-    let tls = &http.tls_config;
-    if tls.server_name.is_some() {
-        return Err("tls_config.server_name is not supported yet".into());
-    }
-    let mut b = reqwest::Client::builder().no_proxy();
-    if !http.follow_redirects.unwrap_or(true) {
-        b = b.redirect(reqwest::redirect::Policy::none());
-    }
-    if let Some(ca) = &tls.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("unable to read CA file {ca}: {e}"))?;
-        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("invalid CA file {ca}: {e}"))?;
-        b = b.add_root_certificate(cert);
-    }
-    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-        let mut pem = std::fs::read(cert).map_err(|e| format!("unable to read {cert}: {e}"))?;
-        pem.extend(std::fs::read(key).map_err(|e| format!("unable to read {key}: {e}"))?);
-        let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("invalid client certificate: {e}"))?;
-        b = b.identity(id);
-    }
-    if tls.insecure_skip_verify {
-        b = b.danger_accept_invalid_certs(true);
-    }
-    b.build().map_err(|e| e.to_string())
-}
-
-/// The error with its causes, which is where reqwest keeps the useful part
-/// ("connection refused").
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
 }

@@ -1,11 +1,10 @@
 //! Scraping: from a job's config to samples in the head.
 //!
-//! [`discovery`] turns static, file and DNS configs into target groups; [`target`]
+//! `cardinal-discovery` turns static, file and DNS configs into target groups; [`target`]
 //! relabels them into scrape targets; [`scrape_loop`] fetches ([`fetch`]), parses and
-//! appends one target on its interval; [`manager`] runs a loop per target and applies
+//! appends one target on its interval (HTTP from `cardinal-client`); [`manager`] runs a loop per target and applies
 //! config reloads.
 
-pub mod discovery;
 pub mod fetch;
 pub mod manager;
 pub mod metadata;

@@ -2,13 +2,13 @@
 //! reloaded configs: unchanged jobs keep running untouched; changed or removed jobs stop,
 //! and their vanished targets' series go stale.
 
-use crate::discovery::{self, TargetGroup};
 use crate::fetch::Fetcher;
 use crate::metadata::{Metadata, MetricMeta};
 use crate::sample_labels::LabelLimits;
 use crate::scrape_loop::{Health, LoopConfig, ScrapeLoop, ScrapeStats};
 use crate::target::{Populated, Target, targets_from_groups};
 use cardinal_config::{Config, ScrapeConfig};
+use cardinal_discovery::{self as discovery, TargetGroup};
 use cardinal_model::Labels;
 use cardinal_tsdb::Head;
 use parking_lot::{Mutex, RwLock};
@@ -163,7 +163,8 @@ async fn run_job(
     stats: Arc<ScrapeStats>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (mut groups_rx, sd_tasks) = discovery::spawn(&sc.static_configs, &sc.file_sd_configs, &sc.dns_sd_configs);
+    let (mut groups_rx, sd_tasks) =
+        discovery::spawn(&sc.static_configs, discovery::from_config(&sc.file_sd_configs, &sc.dns_sd_configs));
     let loop_cfg = Arc::new(LoopConfig {
         honor_labels: sc.honor_labels,
         honor_timestamps: sc.honor_timestamps,

@@ -1,7 +1,7 @@
 //! From a discovered address to a scrape target: Prometheus's `PopulateLabels`.
 
-use crate::discovery::TargetGroup;
 use cardinal_config::ScrapeConfig;
+use cardinal_discovery::TargetGroup;
 use cardinal_model::{Labels, LabelsBuilder, format_duration};
 
 /// A target after relabeling: what gets scraped, and the labels its samples get.

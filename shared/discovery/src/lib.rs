@@ -1,11 +1,16 @@
-//! Service discovery: static targets, files (re-read when they change) and DNS A/AAAA
-//! records. Each job's discoverers feed one watch channel with the full list of groups.
+//! Service discovery: where a job's (or an Alertmanager set's) targets come from. Each
+//! mechanism is a [`Discoverer`], as in Prometheus's `discovery` package: it sends its
+//! whole current list of target groups whenever that changes. [`spawn`] runs a config's
+//! mechanisms and merges their lists, with the static groups, into one watch channel.
+//! Here: files ([`FileSd`], re-read when they change) and DNS A/AAAA records ([`DnsSd`]);
+//! a new mechanism is a new `Discoverer`, and a line in [`from_config`].
 
 use cardinal_config::{DnsSdConfig, FileSdConfig, StaticConfig};
+use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Targets sharing labels: a static_config entry, an entry of an SD file (same schema),
 /// or a DNS name's addresses, with where it came from.
@@ -16,15 +21,39 @@ pub struct TargetGroup {
     pub source: String,
 }
 
+/// One discovery mechanism, run as its own task until the groups' receiver is gone.
+pub trait Discoverer: Send + 'static {
+    fn run(self: Box<Self>, out: Updates) -> BoxFuture<'static, ()>;
+}
+
+/// Where a [`Discoverer`] sends its current groups.
+pub struct Updates {
+    slot: usize,
+    tx: mpsc::Sender<(usize, Vec<TargetGroup>)>,
+}
+
+impl Updates {
+    /// Replaces this mechanism's groups; `false` once nobody listens (time to stop).
+    pub async fn send(&self, groups: Vec<TargetGroup>) -> bool {
+        self.tx.send((self.slot, groups)).await.is_ok()
+    }
+}
+
+/// The mechanisms a config names, besides its static groups.
+pub fn from_config(files: &[FileSdConfig], dns: &[DnsSdConfig]) -> Vec<Box<dyn Discoverer>> {
+    let files = files.iter().map(|c| Box::new(FileSd(c.clone())) as Box<dyn Discoverer>);
+    let dns = dns.iter().map(|c| Box::new(DnsSd(c.clone())) as Box<dyn Discoverer>);
+    files.chain(dns).collect()
+}
+
 /// How often file SD checks the files' modification times. Prometheus reacts to inotify
 /// events; a one-second stat loop is as prompt for people and needs no platform code.
 const FILE_POLL: Duration = Duration::from_secs(1);
 
-/// Starts discovery for one job and returns the channel of its current groups.
+/// Runs `mechanisms` beside the `statics` and returns the channel of all current groups.
 pub fn spawn(
     statics: &[StaticConfig],
-    files: &[FileSdConfig],
-    dns: &[DnsSdConfig],
+    mechanisms: Vec<Box<dyn Discoverer>>,
 ) -> (watch::Receiver<Vec<TargetGroup>>, Vec<tokio::task::JoinHandle<()>>) {
     let static_groups: Vec<TargetGroup> = statics
         .iter()
@@ -35,21 +64,19 @@ pub fn spawn(
             source: format!("static/{i}"),
         })
         .collect();
-    let n_sources = files.len() + dns.len();
+    let n_sources = mechanisms.len();
     let (tx, rx) = watch::channel(static_groups.clone());
     if n_sources == 0 {
         // Keep the sender alive for the receiver's lifetime: a static job never changes.
         tokio::spawn(async move { tx.closed().await });
         return (rx, Vec::new());
     }
-    let (part_tx, mut part_rx) = tokio::sync::mpsc::channel::<(usize, Vec<TargetGroup>)>(16);
-    let mut handles = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        handles.push(tokio::spawn(run_file_sd(i, f.clone(), part_tx.clone())));
-    }
-    for (i, d) in dns.iter().enumerate() {
-        handles.push(tokio::spawn(run_dns_sd(files.len() + i, d.clone(), part_tx.clone())));
-    }
+    let (part_tx, mut part_rx) = mpsc::channel::<(usize, Vec<TargetGroup>)>(16);
+    let mut handles: Vec<_> = mechanisms
+        .into_iter()
+        .enumerate()
+        .map(|(slot, m)| tokio::spawn(m.run(Updates { slot, tx: part_tx.clone() })))
+        .collect();
     handles.push(tokio::spawn(async move {
         let mut parts: Vec<Vec<TargetGroup>> = vec![Vec::new(); n_sources];
         while let Some((i, groups)) = part_rx.recv().await {
@@ -63,9 +90,27 @@ pub fn spawn(
     (rx, handles)
 }
 
+/// `file_sd_configs`: the files matching the globs, re-read when they change.
+pub struct FileSd(pub FileSdConfig);
+
+/// `dns_sd_configs`: the A or AAAA records of the names, looked up every refresh.
+pub struct DnsSd(pub DnsSdConfig);
+
+impl Discoverer for FileSd {
+    fn run(self: Box<Self>, out: Updates) -> BoxFuture<'static, ()> {
+        Box::pin(run_file_sd(self.0, out))
+    }
+}
+
+impl Discoverer for DnsSd {
+    fn run(self: Box<Self>, out: Updates) -> BoxFuture<'static, ()> {
+        Box::pin(run_dns_sd(self.0, out))
+    }
+}
+
 /// Reads the files matching the config's globs; a file that fails to parse keeps the
 /// groups it last had, as Prometheus does.
-async fn run_file_sd(slot: usize, cfg: FileSdConfig, out: tokio::sync::mpsc::Sender<(usize, Vec<TargetGroup>)>) {
+async fn run_file_sd(cfg: FileSdConfig, out: Updates) {
     let mut known: BTreeMap<PathBuf, (Option<SystemTime>, Vec<TargetGroup>)> = BTreeMap::new();
     let mut last_full = tokio::time::Instant::now();
     let mut first = true;
@@ -100,7 +145,7 @@ async fn run_file_sd(slot: usize, cfg: FileSdConfig, out: tokio::sync::mpsc::Sen
         }
         if changed {
             let groups = known.values().flat_map(|(_, g)| g.iter().cloned()).collect();
-            if out.send((slot, groups)).await.is_err() {
+            if !out.send(groups).await {
                 return;
             }
         }
@@ -128,7 +173,7 @@ pub fn read_sd_file(path: &std::path::Path) -> Result<Vec<TargetGroup>, String> 
         .collect())
 }
 
-async fn run_dns_sd(slot: usize, cfg: DnsSdConfig, out: tokio::sync::mpsc::Sender<(usize, Vec<TargetGroup>)>) {
+async fn run_dns_sd(cfg: DnsSdConfig, out: Updates) {
     let port = cfg.port.unwrap_or(0);
     loop {
         let mut groups = Vec::new();
@@ -145,9 +190,66 @@ async fn run_dns_sd(slot: usize, cfg: DnsSdConfig, out: tokio::sync::mpsc::Sende
                 Err(e) => tracing::warn!(name, error = %e, "DNS SD lookup failed"),
             }
         }
-        if out.send((slot, groups)).await.is_err() {
+        if !out.send(groups).await {
             return;
         }
         tokio::time::sleep(cfg.refresh_interval.0).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mechanism that sends one list and then waits to be stopped.
+    struct Fixed(Vec<TargetGroup>);
+
+    impl Discoverer for Fixed {
+        fn run(self: Box<Self>, out: Updates) -> BoxFuture<'static, ()> {
+            Box::pin(async move {
+                if out.send(self.0).await {
+                    std::future::pending::<()>().await;
+                }
+            })
+        }
+    }
+
+    fn group(target: &str, source: &str) -> TargetGroup {
+        TargetGroup { targets: vec![target.into()], labels: BTreeMap::new(), source: source.into() }
+    }
+
+    #[tokio::test]
+    async fn every_mechanism_s_groups_join_the_static_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("targets.json");
+        std::fs::write(&file, r#"[{"targets": ["b:9100"], "labels": {"env": "test"}}]"#).unwrap();
+        let statics = [StaticConfig { targets: vec!["a:9100".into()], labels: BTreeMap::new() }];
+        let file_sd = FileSdConfig {
+            files: vec![file.display().to_string()],
+            refresh_interval: cardinal_config::Dur(Duration::from_secs(60)),
+        };
+        let mut mechanisms = from_config(&[file_sd], &[]);
+        mechanisms.push(Box::new(Fixed(vec![group("c:9100", "fixed")])));
+        let (mut rx, _tasks) = spawn(&statics, mechanisms);
+        let targets = |groups: &[TargetGroup]| {
+            let mut t: Vec<String> = groups.iter().flat_map(|g| g.targets.clone()).collect();
+            t.sort();
+            t
+        };
+        let all = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let groups = rx.borrow_and_update().clone();
+                if groups.len() == 3 {
+                    return groups;
+                }
+                rx.changed().await.expect("discovery runs");
+            }
+        })
+        .await
+        .expect("both mechanisms report within 10 s (file SD reads at once)");
+        assert_eq!(targets(&all), ["a:9100", "b:9100", "c:9100"]);
+        let from_file = all.iter().find(|g| g.targets == ["b:9100"]).unwrap();
+        assert_eq!(from_file.labels["env"], "test");
+        assert_eq!(from_file.labels["__meta_filepath"], file.display().to_string());
     }
 }

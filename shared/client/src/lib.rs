@@ -1,0 +1,57 @@
+//! Outgoing HTTP as a Prometheus `http_config` describes it: the client (TLS settings,
+//! redirects), the credentials on each request, and errors worded with their causes.
+//! Scrapes, Alertmanager notifications and remote write all go through it.
+
+use cardinal_config::{Credentials, HttpClientConfig};
+
+/// What our requests call themselves.
+pub const USER_AGENT: &str = concat!("Cardinal/", env!("CARGO_PKG_VERSION"));
+
+/// Adds the configured credentials (read afresh, so rotated files are picked up).
+pub fn authorize(req: reqwest::RequestBuilder, http: &HttpClientConfig) -> Result<reqwest::RequestBuilder, String> {
+    Ok(match http.credentials()? {
+        Some(Credentials::Basic { username, password }) => req.basic_auth(username, Some(password)),
+        Some(Credentials::Header(h)) => req.header("Authorization", h),
+        None => req,
+    })
+}
+
+/// A client honouring the TLS and redirect settings of an HTTP client config.
+pub fn build_client(http: &HttpClientConfig) -> Result<reqwest::Client, String> {
+    let tls = &http.tls_config;
+    if tls.server_name.is_some() {
+        return Err("tls_config.server_name is not supported yet".into());
+    }
+    let mut b = reqwest::Client::builder().no_proxy();
+    if !http.follow_redirects.unwrap_or(true) {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
+    if let Some(ca) = &tls.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("unable to read CA file {ca}: {e}"))?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("invalid CA file {ca}: {e}"))?;
+        b = b.add_root_certificate(cert);
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        let mut pem = std::fs::read(cert).map_err(|e| format!("unable to read {cert}: {e}"))?;
+        pem.extend(std::fs::read(key).map_err(|e| format!("unable to read {key}: {e}"))?);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("invalid client certificate: {e}"))?;
+        b = b.identity(id);
+    }
+    if tls.insecure_skip_verify {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// The error with its causes, which is where reqwest keeps the useful part
+/// ("connection refused").
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
