@@ -125,7 +125,7 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
 }
 
 /// A per-rule rollup metric family: name, type, help, and how to read it off a rule.
-type RollupFamily = (&'static str, &'static str, &'static str, fn(&cardinal_rollup::engine::RuleStatus) -> f64);
+type RollupFamily = (&'static str, &'static str, &'static str, fn(&cardinal_rollup::rollups::RuleStatus) -> f64);
 
 /// Per rollup rule (labelled `rule=<record>`): what it took in, and how big its state is.
 fn rollup_metrics(out: &mut String, st: &ApiState) {

@@ -1,8 +1,8 @@
 //! Aggregation operators (`sum by (…)`, `topk`, …), with Prometheus 3.x's arithmetic.
 
 use crate::engine::{Ctx, Result, exec};
-use crate::fold::Op;
 use crate::functions::{order_by_value, quantile};
+use crate::running_aggregation::Op;
 use crate::value::{Sample, Value};
 use cardinal_model::number::go_f;
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME};
@@ -10,7 +10,7 @@ use promql_parser::parser::{AggregateExpr, LabelModifier};
 use std::collections::HashMap;
 
 pub fn eval(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Value> {
-    if let Some(out) = crate::fused::aggregate(ctx, a, t)? {
+    if let Some(out) = crate::rule_aggregation::aggregate(ctx, a, t)? {
         return Ok(Value::Vector(out));
     }
     let op = a.op.to_string();

@@ -1,12 +1,12 @@
 //! The evaluator. A query is evaluated at one timestamp at a time; range queries and
-//! subqueries evaluate at each step, except for the subtrees [`crate::range`] evaluates
+//! subqueries evaluate at each step, except for the subtrees [`crate::range_query`] evaluates
 //! over all of a range query's steps at once. Every selector's series are matched once per
 //! query, for the union of the times it is needed, and decoded only where they are read.
 //!
 //! Semantics are Prometheus 3.x's: the lookback window and range selectors are left-open
 //! (`(t - window, t]`), and a stale marker ends a series' visibility.
 
-use crate::range::{Grid, Precomputed};
+use crate::range_query::{Grid, Precomputed};
 use crate::storage::{Queryable, StoredSeries};
 use crate::value::{Sample, Series, Value};
 use crate::{aggregate, binary, functions};
@@ -168,7 +168,7 @@ pub struct Ctx<'a> {
     /// Samples held beyond one step: decoded selections, a range query's result so far,
     /// subtrees evaluated over every step up front, a subquery's points so far.
     held: AtomicUsize,
-    /// Subtrees a range query evaluated over all its steps up front (`crate::range`).
+    /// Subtrees a range query evaluated over all its steps up front (`crate::range_query`).
     pub(crate) precomputed: HashMap<usize, Precomputed>,
 }
 

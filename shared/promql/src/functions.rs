@@ -99,13 +99,13 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
 /// A range function whose only argument is its range: its value over one series' samples
 /// in a window `(start, end]` (stale markers left out; never empty), and whether the
 /// output drops the metric name (all but `last_over_time`/`first_over_time`). Range
-/// queries apply it series at a time (`crate::range`), instant ones series by series.
+/// queries apply it series at a time (`crate::range_query`), instant ones series by series.
 pub(crate) struct WindowFn {
     pub drop_name: bool,
     pub f: OverWindow,
     /// For `rate`, `increase` and `delta`: how to extrapolate a [`Span`], so that a range
     /// query can summarise the windows of many steps first and then extrapolate them in
-    /// one tight loop (see `crate::range`).
+    /// one tight loop (see `crate::range_query`).
     pub extrapolation: Option<Extrapolation>,
 }
 
@@ -388,7 +388,7 @@ fn extrapolated(p: &[(Timestamp, f64)], start: Timestamp, end: Timestamp, how: E
 
 /// The extrapolation itself, in Prometheus's order of operations so that the result has
 /// its bits. Inlined where it is called: a range query's loop over a block of windows
-/// (`crate::range::SpanBlock`) then runs two windows to a division.
+/// (`crate::range_query::SpanBlock`) then runs two windows to a division.
 #[inline(always)]
 pub(crate) fn extrapolate(s: &Span, range_ms: f64, how: Extrapolation) -> f64 {
     let sampled = s.sampled / 1000.0;
@@ -453,7 +453,7 @@ pub fn kahan_sum(values: impl Iterator<Item = f64>) -> f64 {
 /// Mean with Kahan summation, falling back to an incremental mean if the sum overflows
 /// (Prometheus 3.x's `avg_over_time`, and the `avg` aggregation).
 pub fn avg(values: impl Iterator<Item = f64>) -> f64 {
-    crate::fold::Op::Avg.over(values)
+    crate::running_aggregation::Op::Avg.over(values)
 }
 
 /// `avg_over_time`: Prometheus 2.x's compensated incremental mean, unless the plain sum

@@ -1,15 +1,19 @@
 //! PromQL: parse with promql-parser, evaluate here. [`engine`] walks the syntax tree;
-//! [`functions`], [`aggregate`] and [`binary`] hold the operations; `range` evaluates the
-//! common dashboard shapes of a range query series at a time; [`storage`] is what the
-//! engine needs from a database (the collector's head, the master's blocks).
+//! [`functions`], [`aggregate`] and [`binary`] hold the operations (a new PromQL function
+//! goes in `functions.rs`). Three files make the common shapes fast and must give the
+//! same results to the bit: `range_query` evaluates a dashboard's range query series at
+//! a time, `rule_aggregation` a rule's `sum by (…) (irate(x[1m]))` straight from storage,
+//! and `running_aggregation` holds the `sum`/`avg`/`min`… folds both share with
+//! [`aggregate`]. [`storage`] is what the engine needs from a database (the collector's
+//! head, the master's blocks).
 
 pub mod aggregate;
 pub mod binary;
 pub mod engine;
-mod fold;
 pub mod functions;
-mod fused;
-mod range;
+mod range_query;
+mod rule_aggregation;
+mod running_aggregation;
 pub mod storage;
 pub mod value;
 

@@ -6,17 +6,17 @@
 //! state is checkpointed after every flush, so a restart neither spikes nor drops a
 //! counter, and a reload keeps the state of unchanged rules.
 //!
-//! Where a sample goes: [`engine::Rollups`] observes every append to the head, asks each
+//! Where a sample goes: [`rollups::Rollups`] observes every append to the head, asks each
 //! matching [`rule::RuleState`] to account for it in a [`window::Acc`], and at each flush
 //! appends the outputs to the head, where `/federate`, rules and alerts see them.
 
 pub mod checkpoint;
-pub mod engine;
 pub mod inputs;
+pub mod rollups;
 pub mod rule;
 pub mod window;
 
-pub use engine::Rollups;
+pub use rollups::Rollups;
 
 #[cfg(test)]
 mod tests;

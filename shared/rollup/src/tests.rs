@@ -1,5 +1,5 @@
 use crate::checkpoint::{self, Writer};
-use crate::engine::Rollups;
+use crate::rollups::Rollups;
 use crate::rule::{Late, OutputSample, RuleState};
 use cardinal_config::{Config, RollupRule};
 use cardinal_model::{Labels, Timestamp, is_stale_nan};

@@ -11,6 +11,9 @@ pub mod metadata;
 pub mod sample_labels;
 pub mod scrape_loop;
 pub mod target;
+/// For this crate's tests, examples and benchmarks, and other crates' (`testing` feature):
+/// not part of the API.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use manager::{ScrapeManager, TargetStatus};

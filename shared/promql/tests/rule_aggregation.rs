@@ -1,5 +1,5 @@
 //! An instant aggregation of a selector, or of a range function over one, is evaluated
-//! straight from storage with series grouped by label symbols (`fused.rs`). It must give
+//! straight from storage with series grouped by label symbols (`rule_aggregation.rs`). It must give
 //! what the step-by-step evaluator gives, to the bit and in the same order. A selector
 //! naming its metric by regex (`{__name__=~"x"}`, same series) takes the step-by-step
 //! path, so each pair below must agree; so must a plain selector's aggregation and the

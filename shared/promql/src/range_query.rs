@@ -18,8 +18,8 @@
 
 use crate::aggregate::Grouping;
 use crate::engine::{Ctx, QueryError, Result};
-use crate::fold::{Fold, Op};
 use crate::functions::{Extrapolation, Span, WindowFn, extrapolate, window_fn};
+use crate::running_aggregation::{Fold, Op};
 use crate::value::{Sample, Series};
 use cardinal_model::{Labels, Timestamp, is_stale_nan};
 use cardinal_tsdb::LazySeries;

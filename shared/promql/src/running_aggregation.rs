@@ -1,6 +1,6 @@
 //! The parameterless aggregations (`sum`, `avg`, `min`, …) as running folds: a group's
 //! value is built one input at a time, in input order. The step-by-step evaluator folds a
-//! group's values at one step; range evaluation (`crate::range`) folds each series into
+//! group's values at one step; range evaluation (`crate::range_query`) folds each series into
 //! its group's state at every step as it goes, without holding every series' points. Both
 //! fold in series order, so their results are the same to the bit.
 

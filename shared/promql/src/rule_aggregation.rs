@@ -11,8 +11,8 @@
 
 use crate::aggregate::Grouping;
 use crate::engine::{Ctx, Result};
-use crate::fold::{Fold, Op};
 use crate::functions::{WindowFn, window_fn};
+use crate::running_aggregation::{Fold, Op};
 use crate::value::Sample;
 use cardinal_model::labels::METRIC_NAME;
 use cardinal_model::{Timestamp, is_stale_nan};
@@ -109,7 +109,7 @@ fn input(e: &Expr) -> Option<Input<'_>> {
         Expr::Paren(p) => input(&p.expr),
         Expr::VectorSelector(vs) => Some(Input::Newest(vs)),
         Expr::Call(c) => {
-            let (w, ms) = (window_fn(c.func.name)?, crate::range::matrix_arg(c)?);
+            let (w, ms) = (window_fn(c.func.name)?, crate::range_query::matrix_arg(c)?);
             Some(Input::Window(&ms.vs, ms.range.as_millis() as i64, w))
         }
         _ => None,
