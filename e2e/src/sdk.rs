@@ -1,6 +1,8 @@
 //! Profiling SDKs as their users install them, from the package registries: npm's
-//! `@pyroscope/nodejs` and PyPI's `pyroscope-io`, installed once into a cache directory
-//! under the test's target directory, and the small apps (`e2e/sdk/`) that run under them.
+//! `@pyroscope/nodejs`, PyPI's `pyroscope-io` and crates.io's `pyroscope` (with its
+//! `pyroscope_pprofrs` backend), installed (or, for Rust, built into the app) once into a
+//! cache directory under the test's target directory, and the small apps (`e2e/sdk/`)
+//! that run under them.
 //! Without the runtime or the registry a test skips, saying why; under `CI=true` it fails.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +11,8 @@ use std::process::Command;
 /// The versions the tests pin: what `docs/profiles.md` says was tested.
 pub const NODE_SDK: &str = "@pyroscope/nodejs@0.6.4";
 pub const PYTHON_SDK: &str = "pyroscope-io==1.4.0";
+/// Pinned in `e2e/sdk/rust/Cargo.toml` (and its lock file).
+pub const RUST_SDK: &str = "pyroscope=0.5.8 + pyroscope_pprofrs=0.2.10";
 
 /// The directory holding the small SDK apps.
 pub fn apps() -> PathBuf {
@@ -21,9 +25,10 @@ pub fn install(cache: &Path, sdk: Sdk) -> Option<PathBuf> {
     let (tool, installer) = match sdk {
         Sdk::Node => ("node", "npm"),
         Sdk::Python => ("python3", "pip"),
+        Sdk::Rust => ("cc", "cargo"),
     };
     crate::prometheus::find_tool(tool)?;
-    let dir = cache.join(format!("sdk-{}", sdk.package().replace(['@', '/', '='], "_")));
+    let dir = cache.join(format!("sdk-{}", sdk.package().replace(['@', '/', '=', ' ', '+'], "_")));
     let done = dir.join(".installed");
     if done.exists() {
         return Some(sdk.path(&dir));
@@ -39,6 +44,15 @@ pub fn install(cache: &Path, sdk: Sdk) -> Option<PathBuf> {
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
             .arg(dir.join("site"))
             .arg(sdk.package())
+            .output(),
+        // The cargo running the tests, building as a user ships: in release. (A debug
+        // build's pprof-rs takes so long in its SIGPROF handler that ticks arriving during
+        // it are lost: 25% of the samples.)
+        Sdk::Rust => Command::new(env!("CARGO"))
+            .args(["build", "--release", "--locked", "--quiet", "--manifest-path"])
+            .arg(apps().join("rust/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&dir)
             .output(),
     };
     match out {
@@ -61,6 +75,7 @@ pub fn install(cache: &Path, sdk: Sdk) -> Option<PathBuf> {
 pub enum Sdk {
     Node,
     Python,
+    Rust,
 }
 
 impl Sdk {
@@ -68,25 +83,34 @@ impl Sdk {
         match self {
             Sdk::Node => NODE_SDK,
             Sdk::Python => PYTHON_SDK,
+            Sdk::Rust => RUST_SDK,
         }
     }
 
-    /// What goes on `NODE_PATH` or `PYTHONPATH`.
+    /// What goes on `NODE_PATH` or `PYTHONPATH`; for Rust, the app built with the SDK.
     fn path(self, dir: &Path) -> PathBuf {
         match self {
             Sdk::Node => dir.join("node_modules"),
             Sdk::Python => dir.join("site"),
+            Sdk::Rust => dir.join("release/rust-burner"),
         }
     }
 
-    /// Runs `app` (in `e2e/sdk/`) under the SDK at `path` with `args`; returns what it
-    /// printed last on stdout, which the apps make a JSON report.
+    /// Runs `app` (in `e2e/sdk/`) under the SDK at `path` with `args` (for Rust, the
+    /// app `path` is); returns what it printed last on stdout, which the apps make a JSON
+    /// report.
     pub fn run(self, path: &Path, app: &str, args: &[&str]) -> serde_json::Value {
-        let (bin, var) = match self {
-            Sdk::Node => ("node", "NODE_PATH"),
-            Sdk::Python => ("python3", "PYTHONPATH"),
+        let mut cmd = match self {
+            Sdk::Node => Command::new("node"),
+            Sdk::Python => Command::new("python3"),
+            Sdk::Rust => Command::new(path),
         };
-        let out = Command::new(bin).arg(apps().join(app)).args(args).env(var, path).output().expect("run the SDK app");
+        match self {
+            Sdk::Node => cmd.arg(apps().join(app)).env("NODE_PATH", path),
+            Sdk::Python => cmd.arg(apps().join(app)).env("PYTHONPATH", path),
+            Sdk::Rust => &mut cmd,
+        };
+        let out = cmd.args(args).output().expect("run the SDK app");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{app} failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         let last = stdout.lines().last().unwrap_or_default();

@@ -1,7 +1,9 @@
 //! Real profiling SDKs, installed from their registries, pointed at the collector with
 //! their defaults and no change on their side: npm's `@pyroscope/nodejs` (uploads pprof to
 //! `/ingest` with dotted OpenTelemetry tags such as `otel.scope.name`, which Pyroscope
-//! accepts and so must we) and PyPI's `pyroscope-io` (the Push API, gzip'd protobuf). Each
+//! accepts and so must we), PyPI's `pyroscope-io` (the Push API, gzip'd protobuf) and
+//! crates.io's `pyroscope` with `pyroscope_pprofrs` (pprof to `/ingest`, tags in the
+//! application name, a CPU profile from SIGPROF, so counted in CPU time). Each
 //! app burns CPU in two phases under dynamic labels; the recorded counters must be
 //! present, grouped by the app's tags and labels, and equal to the time the app measured
 //! for each phase within [`TOLERANCE`].
@@ -34,6 +36,9 @@ profile_rules:
     group_by: [region, team, phase, otel.scope.name]
   - record: py_cpu_nanoseconds_total
     matchers: ['{__profile_type__="process_cpu:cpu:nanoseconds:cpu:nanoseconds", service_name="py-burner"}']
+    group_by: [region, team, phase]
+  - record: rust_cpu_nanoseconds_total
+    matchers: ['{__profile_type__="process_cpu:cpu:nanoseconds:cpu:nanoseconds", service_name="rust-burner"}']
     group_by: [region, team, phase]
 "#;
 
@@ -68,6 +73,7 @@ fn assert_close(what: &str, recorded: f64, measured: f64) {
 /// `recorded` within [`TOLERANCE`] below `least` and above `most`.
 fn assert_within(what: &str, recorded: f64, least: f64, most: f64) {
     let (low, high) = (least * (1.0 - TOLERANCE), most * (1.0 + TOLERANCE));
+    println!("{what}: recorded {recorded:.0} ns, the app measured {least:.0}..{most:.0} ns");
     assert!(
         (low..=high).contains(&recorded),
         "{what}: recorded {recorded:.0} ns, the app measured {least:.0}..{most:.0} ns (allowed {low:.0}..{high:.0})"
@@ -107,5 +113,16 @@ async fn the_python_sdk_records_through_the_push_api() {
         assert_eq!((labels["region"].as_str(), labels["team"].as_str()), (Some("us"), Some("search")));
         let (cpu, wall) = (report["cpu_ns"][phase].as_f64().unwrap(), report["wall_ns"][phase].as_f64().unwrap());
         assert_within(&format!("python phase {phase} (CPU time..wall time)"), *v, cpu, wall);
+    }
+}
+
+#[tokio::test]
+async fn the_rust_sdk_records_its_cpu_profile() {
+    let Some((d, report)) = run(Sdk::Rust, "rust").await else { return };
+    let got = by_phase(&d, "rust_cpu_nanoseconds_total").await;
+    for phase in ["a", "b"] {
+        let (v, labels) = &got[phase];
+        assert_eq!((labels["region"].as_str(), labels["team"].as_str()), (Some("ap"), Some("ledger")));
+        assert_close(&format!("rust phase {phase}"), *v, report["cpu_ns"][phase].as_f64().unwrap());
     }
 }
