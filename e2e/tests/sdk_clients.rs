@@ -91,38 +91,46 @@ async fn run(sdk: Sdk, app: &'static str) -> Option<(Daemon, serde_json::Value)>
     Some((d, report))
 }
 
+/// For each phase: the app's static tags on its counter, then `check(phase, value, labels)`.
+fn each_phase(
+    got: &BTreeMap<String, (f64, serde_json::Value)>,
+    tags: [(&str, &str); 2],
+    check: impl Fn(&str, f64, &serde_json::Value),
+) {
+    for phase in ["a", "b"] {
+        let (v, labels) = &got[phase];
+        for (name, want) in tags {
+            assert_eq!(labels[name], want, "phase {phase}: {labels}");
+        }
+        check(phase, *v, labels);
+    }
+}
+
 #[tokio::test]
 async fn the_nodejs_sdk_records_with_its_dotted_tags() {
     let Some((d, report)) = run(Sdk::Node, "burn.js").await else { return };
     let got = by_phase(&d, "node_wall_nanoseconds_total").await;
-    for phase in ["a", "b"] {
-        let (v, labels) = &got[phase];
-        assert_eq!(labels["region"], "eu");
-        assert_eq!(labels["team"], "checkout");
+    each_phase(&got, [("region", "eu"), ("team", "checkout")], |phase, v, labels| {
         assert_eq!(labels["otel_scope_name"], "com.grafana.pyroscope/nodejs", "the SDK's dotted tag, translated");
-        assert_close(&format!("node phase {phase}"), *v, report["wall_ns"][phase].as_f64().unwrap());
-    }
+        assert_close(&format!("node phase {phase}"), v, report["wall_ns"][phase].as_f64().unwrap());
+    });
 }
 
 #[tokio::test]
 async fn the_python_sdk_records_through_the_push_api() {
     let Some((d, report)) = run(Sdk::Python, "burn.py").await else { return };
     let got = by_phase(&d, "py_cpu_nanoseconds_total").await;
-    for phase in ["a", "b"] {
-        let (v, labels) = &got[phase];
-        assert_eq!((labels["region"].as_str(), labels["team"].as_str()), (Some("us"), Some("search")));
+    each_phase(&got, [("region", "us"), ("team", "search")], |phase, v, _| {
         let (cpu, wall) = (report["cpu_ns"][phase].as_f64().unwrap(), report["wall_ns"][phase].as_f64().unwrap());
-        assert_within(&format!("python phase {phase} (CPU time..wall time)"), *v, cpu, wall);
-    }
+        assert_within(&format!("python phase {phase} (CPU time..wall time)"), v, cpu, wall);
+    });
 }
 
 #[tokio::test]
 async fn the_rust_sdk_records_its_cpu_profile() {
     let Some((d, report)) = run(Sdk::Rust, "rust").await else { return };
     let got = by_phase(&d, "rust_cpu_nanoseconds_total").await;
-    for phase in ["a", "b"] {
-        let (v, labels) = &got[phase];
-        assert_eq!((labels["region"].as_str(), labels["team"].as_str()), (Some("ap"), Some("ledger")));
-        assert_close(&format!("rust phase {phase}"), *v, report["cpu_ns"][phase].as_f64().unwrap());
-    }
+    each_phase(&got, [("region", "ap"), ("team", "ledger")], |phase, v, _| {
+        assert_close(&format!("rust phase {phase}"), v, report["cpu_ns"][phase].as_f64().unwrap());
+    });
 }
