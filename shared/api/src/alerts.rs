@@ -28,14 +28,14 @@ pub fn alert_json(a: &Alert) -> Value {
 }
 
 pub async fn alerts(State(st): State<Arc<ApiState>>) -> Response {
-    let groups = st.rules.as_ref().map(|r| r.status()).unwrap_or_default();
+    let groups = st.rules.status();
     let alerts: Vec<Value> =
         groups.iter().flat_map(|g| &g.rules).flat_map(|(_, h)| &h.alerts).map(alert_json).collect();
     success_raw(&json!({"alerts": alerts}).to_string())
 }
 
 pub async fn alertmanagers(State(st): State<Arc<ApiState>>) -> Response {
-    let urls = st.notifier.as_ref().map(|n| n.alertmanagers()).unwrap_or_default();
+    let urls = st.notifier.alertmanagers();
     let active: Vec<Value> = urls.into_iter().map(|u| json!({"url": u})).collect();
     success_raw(&json!({"activeAlertmanagers": active, "droppedAlertmanagers": []}).to_string())
 }

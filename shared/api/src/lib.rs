@@ -38,6 +38,16 @@ pub struct Endpoints {
     pub profile_ingestion_flag: bool,
 }
 
+/// The daemon's running parts the endpoints read.
+pub struct Parts {
+    pub db: Arc<Db>,
+    pub scrape: Arc<ScrapeManager>,
+    pub rules: Arc<cardinal_rules::manager::RuleManager>,
+    pub notifier: Arc<cardinal_rules::notifier::Notifier>,
+    pub rollups: Arc<cardinal_rollup::Rollups>,
+    pub profiles: Arc<cardinal_profiles::Recorder>,
+}
+
 pub struct ApiState {
     /// What `/` shows: this daemon's role.
     pub status_page: ui::StatusPage,
@@ -47,10 +57,10 @@ pub struct ApiState {
     pub head: Arc<Head>,
     pub scrape: Arc<ScrapeManager>,
     pub engine: cardinal_promql::Engine,
-    pub rules: Option<Arc<cardinal_rules::manager::RuleManager>>,
-    pub notifier: Option<Arc<cardinal_rules::notifier::Notifier>>,
-    pub rollups: Option<Arc<cardinal_rollup::Rollups>>,
-    pub profiles: Option<Arc<cardinal_profiles::Recorder>>,
+    pub rules: Arc<cardinal_rules::manager::RuleManager>,
+    pub notifier: Arc<cardinal_rules::notifier::Notifier>,
+    pub rollups: Arc<cardinal_rollup::Rollups>,
+    pub profiles: Arc<cardinal_profiles::Recorder>,
     /// Bodies (and decompressed profiles) above this are refused with 413.
     pub max_request_bytes: usize,
     pub external_labels: RwLock<Labels>,
@@ -78,17 +88,18 @@ impl ApiState {
         self.endpoints.profile_ingestion_flag || self.profile_rules.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub fn new(db: Arc<Db>, scrape: Arc<ScrapeManager>, reload: mpsc::Sender<ReloadRequest>) -> Self {
+    pub fn new(parts: Parts, reload: mpsc::Sender<ReloadRequest>) -> Self {
+        let Parts { db, scrape, rules, notifier, rollups, profiles } = parts;
         ApiState {
             status_page: ui::StatusPage::Collector,
             head: db.head.clone(),
             db,
             scrape,
             engine: cardinal_promql::Engine::default(),
-            rules: None,
-            notifier: None,
-            rollups: None,
-            profiles: None,
+            rules,
+            notifier,
+            rollups,
+            profiles,
             max_request_bytes: 32 << 20,
             external_labels: RwLock::new(Labels::empty()),
             ready: AtomicBool::new(false),

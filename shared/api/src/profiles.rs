@@ -98,9 +98,7 @@ async fn read_ingest_body(st: &ApiState, req: Request) -> Result<IngestBody, Rej
 }
 
 fn count_bytes(st: &ApiState, n: usize) {
-    if let Some(r) = &st.profiles {
-        r.stats.bytes.fetch_add(n as u64, Relaxed);
-    }
+    st.profiles.stats.bytes.fetch_add(n as u64, Relaxed);
 }
 
 fn body_rejection(status: StatusCode, text: String) -> Rejection {
@@ -117,7 +115,7 @@ async fn receive(
     decode: impl FnOnce() -> Result<Vec<Upload>, Rejection> + Send + 'static,
     connect: bool,
 ) -> Response {
-    let Some(recorder) = st.profiles.clone() else { return disabled() };
+    let recorder = st.profiles.clone();
     let db = st.db.clone();
     let result = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
@@ -139,10 +137,8 @@ async fn receive(
 }
 
 fn refuse(st: &ApiState, r: Rejection, connect: bool) -> Response {
-    if let Some(rec) = &st.profiles {
-        rec.stats.received.fetch_add(1, Relaxed);
-        rec.reject(&r);
-    }
+    st.profiles.stats.received.fetch_add(1, Relaxed);
+    st.profiles.reject(&r);
     let status = match r {
         Rejection::BadRequest(..) => StatusCode::BAD_REQUEST,
         Rejection::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -15,14 +15,7 @@ fn rfc3339(t: Option<SystemTime>) -> String {
 
 pub async fn handler(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Response {
     let kind = query_values(q.as_deref(), "type").pop();
-    let groups: Vec<Value> = st
-        .rules
-        .as_ref()
-        .map(|r| r.status())
-        .unwrap_or_default()
-        .iter()
-        .map(|g| group_json(g, kind.as_deref()))
-        .collect();
+    let groups: Vec<Value> = st.rules.status().iter().map(|g| group_json(g, kind.as_deref())).collect();
     success_raw(&json!({"groups": groups}).to_string())
 }
 

@@ -25,8 +25,7 @@ type GroupFamily = (&'static str, &'static str, &'static str, fn(&GroupStatus) -
 
 /// Prometheus's per-group rule metrics, labelled `rule_group="<file>;<name>"`.
 fn rule_group_metrics(out: &mut String, st: &ApiState) {
-    let Some(rules) = &st.rules else { return };
-    let groups = rules.status();
+    let groups = st.rules.status();
     let families: [GroupFamily; 6] = [
         ("cardinal_rule_group_last_duration_seconds", "gauge", "Duration of the last rule group evaluation.", |g| {
             g.last_duration
@@ -129,7 +128,7 @@ type RollupFamily = (&'static str, &'static str, &'static str, fn(&cardinal_roll
 
 /// Per rollup rule (labelled `rule=<record>`): what it took in, and how big its state is.
 fn rollup_metrics(out: &mut String, st: &ApiState) {
-    let Some(r) = &st.rollups else { return };
+    let r = &st.rollups;
     let e = &r.stats;
     counter(out, "cardinal_rollup_flushes_total", "Rollup flushes that wrote samples.", &e.flushes);
     counter(
@@ -183,7 +182,7 @@ fn rollup_metrics(out: &mut String, st: &ApiState) {
 
 /// Profile ingestion: uploads, rejections by reason, bytes, decode time, rule matches.
 fn profile_metrics(out: &mut String, st: &ApiState) {
-    let Some(r) = &st.profiles else { return };
+    let r = &st.profiles;
     let s = &r.stats;
     counter(out, "cardinal_profiles_received_total", "Profile uploads received, rejected ones included.", &s.received);
     counter(
@@ -245,7 +244,7 @@ fn counters_by<'a>(
 
 /// Prometheus's notifier metrics, per Alertmanager where Prometheus has them so.
 fn notifier_metrics(out: &mut String, st: &ApiState) {
-    let Some(n) = &st.notifier else { return };
+    let n = &st.notifier;
     metric(out, "cardinal_notifications_queue_length", "gauge", "Alerts waiting to be sent.", n.queue_len() as f64);
     metric(out, "cardinal_notifications_queue_capacity", "gauge", "Alerts the queue holds.", n.capacity() as f64);
     counter(out, "cardinal_notifications_dropped_total", "Alerts dropped from a full queue.", &n.stats.dropped);

@@ -98,14 +98,18 @@ async fn run(
         Some(notifier.clone()),
     ));
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
-    let mut state = ApiState::new(db.clone(), scrape.clone(), reload_tx.clone());
+    let parts = cardinal_api::Parts {
+        db: db.clone(),
+        scrape: scrape.clone(),
+        rules: rules.clone(),
+        notifier,
+        rollups: rollups.clone(),
+        profiles: cardinal_profiles::Recorder::new(head.clone()),
+    };
+    let mut state = ApiState::new(parts, reload_tx.clone());
     state.status_page = role.status_page;
     state.retention = cli.retention.expect("filled by cli::parse");
     state.engine = engine;
-    state.rules = Some(rules.clone());
-    state.notifier = Some(notifier);
-    state.rollups = Some(rollups.clone());
-    state.profiles = Some(cardinal_profiles::Recorder::new(head.clone()));
     state.max_request_bytes = usize::try_from(cli.max_request_bytes).unwrap_or(usize::MAX);
     state.endpoints = cardinal_api::Endpoints {
         lifecycle: cli.enable_lifecycle,
@@ -159,27 +163,19 @@ fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
         cardinal_client::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
     }
     state.scrape.apply(cfg)?;
-    if let Some(r) = &state.rollups {
-        r.apply(&cfg.rollups, now_ms());
-    }
+    state.rollups.apply(&cfg.rollups, now_ms());
     let external = Labels::from_pairs(cfg.global.external_labels.clone());
     state.profile_rules.store(!cfg.profiles.is_empty(), Relaxed);
-    if let Some(p) = &state.profiles {
-        if !cfg.profiles.is_empty() && external.is_empty() {
-            tracing::warn!(
-                "profile_rules without global.external_labels: two collectors recording the same rule \
-                 would write the same series on the master; give each collector a distinct external label"
-            );
-        }
-        p.apply(&cfg.profiles);
+    if !cfg.profiles.is_empty() && external.is_empty() {
+        tracing::warn!(
+            "profile_rules without global.external_labels: two collectors recording the same rule \
+             would write the same series on the master; give each collector a distinct external label"
+        );
     }
-    if let Some(rules) = &state.rules {
-        rules.set_external_labels(external.clone());
-        rules.install(rule_groups, cfg.global.evaluation_interval.0);
-    }
-    if let Some(n) = &state.notifier {
-        n.apply(&cfg.alerting, external.clone())?;
-    }
+    state.profiles.apply(&cfg.profiles);
+    state.rules.set_external_labels(external.clone());
+    state.rules.install(rule_groups, cfg.global.evaluation_interval.0);
+    state.notifier.apply(&cfg.alerting, external.clone())?;
     *state.external_labels.write() = external.clone();
     apply_remote_write(state, cfg, external)
 }

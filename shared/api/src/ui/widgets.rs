@@ -110,7 +110,7 @@ pub fn targets(heading: &str, samples_label: &str, mut all: Vec<TargetStatus>, s
 
 /// Rule groups: how long the last evaluation took against the interval it must fit in.
 pub fn rule_groups(st: &ApiState) -> Markup {
-    let groups = st.rules.as_ref().map(|r| r.status()).unwrap_or_default();
+    let groups = st.rules.status();
     html! {
         section #rule-groups {
             h2 { "Rule groups" }
