@@ -7,16 +7,15 @@
 //! (`(t - window, t]`), and a stale marker ends a series' visibility.
 
 use crate::range_query::{Grid, Precomputed};
-use crate::storage::{Queryable, StoredSeries};
+use crate::storage::{Grouped, LazySeries, Querier, Queryable, StoredSeries};
 use crate::value::{Sample, Series, Value};
 use crate::{aggregate, binary, functions};
 use cardinal_model::matcher::matchers_of;
 use cardinal_model::{Labels, Matcher, Timestamp, is_stale_nan};
-use cardinal_tsdb::{Grouped, LazySeries, ReadView};
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Query errors, with Prometheus's wording and API error types.
@@ -138,7 +137,7 @@ impl Engine {
     }
 }
 
-/// A selector's series, matched when first read (through the view the query took when it
+/// A selector's series, matched when first read (through the querier the query took when it
 /// started) and decoded (for the times the query needs them) only if step-by-step
 /// evaluation reads them. An aggregation that needs only its groups takes them grouped
 /// instead, and no series' own labels are built.
@@ -155,8 +154,8 @@ struct Selection {
 /// One query's evaluation state.
 pub struct Ctx<'a> {
     pub engine: &'a Engine,
-    storage: &'a dyn Queryable,
-    view: Arc<ReadView>,
+    /// What the query reads, as storage was when it started.
+    querier: Box<dyn Querier + 'a>,
     start: Timestamp,
     end: Timestamp,
     pub(crate) lookback: i64,
@@ -176,8 +175,7 @@ impl<'a> Ctx<'a> {
     fn new(engine: &'a Engine, storage: &'a dyn Queryable, expr: &Expr, start: Timestamp, end: Timestamp) -> Self {
         let mut ctx = Ctx {
             engine,
-            storage,
-            view: Arc::new(storage.read_view()),
+            querier: storage.querier(),
             start,
             end,
             lookback: engine.lookback.as_millis() as i64,
@@ -321,7 +319,7 @@ impl<'a> Ctx<'a> {
 
     fn lazy<'s>(&self, sel: &'s Selection) -> &'s [LazySeries] {
         sel.lazy.get_or_init(|| match &sel.matchers {
-            Some(m) => self.storage.select_lazy(m, sel.mint, sel.maxt, &self.view),
+            Some(m) => self.querier.select(m, sel.mint, sel.maxt),
             None => Vec::new(),
         })
     }
@@ -331,7 +329,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn selected_grouped(&self, vs: &VectorSelector, keep: &dyn Fn(&str) -> bool) -> Option<&Grouped> {
         let sel = self.data.get(&(vs as *const _ as usize))?;
         let m = sel.matchers.as_ref()?;
-        Some(sel.grouped.get_or_init(|| self.storage.select_grouped(m, sel.mint, sel.maxt, &self.view, keep)))
+        Some(sel.grouped.get_or_init(|| self.querier.select_grouped(m, sel.mint, sel.maxt, keep)))
     }
 
     /// Whether this is an instant query being evaluated at its own time (not at a

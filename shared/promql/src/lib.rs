@@ -23,7 +23,7 @@ pub use engine::{Engine, QueryError};
 /// in profiles of rule evaluation. Unlike SipHash it is not keyed: label values come from
 /// scraped targets, so crafted collisions could slow one query down (not corrupt it).
 pub type FastHash = xxhash_rust::xxh3::Xxh3Builder;
-pub use storage::{Queryable, StoredSeries};
+pub use storage::{Querier, Queryable, StoredSeries};
 pub use value::{Sample, Series, Value};
 
 /// Whether `name` is one of a modifier's label names (`by`, `on`, `group_left`, …).

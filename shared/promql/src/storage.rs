@@ -1,8 +1,10 @@
-//! What the engine needs from storage: the series matching some matchers, and their
-//! samples in a time range when decoded (stale markers included; the engine interprets
-//! them). The head and the block store implement [`Queryable`] themselves.
+//! What the engine needs from storage: the contract of `cardinal-storage` (a querier per
+//! query, the series matching some matchers, their samples in a time range when decoded,
+//! stale markers included; the engine interprets them). The engine runs over any
+//! implementation: the head and the block store (`cardinal-tsdb`), or one in memory
+//! (`tests/storage.rs`).
 
-pub use cardinal_tsdb::Queryable;
+pub use cardinal_storage::{Grouped, LazySeries, Querier, Queryable, SampleSource, Stored};
 
-/// A series with its samples, sorted by time: the storage's own result type.
-pub type StoredSeries = cardinal_tsdb::SeriesSamples;
+/// A series with its samples, sorted by time.
+pub type StoredSeries = cardinal_storage::SeriesSamples;

@@ -19,4 +19,4 @@ pub mod block;
 pub mod compact;
 pub mod db;
 
-pub use db::{Db, DbOptions, Grouped, LazySeries, Queryable, SeriesSamples, StoredSamples};
+pub use db::{Db, DbOptions, Grouped, LazySeries, Querier, Queryable, SeriesSamples};

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 mod select;
-pub use select::{Grouped, LazySeries, Queryable, SeriesSamples, StoredSamples};
+pub use cardinal_storage::{Grouped, LazySeries, Querier, Queryable, SeriesSamples};
 
 pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3_600_000;
 

@@ -1,6 +1,6 @@
 use super::*;
-use crate::db::select::StoredSamples;
 use cardinal_model::MatchOp;
+use cardinal_storage::{Queryable, Stored};
 
 const H: i64 = 3_600_000;
 
@@ -93,11 +93,10 @@ type GroupedSamples = Vec<(usize, Vec<(i64, f64)>)>;
 /// Groups and each series' samples, as an aggregation reads them.
 fn grouped(db: &Db, mint: i64, maxt: i64) -> (Vec<Labels>, GroupedSamples) {
     let m = [Matcher::new(MatchOp::Equal, "__name__", "m").unwrap()];
-    let view = Arc::new(db.head.read_view());
     // As `sum by (i) (…)` groups them.
     let keep = |name: &str| name == "i";
-    let g = db.select_grouped(&m, mint, maxt, &view, &keep);
-    let read = |(group, s): &(usize, StoredSamples)| {
+    let g = db.querier().select_grouped(&m, mint, maxt, &keep);
+    let read = |(group, s): &(usize, Stored)| {
         let mut out = Vec::new();
         s.read(mint, maxt, &mut out);
         (*group, out)
