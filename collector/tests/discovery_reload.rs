@@ -82,3 +82,51 @@ async fn dns_sd_resolves_a_records() {
     assert_eq!(tgt[0]["health"], "up");
     assert!(d.federate(&["dns_found"]).await.contains("dns_found{"));
 }
+
+#[tokio::test]
+async fn http_sd_follows_the_endpoint_and_keeps_its_targets_when_it_fails() {
+    let a = TestTarget::start("from_a 1\n").await;
+    let b = TestTarget::start("from_b 1\n").await;
+    let groups = |env: &str, ts: &[&TestTarget]| {
+        let list: Vec<String> = ts.iter().map(|t| format!("\"{}\"", t.addr)).collect();
+        format!(r#"[{{"targets": [{}], "labels": {{"env": "{env}"}}}}]"#, list.join(", "))
+    };
+    let sd = TestTarget::start(&groups("one", &[&a])).await;
+    sd.set_content_type("application/json");
+    let url = format!("http://{}/targets", sd.addr);
+    let cfg = format!(
+        "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: http\n    http_sd_configs: [{{url: '{url}', refresh_interval: 1s}}]\n"
+    );
+    let d = collector(&cfg).await;
+    let sel = [r#"{__name__=~"from_.*"}"#];
+    wait_until(WAIT, || async { d.federate(&sel).await.contains("from_a{env=\"one\"") }).await;
+    let tgt = scraped(&d, "http").await;
+    assert_eq!(tgt[0]["discoveredLabels"]["__meta_url"], url);
+    let asked = &sd.requests()[0];
+    assert_eq!(asked["accept"], "application/json");
+    assert_eq!(asked["x-prometheus-refresh-interval-seconds"], "1");
+
+    sd.set_body(&groups("two", &[&a, &b]));
+    wait_until(WAIT, || async {
+        let t = d.federate(&sel).await;
+        t.contains("from_a{env=\"two\"") && t.contains("from_b{env=\"two\"") && !t.contains("env=\"one\"")
+    })
+    .await;
+
+    // An error status, then an answer that is not JSON: each refresh fails, and the
+    // targets of the last good one stay (three refreshes of each seen failing).
+    for broken in [|sd: &TestTarget| sd.set_status(503), |sd: &TestTarget| sd.set_content_type("text/plain")] {
+        broken(&sd);
+        let seen = sd.requests().len();
+        wait_until(WAIT, || async { sd.requests().len() >= seen + 3 }).await;
+        assert_eq!(targets(&d).await.len(), 2);
+        sd.set_status(200);
+        sd.set_content_type("application/json");
+    }
+    let failures = d.log().iter().filter(|l| l.contains("HTTP SD: refresh failed")).count();
+    assert!(failures >= 6, "each failed refresh is logged: {failures}");
+
+    sd.set_body(&groups("two", &[&b]));
+    wait_until(WAIT, || async { !d.federate(&sel).await.contains("from_a") }).await;
+    assert_eq!(targets(&d).await.len(), 1);
+}

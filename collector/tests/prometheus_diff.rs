@@ -158,3 +158,34 @@ async fn recording_rules_agree_with_real_prometheus() {
         assert!(close, "{series}: ours {got}, Prometheus {want}");
     }
 }
+
+/// Each active target's discovered and final labels, in a comparable order.
+fn label_sets(targets: &[serde_json::Value]) -> Vec<(String, String)> {
+    let mut sets: Vec<_> =
+        targets.iter().map(|t| (t["discoveredLabels"].to_string(), t["labels"].to_string())).collect();
+    sets.sort();
+    sets
+}
+
+#[tokio::test]
+async fn http_sd_targets_match_real_prometheus() {
+    let (a, b) = (TestTarget::start("m 1\n").await, TestTarget::start("m 2\n").await);
+    let sd = TestTarget::start(&format!(
+        r#"[{{"targets": ["{}"], "labels": {{"env": "prod", "__metrics_path__": "/metrics"}}}},
+            {{"targets": ["{}"], "labels": {{"__meta_team": "core"}}}}, {{"targets": []}}]"#,
+        a.addr, b.addr
+    ))
+    .await;
+    sd.set_content_type("application/json; charset=utf-8");
+    let cfg = format!(
+        "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: http\n    http_sd_configs: [{{url: 'http://{}/sd', refresh_interval: 1s}}]\n    relabel_configs:\n      - {{source_labels: [__meta_url], regex: 'http://([^/]+)/.*', target_label: sd_host}}\n      - {{source_labels: [__meta_team], target_label: team}}\n",
+        sd.addr
+    );
+    let Some(prom) = Prometheus::start(&cfg).await else { return };
+    let ours = collector(&cfg).await;
+    wait_until(WAIT, || async { prom.targets().await.len() == 2 }).await;
+    let mine = scraped(&ours, "http").await;
+    let theirs = prom.targets().await;
+    assert_eq!(label_sets(&mine), label_sets(&theirs), "the same targets, discovered and relabelled alike");
+    assert!(label_sets(&mine)[0].1.contains("sd_host"), "{mine:?}");
+}

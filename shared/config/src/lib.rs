@@ -13,7 +13,9 @@ pub use http::{Authorization, BasicAuth, Credentials, HttpClientConfig, TlsConfi
 pub use profile::{ProfileRule, ProfileRuleConfig};
 pub use remote::{MetadataConfig, QueueConfig, RemoteWriteConfig};
 pub use rollup::{Grouping, RollupOutput, RollupRule, RollupRuleConfig};
-pub use scrape::{AlertingConfig, AlertmanagerConfig, DnsSdConfig, FileSdConfig, ScrapeConfig, StaticConfig};
+pub use scrape::{
+    AlertingConfig, AlertmanagerConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, ScrapeConfig, StaticConfig,
+};
 pub use units::{ByteSize, Dur};
 
 use serde::Deserialize;
@@ -123,6 +125,7 @@ impl Config {
             }
             sc.finish(&self.global)?;
         }
+        self.alerting.alertmanagers.iter().try_for_each(AlertmanagerConfig::validate)?;
         let mut names = std::collections::HashSet::new();
         for rw in &mut self.remote_write {
             rw.finish()?;
@@ -146,6 +149,7 @@ impl Config {
         self.rule_files.iter_mut().for_each(join);
         for sc in &mut self.scrape_configs {
             sc.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()).for_each(join);
+            sc.http_sd_configs.iter_mut().for_each(|h| h.http.resolve_paths(&join));
             sc.http.resolve_paths(&join);
         }
         for rw in &mut self.remote_write {
@@ -153,6 +157,7 @@ impl Config {
         }
         for am in &mut self.alerting.alertmanagers {
             am.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()).for_each(join);
+            am.http_sd_configs.iter_mut().for_each(|h| h.http.resolve_paths(&join));
             am.http.resolve_paths(&join);
         }
     }

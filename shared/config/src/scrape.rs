@@ -37,6 +37,8 @@ pub struct ScrapeConfig {
     #[serde(default)]
     pub dns_sd_configs: Vec<DnsSdConfig>,
     #[serde(default)]
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default)]
     pub metric_relabel_configs: Vec<RelabelConfig>,
@@ -100,10 +102,20 @@ impl ScrapeConfig {
             return Err(format!("metrics_path must start with '/' for scrape config with job name {job:?}"));
         }
         self.http.validate().map_err(|e| format!("job {job:?}: {e}"))?;
-        for d in &self.dns_sd_configs {
-            d.validate().map_err(|e| format!("job {job:?}: {e}"))?;
-        }
-        Ok(())
+        validate_sd(&self.dns_sd_configs, &self.http_sd_configs).map_err(|e| format!("job {job:?}: {e}"))
+    }
+}
+
+/// The discovery configs' own checks, for a scrape job or an Alertmanager set.
+fn validate_sd(dns: &[DnsSdConfig], http: &[HttpSdConfig]) -> Result<(), String> {
+    dns.iter().try_for_each(DnsSdConfig::validate)?;
+    http.iter().try_for_each(HttpSdConfig::validate)
+}
+
+impl AlertmanagerConfig {
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        self.http.validate()?;
+        validate_sd(&self.dns_sd_configs, &self.http_sd_configs).map_err(|e| format!("alertmanager config: {e}"))
     }
 }
 
@@ -167,6 +179,42 @@ impl DnsSdConfig {
     }
 }
 
+/// `http_sd_configs`: target groups served as JSON (the file-SD schema) by an HTTP
+/// endpoint, fetched every `refresh_interval` with the HTTP client settings beside it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSdConfig {
+    pub url: String,
+    #[serde(default = "one_minute")]
+    pub refresh_interval: Dur,
+    #[serde(flatten)]
+    pub http: HttpClientConfig,
+}
+
+fn one_minute() -> Dur {
+    Dur(Duration::from_secs(60))
+}
+
+impl HttpSdConfig {
+    /// Prometheus's checks, in its words.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.url.is_empty() {
+            return Err("URL is missing".into());
+        }
+        let url = url::Url::parse(&self.url).map_err(|e| match e {
+            url::ParseError::EmptyHost => "host is missing in URL".to_string(),
+            e => format!("http_sd_configs url {:?}: {e}", self.url),
+        })?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err("URL scheme must be 'http' or 'https'".into());
+        }
+        if self.refresh_interval.0.is_zero() {
+            return Err("http_sd_configs refresh_interval must be positive".into());
+        }
+        self.http.validate()
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
@@ -193,6 +241,8 @@ pub struct AlertmanagerConfig {
     pub file_sd_configs: Vec<FileSdConfig>,
     #[serde(default)]
     pub dns_sd_configs: Vec<DnsSdConfig>,
+    #[serde(default)]
+    pub http_sd_configs: Vec<HttpSdConfig>,
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(flatten)]

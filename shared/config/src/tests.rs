@@ -20,6 +20,7 @@ scrape_configs:
         labels: {team: core, port: 8080}
     file_sd_configs: [{files: ['targets/*.json'], refresh_interval: 1m}]
     dns_sd_configs: [{names: [envoy], type: A, port: 15090}]
+    http_sd_configs: [{url: 'https://sd.example:8443/targets', tls_config: {ca_file: sd-ca.pem}}]
     metric_relabel_configs:
       - {source_labels: [__name__], regex: 'federate:(.+)', target_label: __name__}
     sample_limit: 1000
@@ -38,6 +39,7 @@ fn parses_a_full_prometheus_config() {
     assert!(envoy.honor_labels && envoy.honor_timestamps);
     assert_eq!(envoy.params["match[]"], vec!["{__name__=~\"federate:.+\"}".to_string()]);
     assert_eq!(envoy.static_configs[0].labels["port"], "8080");
+    assert_eq!(envoy.http_sd_configs[0].refresh_interval.0, Duration::from_secs(60), "Prometheus's default");
     assert_eq!(envoy.body_size_limit.0, 10 << 20);
     assert_eq!(envoy.metric_relabel_configs.len(), 1);
     let other = &c.scrape_configs[1];
@@ -90,6 +92,21 @@ fn cross_field_errors() {
         ("scrape_configs: [{job_name: a, bearer_token: x, basic_auth: {username: u}}]", "at most one of basic_auth"),
         ("scrape_configs: [{job_name: a, scheme: ftp}]", "invalid scheme"),
         ("global: {external_labels: {1x: y}}", "is not a valid label name"),
+        ("scrape_configs: [{job_name: a, http_sd_configs: [{url: ''}]}]", "URL is missing"),
+        (
+            "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'ftp://x/sd'}]}]",
+            "URL scheme must be 'http' or 'https'",
+        ),
+        ("scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://'}]}]", "host is missing in URL"),
+        (
+            "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x', refresh_intervall: 1m}]}]",
+            "unknown field",
+        ),
+        (
+            "alerting: {alertmanagers: [{http_sd_configs: [{url: 'http://x', bearer_token: t, basic_auth: {username: u}}]}]}",
+            "at most one of basic_auth",
+        ),
+        ("alerting: {alertmanagers: [{dns_sd_configs: [{names: [x]}]}]}", "\"SRV\" is not supported"),
     ];
     for (yaml, want) in cases {
         let e = Config::parse(yaml, "c.yml").unwrap_err();
@@ -108,6 +125,8 @@ fn load_resolves_relative_paths() {
         c.scrape_configs[0].file_sd_configs[0].files[0],
         dir.path().join("targets/*.json").display().to_string()
     );
+    let sd_ca = c.scrape_configs[0].http_sd_configs[0].http.tls_config.ca_file.as_deref();
+    assert_eq!(sd_ca, Some(dir.path().join("sd-ca.pem").display().to_string().as_str()));
     let pw = c.scrape_configs[0].http.basic_auth.as_ref().unwrap().password_file.as_deref().unwrap();
     assert_eq!(pw, dir.path().join("secret").display().to_string());
 }

@@ -2,10 +2,15 @@
 //! mechanism is a [`Discoverer`], as in Prometheus's `discovery` package: it sends its
 //! whole current list of target groups whenever that changes. [`spawn`] runs a config's
 //! mechanisms and merges their lists, with the static groups, into one watch channel.
-//! Here: files ([`FileSd`], re-read when they change) and DNS A/AAAA records ([`DnsSd`]);
-//! a new mechanism is a new `Discoverer`, and a line in [`from_config`].
+//! Here: files ([`FileSd`], re-read when they change), DNS A/AAAA records ([`DnsSd`]) and
+//! HTTP endpoints ([`HttpSd`], `http_sd.rs`); a new mechanism is a new `Discoverer`, and
+//! a line in [`from_config`].
 
-use cardinal_config::{DnsSdConfig, FileSdConfig, StaticConfig};
+mod http_sd;
+
+pub use http_sd::HttpSd;
+
+use cardinal_config::{DnsSdConfig, FileSdConfig, HttpSdConfig, StaticConfig};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -37,13 +42,19 @@ impl Updates {
     pub async fn send(&self, groups: Vec<TargetGroup>) -> bool {
         self.tx.send((self.slot, groups)).await.is_ok()
     }
+
+    /// Nobody listens any more (the job or the config is gone).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 /// The mechanisms a config names, besides its static groups.
-pub fn from_config(files: &[FileSdConfig], dns: &[DnsSdConfig]) -> Vec<Box<dyn Discoverer>> {
+pub fn from_config(files: &[FileSdConfig], dns: &[DnsSdConfig], http: &[HttpSdConfig]) -> Vec<Box<dyn Discoverer>> {
     let files = files.iter().map(|c| Box::new(FileSd(c.clone())) as Box<dyn Discoverer>);
     let dns = dns.iter().map(|c| Box::new(DnsSd(c.clone())) as Box<dyn Discoverer>);
-    files.chain(dns).collect()
+    let http = http.iter().map(|c| Box::new(HttpSd(c.clone())) as Box<dyn Discoverer>);
+    files.chain(dns).chain(http).collect()
 }
 
 /// How often file SD checks the files' modification times. Prometheus reacts to inotify
@@ -228,7 +239,7 @@ mod tests {
             files: vec![file.display().to_string()],
             refresh_interval: cardinal_config::Dur(Duration::from_secs(60)),
         };
-        let mut mechanisms = from_config(&[file_sd], &[]);
+        let mut mechanisms = from_config(&[file_sd], &[], &[]);
         mechanisms.push(Box::new(Fixed(vec![group("c:9100", "fixed")])));
         let (mut rx, _tasks) = spawn(&statics, mechanisms);
         let targets = |groups: &[TargetGroup]| {

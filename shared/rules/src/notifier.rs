@@ -211,8 +211,10 @@ fn client(am: &AlertmanagerConfig) -> Result<reqwest::Client, String> {
 fn start_set(cfg: &AlertmanagerConfig) -> Result<Arc<AmSet>, String> {
     check_version(cfg)?;
     let client = client(cfg)?;
-    let (groups, discovery) =
-        discovery::spawn(&cfg.static_configs, discovery::from_config(&cfg.file_sd_configs, &cfg.dns_sd_configs));
+    let (groups, discovery) = discovery::spawn(
+        &cfg.static_configs,
+        discovery::from_config(&cfg.file_sd_configs, &cfg.dns_sd_configs, &cfg.http_sd_configs),
+    );
     Ok(Arc::new(AmSet { cfg: cfg.clone(), client, groups, discovery }))
 }
 
