@@ -4,10 +4,12 @@
 pub mod alertmanager;
 pub mod browser;
 pub mod daemon;
+pub mod kube;
 pub mod prometheus;
 pub mod sdk;
 pub mod series;
 pub mod target;
+pub mod vmagent;
 
 pub use daemon::{Access, Daemon, bin_path, wait_until};
 pub use target::TestTarget;

@@ -22,16 +22,32 @@ impl Tool {
     /// `--config.file`, `data_flag` naming its data directory, and `extra` flags; `None`
     /// (with the reason printed) when it is not installed.
     pub fn start(name: &str, config: &str, data_flag: &str, extra: &[&str]) -> Option<(Tool, String)> {
+        Tool::launch(name, config, |cfg, data, addr| {
+            let ours = [
+                format!("--config.file={cfg}"),
+                format!("--{data_flag}={data}"),
+                format!("--web.listen-address={addr}"),
+            ];
+            ours.into_iter().chain(extra.iter().map(|e| e.to_string())).collect()
+        })
+    }
+
+    /// Starts the installed tool `name` with the flags `args` makes of its config file's
+    /// path, its data directory and a free 127.0.0.1 address; `None` (with the reason
+    /// printed) when it is not installed.
+    pub fn launch(
+        name: &str,
+        config: &str,
+        args: impl FnOnce(&str, &str, &str) -> Vec<String>,
+    ) -> Option<(Tool, String)> {
         let bin = find_tool(name)?;
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("config.yml");
         std::fs::write(&cfg, config).expect("write config");
         let addr = free_addr();
+        let data = dir.path().join("data").display().to_string();
         let child = Command::new(bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--{data_flag}={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .args(extra)
+            .args(args(&cfg.display().to_string(), &data, &addr))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

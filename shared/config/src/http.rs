@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpClientConfig {
     pub basic_auth: Option<BasicAuth>,
@@ -15,7 +15,7 @@ pub struct HttpClientConfig {
     pub follow_redirects: Option<bool>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     #[serde(default)]
@@ -24,7 +24,7 @@ pub struct BasicAuth {
     pub password_file: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Authorization {
     #[serde(rename = "type")]
@@ -33,7 +33,7 @@ pub struct Authorization {
     pub credentials_file: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     pub ca_file: Option<String>,

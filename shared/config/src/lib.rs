@@ -2,6 +2,7 @@
 //! name `file:line:column`; cross-field checks follow Prometheus's messages.
 
 mod http;
+mod kubernetes;
 mod names;
 pub mod profile;
 mod remote;
@@ -10,11 +11,12 @@ mod scrape;
 mod units;
 
 pub use http::{Authorization, BasicAuth, Credentials, HttpClientConfig, TlsConfig};
+pub use kubernetes::KubernetesSdConfig;
 pub use profile::{ProfileRule, ProfileRuleConfig};
 pub use remote::{MetadataConfig, QueueConfig, RemoteWriteConfig};
 pub use rollup::{Grouping, RollupOutput, RollupRule, RollupRuleConfig};
 pub use scrape::{
-    AlertingConfig, AlertmanagerConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, ScrapeConfig, StaticConfig,
+    AlertingConfig, AlertmanagerConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, ScrapeConfig, SdConfigs, StaticConfig,
 };
 pub use units::{ByteSize, Dur};
 
@@ -150,6 +152,7 @@ impl Config {
         for sc in &mut self.scrape_configs {
             sc.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()).for_each(join);
             sc.http_sd_configs.iter_mut().for_each(|h| h.http.resolve_paths(&join));
+            sc.kubernetes_sd_configs.iter_mut().for_each(|k| k.resolve_paths(&join));
             sc.http.resolve_paths(&join);
         }
         for rw in &mut self.remote_write {
@@ -158,6 +161,7 @@ impl Config {
         for am in &mut self.alerting.alertmanagers {
             am.file_sd_configs.iter_mut().flat_map(|f| f.files.iter_mut()).for_each(join);
             am.http_sd_configs.iter_mut().for_each(|h| h.http.resolve_paths(&join));
+            am.kubernetes_sd_configs.iter_mut().for_each(|k| k.resolve_paths(&join));
             am.http.resolve_paths(&join);
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::GlobalConfig;
 use crate::http::HttpClientConfig;
+use crate::kubernetes::KubernetesSdConfig;
 use crate::units::{ByteSize, Dur};
 use cardinal_relabel::RelabelConfig;
 use serde::Deserialize;
@@ -38,6 +39,8 @@ pub struct ScrapeConfig {
     pub dns_sd_configs: Vec<DnsSdConfig>,
     #[serde(default)]
     pub http_sd_configs: Vec<HttpSdConfig>,
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default)]
@@ -102,20 +105,50 @@ impl ScrapeConfig {
             return Err(format!("metrics_path must start with '/' for scrape config with job name {job:?}"));
         }
         self.http.validate().map_err(|e| format!("job {job:?}: {e}"))?;
-        validate_sd(&self.dns_sd_configs, &self.http_sd_configs).map_err(|e| format!("job {job:?}: {e}"))
+        self.sd().validate().map_err(|e| format!("job {job:?}: {e}"))
     }
 }
 
-/// The discovery configs' own checks, for a scrape job or an Alertmanager set.
-fn validate_sd(dns: &[DnsSdConfig], http: &[HttpSdConfig]) -> Result<(), String> {
-    dns.iter().try_for_each(DnsSdConfig::validate)?;
-    http.iter().try_for_each(HttpSdConfig::validate)
+/// The discovery mechanisms a scrape job or an Alertmanager set names, besides its
+/// static targets.
+pub struct SdConfigs<'a> {
+    pub files: &'a [FileSdConfig],
+    pub dns: &'a [DnsSdConfig],
+    pub http: &'a [HttpSdConfig],
+    pub kubernetes: &'a [KubernetesSdConfig],
+}
+
+impl<'a> SdConfigs<'a> {
+    fn of(
+        files: &'a [FileSdConfig],
+        dns: &'a [DnsSdConfig],
+        http: &'a [HttpSdConfig],
+        kubernetes: &'a [KubernetesSdConfig],
+    ) -> SdConfigs<'a> {
+        SdConfigs { files, dns, http, kubernetes }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.dns.iter().try_for_each(DnsSdConfig::validate)?;
+        self.http.iter().try_for_each(HttpSdConfig::validate)?;
+        self.kubernetes.iter().try_for_each(KubernetesSdConfig::validate)
+    }
+}
+
+impl ScrapeConfig {
+    pub fn sd(&self) -> SdConfigs<'_> {
+        SdConfigs::of(&self.file_sd_configs, &self.dns_sd_configs, &self.http_sd_configs, &self.kubernetes_sd_configs)
+    }
 }
 
 impl AlertmanagerConfig {
+    pub fn sd(&self) -> SdConfigs<'_> {
+        SdConfigs::of(&self.file_sd_configs, &self.dns_sd_configs, &self.http_sd_configs, &self.kubernetes_sd_configs)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         self.http.validate()?;
-        validate_sd(&self.dns_sd_configs, &self.http_sd_configs).map_err(|e| format!("alertmanager config: {e}"))
+        self.sd().validate().map_err(|e| format!("alertmanager config: {e}"))
     }
 }
 
@@ -243,6 +276,8 @@ pub struct AlertmanagerConfig {
     pub dns_sd_configs: Vec<DnsSdConfig>,
     #[serde(default)]
     pub http_sd_configs: Vec<HttpSdConfig>,
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(flatten)]

@@ -107,6 +107,46 @@ fn cross_field_errors() {
             "at most one of basic_auth",
         ),
         ("alerting: {alertmanagers: [{dns_sd_configs: [{names: [x]}]}]}", "\"SRV\" is not supported"),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{api_server: 'http://k'}]}]",
+            "role missing (one of: pod,",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pods}]}]",
+            "unknown Kubernetes SD role \"pods\"",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: node}]}]",
+            "role \"node\" is not supported yet",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, api_server: 'http://k', kubeconfig_file: k}]}]",
+            "cannot use 'kubeconfig_file' and 'api_server' simultaneously",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, bearer_token: t}]}]",
+            "please provide the 'api_server' URL explicitly",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, api_server: 'http://k', namespaces: {own_namespace: true}}]}]",
+            "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, selectors: [{role: node, label: a=b}]}]}]",
+            "pod role supports only pod selectors",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, selectors: [{role: pod}, {role: pod}]}]}]",
+            "duplicated selector role: pod",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, kubeconfig_file: k}]}]",
+            "kubeconfig_file is not supported yet",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, attach_metadata: {node: true}}]}]",
+            "attach_metadata.node is not supported yet",
+        ),
     ];
     for (yaml, want) in cases {
         let e = Config::parse(yaml, "c.yml").unwrap_err();

@@ -3,6 +3,8 @@
 //! the answer, `__meta_url` on every group). A failed refresh keeps the groups the last
 //! good one gave, as Prometheus does.
 
+#[cfg(test)]
+use crate::Target;
 use crate::{Discoverer, TargetGroup, Updates};
 use cardinal_config::HttpSdConfig;
 use futures_util::future::BoxFuture;
@@ -95,7 +97,7 @@ fn groups(body: &[u8], url: &str) -> Result<Vec<TargetGroup>, String> {
             return Err(format!("{bad:?} is not a valid label name"));
         }
         g.labels.insert("__meta_url".into(), url.into());
-        groups.push(TargetGroup { targets: g.targets, labels: g.labels, source: format!("{url}:{i}") });
+        groups.push(TargetGroup::of_addresses(g.targets, g.labels, format!("{url}:{i}")));
     }
     Ok(groups)
 }
@@ -110,7 +112,7 @@ mod tests {
         let body = br#"[{"targets": ["a:1", "b:2"], "labels": {"env": "x"}, "extra": 1}, {"targets": ["c:3"]}]"#;
         let g = groups(body, url).unwrap();
         assert_eq!(g.len(), 2);
-        assert_eq!(g[0].targets, ["a:1", "b:2"]);
+        assert_eq!(g[0].targets, [Target::from("a:1".to_string()), Target::from("b:2".to_string())]);
         assert_eq!(g[0].labels["env"], "x");
         assert_eq!(g[1].labels["__meta_url"], url);
         assert_eq!(g[1].source, "http://127.0.0.1:1/sd:1");

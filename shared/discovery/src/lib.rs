@@ -2,15 +2,18 @@
 //! mechanism is a [`Discoverer`], as in Prometheus's `discovery` package: it sends its
 //! whole current list of target groups whenever that changes. [`spawn`] runs a config's
 //! mechanisms and merges their lists, with the static groups, into one watch channel.
-//! Here: files ([`FileSd`], re-read when they change), DNS A/AAAA records ([`DnsSd`]) and
-//! HTTP endpoints ([`HttpSd`], `http_sd.rs`); a new mechanism is a new `Discoverer`, and
+//! Here: files ([`FileSd`], re-read when they change), DNS A/AAAA records ([`DnsSd`]),
+//! HTTP endpoints ([`HttpSd`], `http_sd.rs`) and Kubernetes' API server ([`KubernetesSd`],
+//! `kubernetes/`); a new mechanism is a new `Discoverer`, and
 //! a line in [`from_config`].
 
 mod http_sd;
+mod kubernetes;
 
 pub use http_sd::HttpSd;
+pub use kubernetes::KubernetesSd;
 
-use cardinal_config::{DnsSdConfig, FileSdConfig, HttpSdConfig, StaticConfig};
+use cardinal_config::{DnsSdConfig, FileSdConfig, SdConfigs, StaticConfig};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,12 +21,33 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 
 /// Targets sharing labels: a static_config entry, an entry of an SD file (same schema),
-/// or a DNS name's addresses, with where it came from.
+/// a DNS name's addresses, or a Kubernetes object's ports, with where it came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetGroup {
-    pub targets: Vec<String>,
+    pub targets: Vec<Target>,
     pub labels: BTreeMap<String, String>,
     pub source: String,
+}
+
+/// One discovered target: its address and the labels of its own, which win over its
+/// group's (a Kubernetes pod's container and port, say).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    pub address: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl From<String> for Target {
+    fn from(address: String) -> Target {
+        Target { address, labels: BTreeMap::new() }
+    }
+}
+
+impl TargetGroup {
+    /// A group of bare addresses.
+    pub fn of_addresses(addresses: Vec<String>, labels: BTreeMap<String, String>, source: String) -> TargetGroup {
+        TargetGroup { targets: addresses.into_iter().map(Target::from).collect(), labels, source }
+    }
 }
 
 /// One discovery mechanism, run as its own task until the groups' receiver is gone.
@@ -50,11 +74,12 @@ impl Updates {
 }
 
 /// The mechanisms a config names, besides its static groups.
-pub fn from_config(files: &[FileSdConfig], dns: &[DnsSdConfig], http: &[HttpSdConfig]) -> Vec<Box<dyn Discoverer>> {
-    let files = files.iter().map(|c| Box::new(FileSd(c.clone())) as Box<dyn Discoverer>);
-    let dns = dns.iter().map(|c| Box::new(DnsSd(c.clone())) as Box<dyn Discoverer>);
-    let http = http.iter().map(|c| Box::new(HttpSd(c.clone())) as Box<dyn Discoverer>);
-    files.chain(dns).chain(http).collect()
+pub fn from_config(sd: SdConfigs) -> Vec<Box<dyn Discoverer>> {
+    let files = sd.files.iter().map(|c| Box::new(FileSd(c.clone())) as Box<dyn Discoverer>);
+    let dns = sd.dns.iter().map(|c| Box::new(DnsSd(c.clone())) as Box<dyn Discoverer>);
+    let http = sd.http.iter().map(|c| Box::new(HttpSd(c.clone())) as Box<dyn Discoverer>);
+    let kubernetes = sd.kubernetes.iter().map(|c| Box::new(KubernetesSd(c.clone())) as Box<dyn Discoverer>);
+    files.chain(dns).chain(http).chain(kubernetes).collect()
 }
 
 /// How often file SD checks the files' modification times. Prometheus reacts to inotify
@@ -69,11 +94,7 @@ pub fn spawn(
     let static_groups: Vec<TargetGroup> = statics
         .iter()
         .enumerate()
-        .map(|(i, s)| TargetGroup {
-            targets: s.targets.clone(),
-            labels: s.labels.clone(),
-            source: format!("static/{i}"),
-        })
+        .map(|(i, s)| TargetGroup::of_addresses(s.targets.clone(), s.labels.clone(), format!("static/{i}")))
         .collect();
     let n_sources = mechanisms.len();
     let (tx, rx) = watch::channel(static_groups.clone());
@@ -179,7 +200,7 @@ pub fn read_sd_file(path: &std::path::Path) -> Result<Vec<TargetGroup>, String> 
         .enumerate()
         .map(|(i, mut e)| {
             e.labels.insert("__meta_filepath".into(), name.clone());
-            TargetGroup { targets: e.targets, labels: e.labels, source: format!("{name}:{i}") }
+            TargetGroup::of_addresses(e.targets, e.labels, format!("{name}:{i}"))
         })
         .collect())
 }
@@ -196,7 +217,7 @@ async fn run_dns_sd(cfg: DnsSdConfig, out: Updates) {
                     targets.sort();
                     targets.dedup();
                     let labels = BTreeMap::from([("__meta_dns_name".to_string(), name.clone())]);
-                    groups.push(TargetGroup { targets, labels, source: format!("dns/{name}") });
+                    groups.push(TargetGroup::of_addresses(targets, labels, format!("dns/{name}")));
                 }
                 Err(e) => tracing::warn!(name, error = %e, "DNS SD lookup failed"),
             }
@@ -226,7 +247,7 @@ mod tests {
     }
 
     fn group(target: &str, source: &str) -> TargetGroup {
-        TargetGroup { targets: vec![target.into()], labels: BTreeMap::new(), source: source.into() }
+        TargetGroup::of_addresses(vec![target.into()], BTreeMap::new(), source.into())
     }
 
     #[tokio::test]
@@ -239,11 +260,11 @@ mod tests {
             files: vec![file.display().to_string()],
             refresh_interval: cardinal_config::Dur(Duration::from_secs(60)),
         };
-        let mut mechanisms = from_config(&[file_sd], &[], &[]);
+        let mut mechanisms = from_config(SdConfigs { files: &[file_sd], dns: &[], http: &[], kubernetes: &[] });
         mechanisms.push(Box::new(Fixed(vec![group("c:9100", "fixed")])));
         let (mut rx, _tasks) = spawn(&statics, mechanisms);
         let targets = |groups: &[TargetGroup]| {
-            let mut t: Vec<String> = groups.iter().flat_map(|g| g.targets.clone()).collect();
+            let mut t: Vec<String> = groups.iter().flat_map(|g| g.targets.iter().map(|t| t.address.clone())).collect();
             t.sort();
             t
         };
@@ -259,7 +280,7 @@ mod tests {
         .await
         .expect("both mechanisms report within 10 s (file SD reads at once)");
         assert_eq!(targets(&all), ["a:9100", "b:9100", "c:9100"]);
-        let from_file = all.iter().find(|g| g.targets == ["b:9100"]).unwrap();
+        let from_file = all.iter().find(|g| g.targets[0].address == "b:9100").unwrap();
         assert_eq!(from_file.labels["env"], "test");
         assert_eq!(from_file.labels["__meta_filepath"], file.display().to_string());
     }

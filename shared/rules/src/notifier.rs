@@ -211,10 +211,7 @@ fn client(am: &AlertmanagerConfig) -> Result<reqwest::Client, String> {
 fn start_set(cfg: &AlertmanagerConfig) -> Result<Arc<AmSet>, String> {
     check_version(cfg)?;
     let client = client(cfg)?;
-    let (groups, discovery) = discovery::spawn(
-        &cfg.static_configs,
-        discovery::from_config(&cfg.file_sd_configs, &cfg.dns_sd_configs, &cfg.http_sd_configs),
-    );
+    let (groups, discovery) = discovery::spawn(&cfg.static_configs, discovery::from_config(cfg.sd()));
     Ok(Arc::new(AmSet { cfg: cfg.clone(), client, groups, discovery }))
 }
 
@@ -224,8 +221,10 @@ fn urls(set: &AmSet) -> Vec<String> {
     let mut out = Vec::new();
     for g in set.groups.borrow().iter() {
         for t in &g.targets {
-            let mut b = LabelsBuilder::new(Labels::from_pairs(g.labels.clone()));
-            b.set("__address__", t.clone());
+            let mut b = LabelsBuilder::new(Labels::from_pairs(
+                g.labels.iter().chain(&t.labels).map(|(k, v)| (k.as_str(), v.as_str())),
+            ));
+            b.set("__address__", t.address.clone());
             b.set("__scheme__", set.cfg.scheme.clone());
             b.set("__alerts_path__", path.clone());
             let Some(l) = cardinal_relabel::process(&b.build(), &set.cfg.relabel_configs) else { continue };

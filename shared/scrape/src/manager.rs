@@ -163,10 +163,7 @@ async fn run_job(
     stats: Arc<ScrapeStats>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (mut groups_rx, sd_tasks) = discovery::spawn(
-        &sc.static_configs,
-        discovery::from_config(&sc.file_sd_configs, &sc.dns_sd_configs, &sc.http_sd_configs),
-    );
+    let (mut groups_rx, sd_tasks) = discovery::spawn(&sc.static_configs, discovery::from_config(sc.sd()));
     let loop_cfg = Arc::new(LoopConfig {
         honor_labels: sc.honor_labels,
         honor_timestamps: sc.honor_timestamps,

@@ -1,7 +1,7 @@
 //! From a discovered address to a scrape target: Prometheus's `PopulateLabels`.
 
 use cardinal_config::ScrapeConfig;
-use cardinal_discovery::TargetGroup;
+use cardinal_discovery::{self as discovery, TargetGroup};
 use cardinal_model::{Labels, LabelsBuilder, format_duration};
 
 /// A target after relabeling: what gets scraped, and the labels its samples get.
@@ -38,22 +38,22 @@ pub fn targets_from_groups(cfg: &ScrapeConfig, groups: &[TargetGroup]) -> (Vec<P
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for g in groups {
-        for addr in &g.targets {
-            match populate(cfg, g, addr) {
+        for t in &g.targets {
+            match populate(cfg, g, t) {
                 Ok(p) => out.push(p),
-                Err(e) => errors.push(format!("instance {addr}: {e}")),
+                Err(e) => errors.push(format!("instance {}: {e}", t.address)),
             }
         }
     }
     (out, errors)
 }
 
-fn populate(cfg: &ScrapeConfig, group: &TargetGroup, addr: &str) -> Result<Populated, String> {
+fn populate(cfg: &ScrapeConfig, group: &TargetGroup, target: &discovery::Target) -> Result<Populated, String> {
     let mut b = LabelsBuilder::new(Labels::empty());
-    for (k, v) in &group.labels {
+    for (k, v) in group.labels.iter().chain(&target.labels) {
         b.set(k.clone(), v.clone());
     }
-    b.set("__address__", addr);
+    b.set("__address__", target.address.clone());
     for (k, v) in [
         ("job", cfg.job_name.clone()),
         ("__scheme__", cfg.scheme.clone()),
@@ -143,11 +143,8 @@ mod tests {
     }
 
     fn one(cfg: &ScrapeConfig, labels: &[(&str, &str)], addr: &str) -> Populated {
-        let g = TargetGroup {
-            targets: vec![addr.into()],
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
-            source: "t".into(),
-        };
+        let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+        let g = TargetGroup::of_addresses(vec![addr.into()], labels, "t".into());
         targets_from_groups(cfg, &[g]).0.remove(0)
     }
 

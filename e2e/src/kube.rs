@@ -1,0 +1,166 @@
+//! A stand-in Kubernetes API server for discovery tests (no cluster installs here): pods
+//! listed and watched as the real server serves them (`/api/v1/pods`, per namespace,
+//! `labelSelector` equality, `watch=1` from a resourceVersion as lines of JSON events,
+//! `ERROR` 410 for a resourceVersion older than its history), and an outage switch.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+struct Cluster {
+    /// `namespace/name` → the pod as served.
+    pods: BTreeMap<String, Value>,
+    version: u64,
+    /// Every event so far: its resourceVersion, namespace and JSON line.
+    history: Vec<(u64, String, String)>,
+    /// Watches from before this resourceVersion are told 410 Gone.
+    oldest: u64,
+    down: bool,
+    watchers: Vec<Watcher>,
+    requests: Vec<String>,
+}
+
+/// An open watch: its namespace (all when `None`), its label selector (`name=value`) and
+/// where its events go.
+type Watcher = (Option<String>, Option<(String, String)>, mpsc::UnboundedSender<String>);
+
+/// The stand-in API server on 127.0.0.1.
+#[derive(Clone)]
+pub struct FakeKube {
+    pub addr: SocketAddr,
+    cluster: Arc<Mutex<Cluster>>,
+}
+
+/// A pod as the API server returns it: running on 127.0.0.1 with one container whose
+/// ports are `ports` (name, number), labels and annotations as given.
+pub fn pod(ns: &str, name: &str, ports: &[(&str, u16)], labels: Value, annotations: Value) -> Value {
+    let ports: Vec<Value> =
+        ports.iter().map(|(n, p)| json!({"name": n, "containerPort": p, "protocol": "TCP"})).collect();
+    json!({
+        "kind": "Pod", "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"), "labels": labels, "annotations": annotations},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "app:1", "ports": ports}]},
+        "status": {"phase": "Running", "podIP": "127.0.0.1", "hostIP": "127.0.0.1",
+                   "conditions": [{"type": "Ready", "status": "True"}]}
+    })
+}
+
+impl FakeKube {
+    pub async fn start() -> FakeKube {
+        let cluster = Arc::new(Mutex::new(Cluster { version: 1, ..Cluster::default() }));
+        let app = axum::Router::new()
+            .route("/api/v1/pods", axum::routing::get(all_pods))
+            .route("/api/v1/namespaces/{ns}/pods", axum::routing::get(namespace_pods))
+            .with_state(cluster.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        FakeKube { addr, cluster }
+    }
+
+    /// Adds or replaces a pod (an `ADDED` or `MODIFIED` event for watchers).
+    pub fn put(&self, mut pod: Value) {
+        let mut c = self.cluster.lock();
+        c.version += 1;
+        pod["metadata"]["resourceVersion"] = json!(c.version.to_string());
+        let key =
+            format!("{}/{}", pod["metadata"]["namespace"].as_str().unwrap(), pod["metadata"]["name"].as_str().unwrap());
+        let kind = if c.pods.contains_key(&key) { "MODIFIED" } else { "ADDED" };
+        c.pods.insert(key, pod.clone());
+        event(&mut c, kind, pod);
+    }
+
+    pub fn delete(&self, ns: &str, name: &str) {
+        let mut c = self.cluster.lock();
+        c.version += 1;
+        let mut pod = c.pods.remove(&format!("{ns}/{name}")).expect("a pod that exists");
+        pod["metadata"]["resourceVersion"] = json!(c.version.to_string());
+        event(&mut c, "DELETED", pod);
+    }
+
+    /// While down every request is answered 503 and open watches end.
+    pub fn set_down(&self, down: bool) {
+        let mut c = self.cluster.lock();
+        c.down = down;
+        if down {
+            c.watchers.clear();
+        }
+    }
+
+    /// Forgets the history: a watch resuming from before now is told 410 Gone.
+    pub fn expire_history(&self) {
+        let mut c = self.cluster.lock();
+        c.oldest = c.version + 1;
+        c.history.clear();
+    }
+
+    /// The path and query of every request so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.cluster.lock().requests.clone()
+    }
+}
+
+fn event(c: &mut Cluster, kind: &str, pod: Value) {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+    let line = format!("{}\n", json!({"type": kind, "object": pod}));
+    c.history.push((c.version, ns.clone(), line.clone()));
+    c.watchers.retain(|(want_ns, selector, tx)| !matches_pod(want_ns, selector, &pod) || tx.send(line.clone()).is_ok());
+}
+
+fn matches_pod(ns: &Option<String>, selector: &Option<(String, String)>, pod: &Value) -> bool {
+    let in_ns = ns.as_ref().is_none_or(|ns| pod["metadata"]["namespace"] == ns.as_str());
+    in_ns && selector.as_ref().is_none_or(|(k, v)| pod["metadata"]["labels"][k] == v.as_str())
+}
+
+async fn all_pods(
+    State(c): State<Arc<Mutex<Cluster>>>,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    pods(c, uri, None, q)
+}
+
+async fn namespace_pods(
+    State(c): State<Arc<Mutex<Cluster>>>,
+    uri: Uri,
+    Path(ns): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    pods(c, uri, Some(ns), q)
+}
+
+fn pods(cluster: Arc<Mutex<Cluster>>, uri: Uri, ns: Option<String>, q: HashMap<String, String>) -> Response {
+    let mut c = cluster.lock();
+    c.requests.push(uri.to_string());
+    if c.down {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
+    let selector = q.get("labelSelector").and_then(|s| s.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string()));
+    if !q.contains_key("watch") {
+        let items: Vec<&Value> = c.pods.values().filter(|p| matches_pod(&ns, &selector, p)).collect();
+        let list = json!({"kind": "PodList", "metadata": {"resourceVersion": c.version.to_string()}, "items": items});
+        return axum::Json(list).into_response();
+    }
+    let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let (tx, rx) = mpsc::unbounded_channel();
+    if from < c.oldest {
+        let gone = json!({"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old resource version"}});
+        tx.send(format!("{gone}\n")).ok();
+    } else {
+        let missed = c.history.iter().filter(|(v, n, _)| *v > from && ns.as_ref().is_none_or(|ns| ns == n));
+        missed.for_each(|(_, _, line)| drop(tx.send(line.clone())));
+        c.watchers.push((ns, selector, tx));
+    }
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|line| (Ok::<_, std::io::Error>(line), rx))
+    });
+    Response::builder().header("content-type", "application/json").body(Body::from_stream(lines)).expect("response")
+}
