@@ -122,7 +122,7 @@ async fn the_reference_scenario_at_100_pods() {
     // (on a loaded machine the rollup can take a while to see every pod).
     let from = s.complete_at + 8.0;
     wait_until(WAIT, || async { newest(&s.master).await > from + 24.0 }).await;
-    rollups_match_the_known_rates(&s.master, from).await;
+    rollups_match_the_known_rates(&s, from).await;
     a_collector_crash_does_not_show_in_the_masters_counters(&mut s).await;
     a_master_crash_loses_nothing(&mut s.master).await;
 }
@@ -153,10 +153,11 @@ async fn newest(master: &Daemon) -> f64 {
 
 /// The rate at which the `series` rolled-up counters `selector` picks grew, read off the
 /// stored samples: the sum of their values at the latest instant all of them share,
-/// less the sum at the earliest such instant after `from`, over the time between. No
-/// extrapolation, so neither the federation's lag nor a missed federation scrape at a
-/// window's edge (which make `rate()` read low near now, in Prometheus as here) blurs it.
-async fn counter_rate(master: &Daemon, selector: &str, series: usize, from: f64) -> f64 {
+/// less the sum at the earliest such instant after `from`, over the time between, and
+/// those two instants (ms). No extrapolation, so neither the federation's lag nor a
+/// missed federation scrape at a window's edge (which make `rate()` read low near now,
+/// in Prometheus as here) blurs it.
+async fn counter_rate(master: &Daemon, selector: &str, series: usize, from: f64) -> (f64, i64, i64) {
     let at = newest(master).await;
     let span = (at - from).ceil() as u64;
     let samples = raw_samples(&master.url(""), &format!("{selector}[{span}s]"), at, &[]).await;
@@ -171,10 +172,46 @@ async fn counter_rate(master: &Daemon, selector: &str, series: usize, from: f64)
         panic!("{selector}: no instant holds all {series} series");
     };
     assert!(t2 - t1 >= 20_000, "{selector}: shared instants {t1}..{t2}");
-    (v2 - v1) / ((t2 - t1) as f64 / 1000.0)
+    ((v2 - v1) / ((t2 - t1) as f64 / 1000.0), t1, t2)
 }
 
-async fn rollups_match_the_known_rates(master: &Daemon, from: f64) {
+/// The rate at which the rollup's inputs grew as the collector scraped them between the
+/// instants `t1` and `t2` (ms): each input's last sample at or before `t2` less its last
+/// at or before `t1`. What the rolled-up counter must have counted over the same span.
+async fn scraped_rate(collector: &Daemon, t1: i64, t2: i64) -> f64 {
+    let span = (t2 - t1) / 1000 + 10;
+    let selector = format!("istio_requests_total{{reporter=\"source\"}}[{span}s]");
+    let samples = raw_samples(&collector.url(""), &selector, t2 as f64 / 1000.0, &[]).await;
+    let mut last: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
+    for ((series, t), v) in &samples {
+        let e = last.entry(series.as_str()).or_default();
+        if *t <= t1 {
+            e.0 = f64::from_bits(*v);
+        }
+        e.1 = f64::from_bits(*v);
+    }
+    assert_eq!(last.len(), MESH.pods * EDGES, "every input's samples");
+    last.values().map(|(before, after)| after - before).sum::<f64>() / ((t2 - t1) as f64 / 1000.0)
+}
+
+/// The rolled-up counter's rate from `from` to the newest sample counts exactly what was
+/// scraped: within 1% of the inputs' own samples over the same span (a scrape appended
+/// just after a flush it is stamped before moves one pod's interval, 0.1%, to the next
+/// flush). Against the mesh's known rate the inputs' scrape timing shows: each instant
+/// holds values scraped up to one interval (2 s, plus ~0.5 s late on a loaded machine)
+/// before it, so the difference of two can be off by that much of the span; returns
+/// that bound.
+async fn rolled_up_rate_holds(s: &Stack, what: &str, from: f64) -> f64 {
+    let (rolled_up, t1, t2) = counter_rate(&s.master, "istio_requests_total", PAIRS, from).await;
+    let scraped = scraped_rate(&s.collector, t1, t2).await;
+    near(&format!("{what}, against the inputs' samples"), rolled_up, scraped, 0.01);
+    let timing = 2.5 / ((t2 - t1) as f64 / 1000.0);
+    near(&format!("{what}, against the mesh's"), rolled_up, MESH.total_request_rate(), timing);
+    timing
+}
+
+async fn rollups_match_the_known_rates(s: &Stack, from: f64) {
+    let master = &s.master;
     let want = MESH.total_request_rate();
     // The shipped rule is one scrape interval's `irate`, which moves with every scrape's
     // timing (the synthetic pods count by the wall clock when a request arrives, a
@@ -185,13 +222,12 @@ async fn rollups_match_the_known_rates(master: &Daemon, from: f64) {
     let at = Some(newest(master).await);
     let recorded = master.scalar_at("avg_over_time(sum(istio_requests_total:rate1m)[24s:4s])", at).await.unwrap();
     near("the recording rule's rate, summed, over 24 s", recorded, want, 0.03);
-    let rolled_up = counter_rate(master, "istio_requests_total", PAIRS, from).await;
-    near("the rate of the rolled-up counter", rolled_up, want, 0.01);
+    let timing = rolled_up_rate_holds(s, "the rate of the rolled-up counter", from).await;
     // Every workload: its pods' edges, 10 requests a second each.
     let per_workload = MESH.edges(0).iter().map(|e| e.rate).sum::<f64>() * (MESH.pods / MESH.workloads) as f64;
     for w in 0..MESH.workloads {
         let selector = format!("istio_requests_total{{source_workload=\"workload-{w}\"}}");
-        near(&selector, counter_rate(master, &selector, EDGES, from).await, per_workload, 0.03);
+        near(&selector, counter_rate(master, &selector, EDGES, from).await.0, per_workload, timing.max(0.03));
     }
 }
 
@@ -329,11 +365,6 @@ async fn a_collector_crash_does_not_show_in_the_masters_counters(s: &mut Stack) 
     let end = newest(master).await;
     let (before, resumed) = e2e::prometheus::gap_around(&master.url(""), "istio_requests_total", crash, end, 120).await;
     // From before the outage (and the open windows lost with it) to after the restart.
-    let across = counter_rate(master, "istio_requests_total", PAIRS, before - 14.0).await;
-    near(
-        &format!("rate from before the outage ({before}..{resumed} has no samples) to after"),
-        across,
-        MESH.total_request_rate(),
-        0.01,
-    );
+    let what = format!("rate from before the outage ({before}..{resumed} has no samples) to after");
+    rolled_up_rate_holds(s, &what, before - 14.0).await;
 }
