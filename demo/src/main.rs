@@ -46,6 +46,10 @@ struct Cli {
     /// Stop by itself after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = cardinal_model::parse_duration)]
     exit_after: Option<Duration>,
+    /// Stop by itself once a report shows the cut and every region's profile counter on
+    /// the master (with `--exit-after` as the limit), as the demo's test does.
+    #[arg(long)]
+    until_complete: bool,
     /// Keep data here instead of a temporary directory.
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
@@ -89,6 +93,7 @@ fn main() -> ExitCode {
         workload: cli.workload,
         interval: cli.interval,
         exit_after: cli.exit_after,
+        until_complete: cli.until_complete,
         data_dir: cli.data_dir,
     })))
 }

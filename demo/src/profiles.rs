@@ -98,7 +98,8 @@ fn gzip(b: &[u8]) -> Result<Vec<u8>, String> {
 
 /// CPU cores per region on the master, from the recorded counters: the rule's output
 /// after federation, as a user would query it.
-pub async fn cores_by_region(client: &reqwest::Client, master: &str) -> Option<String> {
+/// The master's cores per region, as text, and how many regions it has data for.
+pub async fn cores_by_region(client: &reqwest::Client, master: &str) -> Option<(String, usize)> {
     let q = "sum by (region) (rate(cpu_usage_compress_workers[1m])) / 1e9";
     let mut parts: Vec<String> = crate::api::query(client, master, q)
         .await
@@ -110,5 +111,5 @@ pub async fn cores_by_region(client: &reqwest::Client, master: &str) -> Option<S
         })
         .collect();
     parts.sort();
-    (!parts.is_empty()).then(|| parts.join(", "))
+    (!parts.is_empty()).then(|| (parts.join(", "), parts.len()))
 }

@@ -19,6 +19,8 @@ pub struct Options {
     pub workload: String,
     pub interval: String,
     pub exit_after: Option<Duration>,
+    /// Stop after the first report showing every region's profile counter.
+    pub until_complete: bool,
     pub data_dir: Option<PathBuf>,
 }
 
@@ -118,8 +120,11 @@ async fn report(o: &Options, started: Instant) -> Result<(), String> {
                     group_thousands(c),
                     group_thousands(m)
                 );
-                if let Some(cores) = crate::profiles::cores_by_region(&client, &o.master).await {
+                if let Some((cores, regions)) = crate::profiles::cores_by_region(&client, &o.master).await {
                     println!("          profiles → cpu_usage_compress_workers on the master, cores by region: {cores}");
+                    if o.until_complete && regions == crate::profiles::REGIONS.len() {
+                        return Ok(());
+                    }
                 }
             }
             _ => {
