@@ -8,6 +8,7 @@ COPY master master
 COPY demo demo
 COPY shared shared
 COPY e2e e2e
+COPY testbed testbed
 COPY config config
 RUN cargo build --release --locked --bin collector --bin master --bin demo
 

@@ -22,51 +22,64 @@ pub fn apps() -> PathBuf {
 /// Where the SDK's packages are, installing them on first use; `None` (said why) when the
 /// runtime is missing or the install fails.
 pub fn install(cache: &Path, sdk: Sdk) -> Option<PathBuf> {
-    let (tool, installer) = match sdk {
-        Sdk::Node => ("node", "npm"),
-        Sdk::Python => ("python3", "pip"),
-        Sdk::Rust => ("cc", "cargo"),
-    };
-    crate::prometheus::find_tool(tool)?;
     let dir = cache.join(format!("sdk-{}", sdk.package().replace(['@', '/', '=', ' ', '+'], "_")));
-    let done = dir.join(".installed");
-    if done.exists() {
-        return Some(sdk.path(&dir));
-    }
-    std::fs::create_dir_all(&dir).expect("SDK cache directory");
-    let out = match sdk {
-        Sdk::Node => Command::new(crate::prometheus::find_tool(installer)?)
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .arg(sdk.package())
-            .output(),
-        Sdk::Python => Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
-            .arg(dir.join("site"))
-            .arg(sdk.package())
-            .output(),
+    let command = match sdk {
+        Sdk::Node => {
+            crate::prometheus::find_tool("node")?;
+            let mut npm = Command::new(crate::prometheus::find_tool("npm")?);
+            npm.args(["install", "--no-audit", "--no-fund", "--prefix"]).arg(&dir).arg(sdk.package());
+            npm
+        }
+        Sdk::Python => pip(&dir, sdk.package())?,
         // The cargo running the tests, building as a user ships: in release. (A debug
         // build's pprof-rs takes so long in its SIGPROF handler that ticks arriving during
         // it are lost: 25% of the samples.)
-        Sdk::Rust => Command::new(env!("CARGO"))
-            .args(["build", "--release", "--locked", "--quiet", "--manifest-path"])
-            .arg(apps().join("rust/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&dir)
-            .output(),
+        Sdk::Rust => {
+            crate::prometheus::find_tool("cc")?;
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args(["build", "--release", "--locked", "--quiet", "--manifest-path"]);
+            cargo.arg(apps().join("rust/Cargo.toml")).arg("--target-dir").arg(&dir);
+            cargo
+        }
     };
-    match out {
+    installed(&dir, sdk.package(), command).then(|| sdk.path(&dir))
+}
+
+/// A PyPI package (`name==version`) installed once into the cache: what goes on
+/// `PYTHONPATH`, or `None` (said why) without Python or the registry.
+pub fn python_package(cache: &Path, spec: &str) -> Option<PathBuf> {
+    let dir = cache.join(format!("pypi-{}", spec.replace(['=', '<', '>'], "_")));
+    installed(&dir, spec, pip(&dir, spec)?).then(|| dir.join("site"))
+}
+
+/// pip installing `spec` into `dir/site`.
+fn pip(dir: &Path, spec: &str) -> Option<Command> {
+    let mut pip = Command::new(crate::prometheus::find_tool("python3")?);
+    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]);
+    pip.arg(dir.join("site")).arg(spec);
+    Some(pip)
+}
+
+/// Runs `install` into `dir` unless an earlier run finished it; `false` (the skip
+/// recorded) when it fails.
+fn installed(dir: &Path, what: &str, mut install: Command) -> bool {
+    let done = dir.join(".installed");
+    if done.exists() {
+        return true;
+    }
+    std::fs::create_dir_all(dir).expect("package cache directory");
+    match install.output() {
         Ok(o) if o.status.success() => {
-            std::fs::write(&done, sdk.package()).expect("mark the SDK installed");
-            Some(sdk.path(&dir))
+            std::fs::write(&done, what).expect("mark the package installed");
+            true
         }
         other => {
             let why = match other {
                 Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
                 Err(e) => e.to_string(),
             };
-            crate::skip(&format!("installing {} failed ({why})", sdk.package()));
-            None
+            crate::skip(&format!("installing {what} failed ({why})"));
+            false
         }
     }
 }

@@ -1,0 +1,172 @@
+//! `deploy/kubernetes/`: valid Kubernetes objects (kubernetes-validate from PyPI, strict,
+//! against Kubernetes 1.37's schemas), configs that pass `check config` with the shipped
+//! rules the image holds, a ClusterRole granting what discovery reads, and the
+//! collector's config finding and scraping an Istio-injected pod, a sidecar publishing
+//! `*-envoy-prom` and istiod through a stand-in API server.
+
+use e2e::kube::{FakeKube, pod};
+use e2e::shipped::repo_file;
+use e2e::{Daemon, TestTarget, wait_until};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const FILES: [&str; 3] = ["namespace.yaml", "collector.yaml", "master.yaml"];
+
+fn dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes")
+}
+
+/// Every object of the manifests.
+fn objects() -> Vec<Value> {
+    let docs = FILES.iter().flat_map(|f| {
+        let text = repo_file(&format!("deploy/kubernetes/{f}"));
+        text.split("\n---\n")
+            .map(|d| serde_saphyr::from_str::<Value>(d).unwrap_or_else(|e| panic!("{f}: {e}")))
+            .collect::<Vec<_>>()
+    });
+    docs.collect()
+}
+
+fn object<'a>(all: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    all.iter().find(|o| o["kind"] == kind && o["metadata"]["name"] == name).unwrap_or_else(|| panic!("{kind} {name}"))
+}
+
+/// A daemon's config from its ConfigMap, the image's `/etc/cardinal` (this repository's
+/// `config/`) where the repository has it.
+fn config(all: &[Value], role: &str) -> String {
+    let text = object(all, "ConfigMap", &format!("cardinal-{role}"))["data"][format!("{role}.yml")]
+        .as_str()
+        .unwrap()
+        .to_string();
+    text.replace("/etc/cardinal/", &format!("{}/../config/", env!("CARGO_MANIFEST_DIR")))
+}
+
+#[test]
+fn the_manifests_are_valid_kubernetes_objects() {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let Some(site) = e2e::sdk::python_package(cache, "kubernetes-validate==1.37.0") else { return };
+    let out = Command::new("python3")
+        .env("PYTHONPATH", site)
+        .args(["-m", "kubernetes_validate", "--strict", "--kubernetes-version", "1.37.0"])
+        .args(FILES.iter().map(|f| dir().join(f)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches(" passed for resource ").count(), objects().len(), "every object checked: {text}");
+}
+
+#[test]
+fn the_daemons_configs_pass_check_config_with_the_shipped_rules() {
+    let all = objects();
+    for (role, want) in
+        [("collector", "4 scrape configs, 6 rule groups, 1 rollup rules"), ("master", "1 scrape configs")]
+    {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), config(&all, role)).unwrap();
+        let out = Command::new(e2e::bin_path(role)).args(["check", "config"]).arg(file.path()).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains(want), "{role}: {text}");
+    }
+    // The daemons run the config the ConfigMap mounts.
+    for (kind, name, mount) in
+        [("Deployment", "cardinal-collector", "collector.yml"), ("StatefulSet", "cardinal-master", "master.yml")]
+    {
+        let spec = &object(&all, kind, name)["spec"]["template"]["spec"];
+        let args = spec["containers"][0]["args"].to_string();
+        assert!(args.contains(&format!("--config.file=/etc/cardinal/k8s/{mount}")), "{name}: {args}");
+        assert_eq!(spec["volumes"][0]["configMap"]["name"], name);
+    }
+    assert!(
+        object(&all, "StatefulSet", "cardinal-master")["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]
+            .is_object()
+    );
+}
+
+#[test]
+fn the_collector_may_list_and_watch_what_discovery_reads() {
+    let all = objects();
+    let rules = object(&all, "ClusterRole", "cardinal-collector")["rules"].as_array().unwrap().clone();
+    for resource in ["pods", "services", "endpoints", "nodes", "endpointslices"] {
+        let grant = rules.iter().find(|r| r["resources"].as_array().unwrap().iter().any(|x| x == resource));
+        let verbs = grant.unwrap_or_else(|| panic!("{resource}"))["verbs"].to_string();
+        assert!(["get", "list", "watch"].iter().all(|v| verbs.contains(v)), "{resource}: {verbs}");
+    }
+    let binding = object(&all, "ClusterRoleBinding", "cardinal-collector");
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        object(&all, "Deployment", "cardinal-collector")["spec"]["template"]["spec"]["serviceAccountName"]
+    );
+}
+
+/// An Istio metric line, as a sidecar serves it.
+const ISTIO: &str = "istio_requests_total{reporter=\"source\",source_workload=\"reviews\",destination_workload=\"ratings\",response_code=\"200\"} 42\n";
+
+#[tokio::test]
+async fn the_collector_config_scrapes_istio_pods_through_the_api_server() {
+    let (merged, envoy, istiod) =
+        (TestTarget::start(ISTIO).await, TestTarget::start(ISTIO).await, TestTarget::start("pilot_xds 3\n").await);
+    let api = FakeKube::start().await;
+    let annotations = json!({"prometheus.io/scrape": "true", "prometheus.io/port": merged.addr.port().to_string(), "prometheus.io/path": "/stats/prometheus"});
+    api.put(pod(
+        "bookinfo",
+        "reviews-v1-1",
+        &[("http", 9080)],
+        json!({"app": "reviews", "pod-template-hash": "7f9c"}),
+        annotations,
+    ));
+    api.put(pod(
+        "legacy",
+        "ratings-1",
+        &[("http-envoy-prom", envoy.addr.port())],
+        json!({"app": "ratings"}),
+        json!({}),
+    ));
+    api.put(pod(
+        "istio-system",
+        "istiod-1",
+        &[("http-monitoring", istiod.addr.port())],
+        json!({"app": "istiod"}),
+        json!({}),
+    ));
+    api.put(pod(
+        "istio-system",
+        "other-1",
+        &[("http-monitoring", istiod.addr.port())],
+        json!({"app": "other"}),
+        json!({}),
+    ));
+    // In a cluster the service account reaches the API server; here the stand-in does.
+    let cfg = config(&objects(), "collector")
+        .replace("- role: pod\n", &format!("- role: pod\n        api_server: 'http://{}'\n", api.addr));
+    let d = Daemon::start("collector", &cfg, &[]).await;
+    let up = |job: &'static str| {
+        let d = &d;
+        async move {
+            let (_, body) = d.get("/api/v1/targets").await;
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let all = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+            all.into_iter().filter(|t| t["scrapePool"] == job && t["health"] == "up").collect::<Vec<_>>()
+        }
+    };
+    // Four scrapes at 15 s would be slow; the first happens within one interval.
+    let wait = Duration::from_secs(40);
+    for job in ["kubernetes-pods", "envoy-stats", "istiod"] {
+        wait_until(wait, || async { up(job).await.len() == 1 }).await;
+    }
+    let pods = up("kubernetes-pods").await;
+    assert_eq!(pods[0]["labels"]["app"], "reviews", "pod labels mapped");
+    assert_eq!(pods[0]["labels"]["pod"], "reviews-v1-1");
+    assert_eq!(
+        pods[0]["scrapeUrl"],
+        format!("http://127.0.0.1:{}/stats/prometheus", merged.addr.port()),
+        "the annotations' port and path"
+    );
+    assert_eq!(up("istiod").await[0]["labels"]["pod"], "istiod-1", "istiod alone, by its label");
+    wait_until(wait, || async {
+        d.federate(&["federate:istio_requests_total"]).await.contains("federate:istio_requests_total{")
+    })
+    .await;
+}
