@@ -219,6 +219,13 @@ impl Daemon {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The process's resident memory now.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("the daemon runs");
+        let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).expect("VmRSS").trim().trim_end_matches(" kB");
+        kb.parse::<u64>().expect("kB") << 10
+    }
 }
 
 impl Drop for Daemon {

@@ -1,5 +1,6 @@
 //! A stand-in Kubernetes API server for discovery tests (no cluster installs here): pods
-//! listed and watched as the real server serves them (`/api/v1/pods`, per namespace,
+//! listed and watched as the real server serves them (`/api/v1/pods`, per namespace, in
+//! pages of `limit` with `continue` tokens,
 //! `labelSelector` equality, `watch=1` from a resourceVersion as lines of JSON events,
 //! `ERROR` 410 for a resourceVersion older than its history), and an outage switch.
 
@@ -145,9 +146,14 @@ fn pods(cluster: Arc<Mutex<Cluster>>, uri: Uri, ns: Option<String>, q: HashMap<S
     }
     let selector = q.get("labelSelector").and_then(|s| s.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string()));
     if !q.contains_key("watch") {
-        let items: Vec<&Value> = c.pods.values().filter(|p| matches_pod(&ns, &selector, p)).collect();
-        let list = json!({"kind": "PodList", "metadata": {"resourceVersion": c.version.to_string()}, "items": items});
-        return axum::Json(list).into_response();
+        // Pages of `limit`, the next one's start as the `continue` token.
+        let start: usize = q.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+        let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
+        let all: Vec<&Value> = c.pods.values().filter(|p| matches_pod(&ns, &selector, p)).collect();
+        let page: Vec<&Value> = all.iter().skip(start).take(limit).copied().collect();
+        let next = if start + page.len() < all.len() { (start + page.len()).to_string() } else { String::new() };
+        let meta = json!({"resourceVersion": c.version.to_string(), "continue": next});
+        return axum::Json(json!({"kind": "PodList", "metadata": meta, "items": page})).into_response();
     }
     let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
     let (tx, rx) = mpsc::unbounded_channel();

@@ -73,13 +73,6 @@ async fn timed(req: reqwest::RequestBuilder) -> (u16, String) {
     (status, kind)
 }
 
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 =
-        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap();
-    kb << 10
-}
-
 async fn target_error(d: &Daemon) -> (String, String) {
     let (_, body) = d.get("/api/v1/targets").await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -225,6 +218,6 @@ async fn hostile_input_is_refused_and_costs_nothing_stored() {
     for (k, v) in &before {
         assert!(after[k] >= *v, "series {k}: {v} samples before, {} after", after[k]);
     }
-    let rss = rss_bytes(d.pid());
+    let rss = d.rss_bytes();
     assert!(rss < RSS_BOUND, "RSS {} MiB over the {} MiB bound", rss >> 20, RSS_BOUND >> 20);
 }

@@ -348,6 +348,12 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     );
     let targets = st.scrape.active_targets().len();
     metric(&mut out, "cardinal_scrape_targets", "gauge", "Active scrape targets.", targets as f64);
+    let name = "prometheus_sd_discovered_targets";
+    text::write_help(&mut out, name, "Current number of discovered targets.");
+    text::write_type(&mut out, name, "gauge");
+    for (job, n) in st.scrape.discovered() {
+        text::write_sample(&mut out, name, [("config", job.as_str()), ("name", "scrape")], n as f64, None);
+    }
     let f = &st.federate_stats;
     counter(&mut out, "cardinal_federate_requests_total", "Requests to /federate.", &f.requests);
     counter(&mut out, "cardinal_federate_errors_total", "Requests to /federate refused for bad input.", &f.errors);

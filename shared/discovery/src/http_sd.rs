@@ -5,12 +5,13 @@
 
 #[cfg(test)]
 use crate::Target;
-use crate::{Discoverer, TargetGroup, Updates};
+use crate::{Discoverer, Groups, TargetGroup, Updates};
 use cardinal_config::HttpSdConfig;
 use futures_util::future::BoxFuture;
 use regex::Regex;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::LazyLock;
 
 /// The largest answer read. Prometheus reads any size; 10,000 pods' groups are a few
@@ -62,7 +63,7 @@ struct Group {
     labels: BTreeMap<String, String>,
 }
 
-async fn refresh(client: &reqwest::Client, cfg: &HttpSdConfig) -> Result<Vec<TargetGroup>, String> {
+async fn refresh(client: &reqwest::Client, cfg: &HttpSdConfig) -> Result<Groups, String> {
     let req = client
         .get(&cfg.url)
         .header("User-Agent", cardinal_client::USER_AGENT)
@@ -88,7 +89,7 @@ async fn refresh(client: &reqwest::Client, cfg: &HttpSdConfig) -> Result<Vec<Tar
 }
 
 /// The groups of an answer, each with its source and `__meta_url`.
-fn groups(body: &[u8], url: &str) -> Result<Vec<TargetGroup>, String> {
+fn groups(body: &[u8], url: &str) -> Result<Groups, String> {
     let parsed: Vec<Option<Group>> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut groups = Vec::with_capacity(parsed.len());
     for (i, g) in parsed.into_iter().enumerate() {
@@ -97,7 +98,7 @@ fn groups(body: &[u8], url: &str) -> Result<Vec<TargetGroup>, String> {
             return Err(format!("{bad:?} is not a valid label name"));
         }
         g.labels.insert("__meta_url".into(), url.into());
-        groups.push(TargetGroup::of_addresses(g.targets, g.labels, format!("{url}:{i}")));
+        groups.push(Arc::new(TargetGroup::of_addresses(g.targets, g.labels, format!("{url}:{i}"))));
     }
     Ok(groups)
 }

@@ -17,6 +17,7 @@ use cardinal_config::{DnsSdConfig, FileSdConfig, SdConfigs, StaticConfig};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 
@@ -43,6 +44,10 @@ impl From<String> for Target {
     }
 }
 
+/// The groups a mechanism (or all of a job's) currently knows. Shared, not copied: a
+/// Kubernetes cluster's groups pass through discovery, the merge and every job.
+pub type Groups = Vec<Arc<TargetGroup>>;
+
 impl TargetGroup {
     /// A group of bare addresses.
     pub fn of_addresses(addresses: Vec<String>, labels: BTreeMap<String, String>, source: String) -> TargetGroup {
@@ -58,12 +63,12 @@ pub trait Discoverer: Send + 'static {
 /// Where a [`Discoverer`] sends its current groups.
 pub struct Updates {
     slot: usize,
-    tx: mpsc::Sender<(usize, Vec<TargetGroup>)>,
+    tx: mpsc::Sender<(usize, Groups)>,
 }
 
 impl Updates {
     /// Replaces this mechanism's groups; `false` once nobody listens (time to stop).
-    pub async fn send(&self, groups: Vec<TargetGroup>) -> bool {
+    pub async fn send(&self, groups: Groups) -> bool {
         self.tx.send((self.slot, groups)).await.is_ok()
     }
 
@@ -90,11 +95,11 @@ const FILE_POLL: Duration = Duration::from_secs(1);
 pub fn spawn(
     statics: &[StaticConfig],
     mechanisms: Vec<Box<dyn Discoverer>>,
-) -> (watch::Receiver<Vec<TargetGroup>>, Vec<tokio::task::JoinHandle<()>>) {
-    let static_groups: Vec<TargetGroup> = statics
+) -> (watch::Receiver<Groups>, Vec<tokio::task::JoinHandle<()>>) {
+    let static_groups: Groups = statics
         .iter()
         .enumerate()
-        .map(|(i, s)| TargetGroup::of_addresses(s.targets.clone(), s.labels.clone(), format!("static/{i}")))
+        .map(|(i, s)| Arc::new(TargetGroup::of_addresses(s.targets.clone(), s.labels.clone(), format!("static/{i}"))))
         .collect();
     let n_sources = mechanisms.len();
     let (tx, rx) = watch::channel(static_groups.clone());
@@ -103,17 +108,17 @@ pub fn spawn(
         tokio::spawn(async move { tx.closed().await });
         return (rx, Vec::new());
     }
-    let (part_tx, mut part_rx) = mpsc::channel::<(usize, Vec<TargetGroup>)>(16);
+    let (part_tx, mut part_rx) = mpsc::channel::<(usize, Groups)>(16);
     let mut handles: Vec<_> = mechanisms
         .into_iter()
         .enumerate()
         .map(|(slot, m)| tokio::spawn(m.run(Updates { slot, tx: part_tx.clone() })))
         .collect();
     handles.push(tokio::spawn(async move {
-        let mut parts: Vec<Vec<TargetGroup>> = vec![Vec::new(); n_sources];
+        let mut parts: Vec<Groups> = vec![Vec::new(); n_sources];
         while let Some((i, groups)) = part_rx.recv().await {
             parts[i] = groups;
-            let all: Vec<TargetGroup> = static_groups.iter().cloned().chain(parts.iter().flatten().cloned()).collect();
+            let all: Groups = static_groups.iter().chain(parts.iter().flatten()).cloned().collect();
             if tx.send(all).is_err() {
                 return;
             }
@@ -143,7 +148,7 @@ impl Discoverer for DnsSd {
 /// Reads the files matching the config's globs; a file that fails to parse keeps the
 /// groups it last had, as Prometheus does.
 async fn run_file_sd(cfg: FileSdConfig, out: Updates) {
-    let mut known: BTreeMap<PathBuf, (Option<SystemTime>, Vec<TargetGroup>)> = BTreeMap::new();
+    let mut known: BTreeMap<PathBuf, (Option<SystemTime>, Groups)> = BTreeMap::new();
     let mut last_full = tokio::time::Instant::now();
     let mut first = true;
     loop {
@@ -187,7 +192,7 @@ async fn run_file_sd(cfg: FileSdConfig, out: Updates) {
 }
 
 /// Parses one SD file: JSON for `.json`, YAML otherwise, as Prometheus does.
-pub fn read_sd_file(path: &std::path::Path) -> Result<Vec<TargetGroup>, String> {
+pub fn read_sd_file(path: &std::path::Path) -> Result<Groups, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let name = path.display().to_string();
     let entries: Vec<StaticConfig> = if path.extension().is_some_and(|e| e == "json") {
@@ -200,7 +205,7 @@ pub fn read_sd_file(path: &std::path::Path) -> Result<Vec<TargetGroup>, String> 
         .enumerate()
         .map(|(i, mut e)| {
             e.labels.insert("__meta_filepath".into(), name.clone());
-            TargetGroup::of_addresses(e.targets, e.labels, format!("{name}:{i}"))
+            Arc::new(TargetGroup::of_addresses(e.targets, e.labels, format!("{name}:{i}")))
         })
         .collect())
 }
@@ -217,7 +222,7 @@ async fn run_dns_sd(cfg: DnsSdConfig, out: Updates) {
                     targets.sort();
                     targets.dedup();
                     let labels = BTreeMap::from([("__meta_dns_name".to_string(), name.clone())]);
-                    groups.push(TargetGroup::of_addresses(targets, labels, format!("dns/{name}")));
+                    groups.push(Arc::new(TargetGroup::of_addresses(targets, labels, format!("dns/{name}"))));
                 }
                 Err(e) => tracing::warn!(name, error = %e, "DNS SD lookup failed"),
             }
@@ -234,7 +239,7 @@ mod tests {
     use super::*;
 
     /// A mechanism that sends one list and then waits to be stopped.
-    struct Fixed(Vec<TargetGroup>);
+    struct Fixed(Groups);
 
     impl Discoverer for Fixed {
         fn run(self: Box<Self>, out: Updates) -> BoxFuture<'static, ()> {
@@ -246,8 +251,8 @@ mod tests {
         }
     }
 
-    fn group(target: &str, source: &str) -> TargetGroup {
-        TargetGroup::of_addresses(vec![target.into()], BTreeMap::new(), source.into())
+    fn group(target: &str, source: &str) -> Arc<TargetGroup> {
+        Arc::new(TargetGroup::of_addresses(vec![target.into()], BTreeMap::new(), source.into()))
     }
 
     #[tokio::test]
@@ -263,7 +268,7 @@ mod tests {
         let mut mechanisms = from_config(SdConfigs { files: &[file_sd], dns: &[], http: &[], kubernetes: &[] });
         mechanisms.push(Box::new(Fixed(vec![group("c:9100", "fixed")])));
         let (mut rx, _tasks) = spawn(&statics, mechanisms);
-        let targets = |groups: &[TargetGroup]| {
+        let targets = |groups: &[Arc<TargetGroup>]| {
             let mut t: Vec<String> = groups.iter().flat_map(|g| g.targets.iter().map(|t| t.address.clone())).collect();
             t.sort();
             t

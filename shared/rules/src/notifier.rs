@@ -5,7 +5,7 @@
 //! rules re-send firing alerts every resend delay.
 
 use cardinal_config::{AlertingConfig, AlertmanagerConfig};
-use cardinal_discovery::{self as discovery, TargetGroup};
+use cardinal_discovery::{self as discovery, Groups};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp};
 use cardinal_relabel::RelabelConfig;
 use parking_lot::{Mutex, RwLock};
@@ -72,7 +72,7 @@ struct Settings {
 struct AmSet {
     cfg: AlertmanagerConfig,
     client: reqwest::Client,
-    groups: watch::Receiver<Vec<TargetGroup>>,
+    groups: watch::Receiver<Groups>,
     discovery: Vec<tokio::task::JoinHandle<()>>,
 }
 

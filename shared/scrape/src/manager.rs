@@ -8,7 +8,7 @@ use crate::sample_labels::LabelLimits;
 use crate::scrape_loop::{Health, LoopConfig, ScrapeLoop, ScrapeStats};
 use crate::target::{Populated, Target, targets_from_groups};
 use cardinal_config::{Config, ScrapeConfig};
-use cardinal_discovery::{self as discovery, TargetGroup};
+use cardinal_discovery::{self as discovery, Groups, TargetGroup};
 use cardinal_model::Labels;
 use cardinal_tsdb::Head;
 use parking_lot::{Mutex, RwLock};
@@ -136,6 +136,15 @@ impl ScrapeManager {
         out
     }
 
+    /// Each job's name and how many targets discovery found for it (kept or dropped).
+    pub fn discovered(&self) -> Vec<(String, usize)> {
+        let jobs = self.jobs.lock();
+        let count = |j: &Job| j.state.read().active.len() + j.state.read().dropped.len();
+        let mut out: Vec<(String, usize)> = jobs.iter().map(|(name, j)| (name.clone(), count(j))).collect();
+        out.sort();
+        out
+    }
+
     /// Targets dropped by relabeling, with their discovered labels.
     pub fn dropped_targets(&self) -> Vec<Labels> {
         self.jobs.lock().values().flat_map(|j| j.state.read().dropped.clone()).collect()
@@ -182,7 +191,7 @@ async fn run_job(
     });
     let mut running: HashMap<u64, RunningTarget> = HashMap::new();
     loop {
-        let groups: Vec<TargetGroup> = groups_rx.borrow_and_update().clone();
+        let groups: Groups = groups_rx.borrow_and_update().clone();
         sync_targets(&head, &sc, &groups, &loop_cfg, &stats, &state, &mut running);
         tokio::select! {
             changed = groups_rx.changed() => if changed.is_err() { break },
@@ -203,7 +212,7 @@ async fn run_job(
 fn sync_targets(
     head: &Arc<Head>,
     sc: &ScrapeConfig,
-    groups: &[TargetGroup],
+    groups: &[Arc<TargetGroup>],
     loop_cfg: &Arc<LoopConfig>,
     stats: &Arc<ScrapeStats>,
     state: &RwLock<JobState>,

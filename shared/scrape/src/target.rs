@@ -3,6 +3,7 @@
 use cardinal_config::ScrapeConfig;
 use cardinal_discovery::{self as discovery, TargetGroup};
 use cardinal_model::{Labels, LabelsBuilder, format_duration};
+use std::sync::Arc;
 
 /// A target after relabeling: what gets scraped, and the labels its samples get.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +35,7 @@ pub enum Populated {
 }
 
 /// Turns every address in the groups into a target, applying the job's relabel_configs.
-pub fn targets_from_groups(cfg: &ScrapeConfig, groups: &[TargetGroup]) -> (Vec<Populated>, Vec<String>) {
+pub fn targets_from_groups(cfg: &ScrapeConfig, groups: &[Arc<TargetGroup>]) -> (Vec<Populated>, Vec<String>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for g in groups {
@@ -145,7 +146,7 @@ mod tests {
     fn one(cfg: &ScrapeConfig, labels: &[(&str, &str)], addr: &str) -> Populated {
         let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
         let g = TargetGroup::of_addresses(vec![addr.into()], labels, "t".into());
-        targets_from_groups(cfg, &[g]).0.remove(0)
+        targets_from_groups(cfg, &[Arc::new(g)]).0.remove(0)
     }
 
     #[test]

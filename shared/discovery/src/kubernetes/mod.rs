@@ -9,7 +9,7 @@
 
 mod pod;
 
-use crate::{Discoverer, TargetGroup, Updates};
+use crate::{Discoverer, Groups, TargetGroup, Updates};
 use cardinal_config::{Authorization, HttpClientConfig, KubernetesSdConfig};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -157,7 +157,7 @@ enum Failure {
 
 /// The groups every watcher knows, one map per watched namespace, keyed by source.
 struct Known {
-    groups: Mutex<Vec<BTreeMap<String, TargetGroup>>>,
+    groups: Mutex<Vec<BTreeMap<String, Arc<TargetGroup>>>>,
     changed: Notify,
 }
 
@@ -167,17 +167,17 @@ impl Known {
         if group.targets.is_empty() {
             all[slot].remove(&group.source);
         } else {
-            all[slot].insert(group.source.clone(), group);
+            all[slot].insert(group.source.clone(), Arc::new(group));
         }
         self.changed.notify_one();
     }
 
-    fn replace(&self, slot: usize, groups: BTreeMap<String, TargetGroup>) {
+    fn replace(&self, slot: usize, groups: BTreeMap<String, Arc<TargetGroup>>) {
         self.groups.lock()[slot] = groups;
         self.changed.notify_one();
     }
 
-    fn all(&self) -> Vec<TargetGroup> {
+    fn all(&self) -> Groups {
         self.groups.lock().iter().flat_map(|m| m.values().cloned()).collect()
     }
 }
@@ -225,9 +225,8 @@ async fn follow(api: Api, path: String, query: Vec<(&'static str, String)>, slot
     let mut backoff = Backoff::default();
     loop {
         let mut version = match list(&api, &path, &query).await {
-            Ok((pods, version)) => {
-                let groups = pods.iter().map(pod::group).filter(|g| !g.targets.is_empty());
-                known.replace(slot, groups.map(|g| (g.source.clone(), g)).collect());
+            Ok((groups, version)) => {
+                known.replace(slot, groups);
                 version
             }
             Err(e) => {
@@ -264,9 +263,14 @@ struct ListMeta {
     next: String,
 }
 
-/// Every object at `path`, a page of 500 at a time, and the list's resourceVersion.
-async fn list(api: &Api, path: &str, query: &[(&str, String)]) -> Result<(Vec<pod::Pod>, String), Failure> {
-    let mut items = Vec::new();
+/// The groups of every object at `path`, read a page of 500 at a time (the objects of one
+/// page in memory at once), and the list's resourceVersion.
+async fn list(
+    api: &Api,
+    path: &str,
+    query: &[(&str, String)],
+) -> Result<(BTreeMap<String, Arc<TargetGroup>>, String), Failure> {
+    let mut groups = BTreeMap::new();
     let mut next = String::new();
     loop {
         let mut q = query.to_vec();
@@ -276,9 +280,10 @@ async fn list(api: &Api, path: &str, query: &[(&str, String)]) -> Result<(Vec<po
         }
         let body = read_all(api.get(path, &q).await?).await?;
         let page: List = serde_json::from_slice(&body).map_err(|e| Failure::Other(format!("{path}: {e}")))?;
-        items.extend(page.items);
+        let page_groups = page.items.iter().map(pod::group).filter(|g| !g.targets.is_empty());
+        groups.extend(page_groups.map(|g| (g.source.clone(), Arc::new(g))));
         if page.metadata.next.is_empty() {
-            return Ok((items, page.metadata.resource_version));
+            return Ok((groups, page.metadata.resource_version));
         }
         next = page.metadata.next;
     }
