@@ -201,7 +201,7 @@ pub fn run_subcommand(cli: &Cli) -> Option<ExitCode> {
         Command::Check { what: Check::Rules { files } } => ExitCode::from(cardinal_rules::check::run(files)),
         Command::Check { what: Check::WebConfig { files } } => check_web_config(files),
         Command::Test { what: Test::Rules { files } } => {
-            if cardinal_rules::unittest::run_files(files) {
+            if cardinal_rules::unittest::run_files::<cardinal_tsdb::Head>(files) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

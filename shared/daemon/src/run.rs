@@ -90,13 +90,7 @@ async fn run(
         default_subquery_step: cfg.global.evaluation_interval.0,
     };
     let notifier = Notifier::start(cli.notification_queue_capacity);
-    let rules = Arc::new(RuleManager::new(
-        db.clone(),
-        head.clone(),
-        engine.clone(),
-        alert_options(&cli),
-        Some(notifier.clone()),
-    ));
+    let rules = Arc::new(RuleManager::new(db.clone(), engine.clone(), alert_options(&cli), Some(notifier.clone())));
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
     let parts = cardinal_api::Parts {
         db: db.clone(),

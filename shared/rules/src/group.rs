@@ -6,26 +6,26 @@
 
 use crate::alert::{Alert, AlertState, AlertingRule, Expansion};
 use crate::file::{Rule, RuleGroup};
-use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME, stale_nan};
+use cardinal_model::{Labels, LabelsBuilder, Matcher, Timestamp, labels::METRIC_NAME, stale_nan};
 use cardinal_promql::{Engine, Queryable, Value};
+use cardinal_storage::{Appendable, Storage};
 use cardinal_template::{self as template, Env};
-use cardinal_tsdb::{Head, SeriesRef};
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::Instant;
 
 /// Where rules read and write. They read what a query at the same time reads: on a
 /// daemon, the whole database (head and blocks), so a rule over `[1d]` on the master
-/// sees the day its head no longer holds. They write their outputs to the head.
+/// sees the day its head no longer holds.
 #[derive(Clone, Copy)]
 pub struct RuleStorage<'a> {
     pub read: &'a dyn Queryable,
-    pub head: &'a Head,
+    pub write: &'a dyn Appendable,
 }
 
-/// A head alone, read and written (the unit-test runner, tests, benchmarks).
-impl<'a> From<&'a Head> for RuleStorage<'a> {
-    fn from(head: &'a Head) -> Self {
-        RuleStorage { read: head, head }
+/// One database, read and written.
+impl<'a, S: Storage> From<&'a S> for RuleStorage<'a> {
+    fn from(storage: &'a S) -> Self {
+        RuleStorage { read: storage, write: storage }
     }
 }
 
@@ -72,7 +72,7 @@ pub struct GroupRunner {
     alerting: Vec<Option<AlertingRule>>,
     interval_ms: i64,
     /// Per rule: the series it wrote at the previous evaluation.
-    previous: Vec<HashMap<u64, SeriesRef>>,
+    previous: Vec<HashSet<Labels>>,
     pub health: Vec<RuleHealth>,
 }
 
@@ -92,7 +92,7 @@ impl GroupRunner {
             parsed,
             alerting,
             interval_ms: interval.as_millis() as i64,
-            previous: vec![HashMap::new(); n],
+            previous: vec![HashSet::new(); n],
             health: vec![RuleHealth::default(); n],
         }
     }
@@ -115,7 +115,7 @@ impl GroupRunner {
                 Ok(outputs) => {
                     health.last_error = None;
                     done.samples += outputs.len();
-                    self.write(i, storage.head, t, outputs);
+                    self.write(i, storage.write, t, outputs);
                 }
                 // A failed evaluation writes nothing and keeps the previous series, so
                 // nothing goes stale because of a transient error (as Prometheus).
@@ -141,10 +141,16 @@ impl GroupRunner {
 
     /// Restores the `for` state of the alerting rules after a start, from the newest
     /// `ALERTS_FOR_STATE` sample of each alert no older than `outage_tolerance_ms`.
-    pub fn restore(&mut self, head: &Head, now: Timestamp, outage_tolerance_ms: i64, grace_ms: i64) {
+    pub fn restore(&mut self, read: &dyn Queryable, now: Timestamp, outage_tolerance_ms: i64, grace_ms: i64) {
+        let querier = read.querier();
+        let since = now - outage_tolerance_ms;
         let last = |labels: &Labels| {
-            let s = head.get(labels)?;
-            s.last_at_or_before(now).filter(|(t, _)| *t >= now - outage_tolerance_ms)
+            let exactly: Vec<Matcher> = labels.iter().map(|l| Matcher::equal(&*l.name, &*l.value)).collect();
+            let found = querier.select(&exactly, since, now);
+            let series = found.iter().find(|s| s.labels == *labels)?;
+            let mut samples = Vec::new();
+            series.samples(since, now, &mut samples);
+            samples.last().copied()
         };
         for (i, ar) in self.alerting.iter_mut().enumerate() {
             if let Some(ar) = ar {
@@ -215,31 +221,30 @@ impl GroupRunner {
         Ok(outputs)
     }
 
-    fn write(&mut self, i: usize, head: &Head, t: Timestamp, outputs: Vec<(Labels, f64)>) {
-        let mut current = HashMap::with_capacity(outputs.len());
-        let mut app = head.appender();
+    /// Appends rule `i`'s outputs at `t` in one batch, with stale markers for the series
+    /// it wrote last time and not now. (A refused sample, older than one already stored,
+    /// is dropped, as Prometheus drops it.)
+    fn write(&mut self, i: usize, write: &dyn Appendable, t: Timestamp, outputs: Vec<(Labels, f64)>) {
+        let mut current = HashSet::with_capacity(outputs.len());
+        let mut app = write.appender();
         for (labels, v) in outputs {
-            let (series, _) = head.get_or_create(&labels);
-            let _ = app.append(&series, t, v);
-            current.insert(series.id, series);
+            let _ = app.append(&labels, t, v);
+            current.insert(labels);
         }
-        for (id, s) in &self.previous[i] {
-            if !current.contains_key(id) {
-                let _ = app.append(s, t, stale_nan());
-            }
+        for gone in self.previous[i].difference(&current) {
+            let _ = app.append(gone, t, stale_nan());
         }
         app.commit();
         self.previous[i] = current;
     }
 
     /// Marks everything the group wrote stale: the group was removed by a reload.
-    pub fn stale_all(&mut self, head: &Head, t: Timestamp) {
-        let mut app = head.appender();
+    pub fn stale_all(&mut self, write: &dyn Appendable, t: Timestamp) {
+        let mut app = write.appender();
         for prev in &mut self.previous {
-            for s in prev.values() {
-                let _ = app.append(s, t, stale_nan());
+            for labels in prev.drain() {
+                let _ = app.append(&labels, t, stale_nan());
             }
-            prev.clear();
         }
         app.commit();
     }
@@ -295,6 +300,7 @@ impl Env for QueryEnv<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cardinal_tsdb::Head;
 
     #[test]
     fn a_failed_alert_evaluation_sends_nothing() {

@@ -8,8 +8,8 @@ use crate::group::{AlertContext, GroupRunner, Notification, RuleHealth, RuleStor
 use crate::notifier::{Notifier, PostableAlert};
 use cardinal_model::schedule::next_slot;
 use cardinal_model::{Labels, Timestamp, now_ms};
-use cardinal_promql::{Engine, Queryable};
-use cardinal_tsdb::Head;
+use cardinal_promql::Engine;
+use cardinal_storage::Storage;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,9 +43,8 @@ impl Default for AlertOptions {
 
 /// What every group's task shares.
 struct Deps {
-    /// What rules read: the daemon's whole database.
-    storage: Arc<dyn Queryable + Send + Sync>,
-    head: Arc<Head>,
+    /// What rules read and write: the daemon's whole database.
+    storage: Arc<dyn Storage + Send + Sync>,
     engine: Engine,
     opts: AlertOptions,
     ctx: RwLock<AlertContext>,
@@ -87,10 +86,9 @@ pub struct RuleManager {
 }
 
 impl RuleManager {
-    /// Rules read `storage` (the whole database, as queries do) and write to `head`.
+    /// Rules read `storage` (the whole database, as queries do) and write to it.
     pub fn new(
-        storage: Arc<dyn Queryable + Send + Sync>,
-        head: Arc<Head>,
+        storage: Arc<dyn Storage + Send + Sync>,
         engine: Engine,
         opts: AlertOptions,
         notifier: Option<Arc<Notifier>>,
@@ -100,7 +98,7 @@ impl RuleManager {
             external_url: opts.external_url.clone(),
             resend_delay_ms: opts.resend_delay.as_millis() as i64,
         };
-        let deps = Arc::new(Deps { storage, head, engine, opts, ctx: RwLock::new(ctx), notifier });
+        let deps = Arc::new(Deps { storage, engine, opts, ctx: RwLock::new(ctx), notifier });
         RuleManager { deps, groups: Mutex::default(), installed: AtomicBool::new(false) }
     }
 
@@ -221,19 +219,19 @@ async fn run(deps: Arc<Deps>, shared: Arc<Mutex<Shared>>, mut stop: watch::Recei
         }
         ts += interval_ms * (behind + 1);
     }
-    shared.lock().runner.stale_all(&deps.head, now_ms());
+    shared.lock().runner.stale_all(deps.storage.as_ref(), now_ms());
 }
 
 fn evaluate(deps: &Deps, shared: &Mutex<Shared>, t: Timestamp, restore: bool) {
     let started = std::time::Instant::now();
     let ctx = deps.ctx.read().clone();
     let mut s = shared.lock();
-    let storage = RuleStorage { read: deps.storage.as_ref(), head: &deps.head };
+    let storage = RuleStorage { read: deps.storage.as_ref(), write: deps.storage.as_ref() };
     let done = s.runner.eval(&deps.engine, storage, t, &ctx);
     if restore && s.runner.needs_restore() {
         let o = &deps.opts;
         s.runner.restore(
-            &deps.head,
+            deps.storage.as_ref(),
             now_ms(),
             o.outage_tolerance.as_millis() as i64,
             o.for_grace_period.as_millis() as i64,

@@ -9,7 +9,7 @@ use crate::series_desc::{parse_metric, parse_values};
 use cardinal_config::{Dur, parse_yaml};
 use cardinal_model::{Labels, Timestamp};
 use cardinal_promql::{Engine, Value};
-use cardinal_tsdb::Head;
+use cardinal_storage::{Queryable, Storage};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -93,12 +93,13 @@ struct ExpAlert {
 /// An alert as the tests compare it: labels and annotations.
 type LabelsAndAnnotations = Vec<(Labels, Labels)>;
 
-/// Runs every test file; prints promtool's report; true when all passed.
-pub fn run_files(paths: &[String]) -> bool {
+/// Runs every test file, each test group over a fresh, empty `S`; prints promtool's
+/// report; true when all passed.
+pub fn run_files<S: Storage + Default>(paths: &[String]) -> bool {
     let mut ok = true;
     for p in paths {
         println!("Unit Testing:  {p}");
-        match run_file(Path::new(p)) {
+        match run_file::<S>(Path::new(p)) {
             Ok(()) => println!("  SUCCESS\n"),
             Err(errors) => {
                 ok = false;
@@ -118,7 +119,7 @@ fn indent(s: &str, n: usize) -> String {
 }
 
 /// Runs one test file; the failures, if any.
-pub fn run_file(path: &Path) -> Result<(), Vec<String>> {
+pub fn run_file<S: Storage + Default>(path: &Path) -> Result<(), Vec<String>> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{name}: {e}")])?;
     let tf: TestFile = parse_yaml(&text, &name).map_err(|e| vec![e.0])?;
@@ -127,7 +128,7 @@ pub fn run_file(path: &Path) -> Result<(), Vec<String>> {
     let interval = tf.evaluation_interval.map_or(Duration::from_secs(60), |d| d.0);
     let mut errors = Vec::new();
     for tg in &tf.tests {
-        if let Err(e) = run_group(tg, &groups, interval, tf.fuzzy_compare) {
+        if let Err(e) = run_group(&S::default(), tg, &groups, interval, tf.fuzzy_compare) {
             errors
                 .extend(e.into_iter().map(|e| if tg.name.is_empty() { e } else { format!("name: {},\n{e}", tg.name) }));
         }
@@ -153,19 +154,25 @@ fn load_groups(tf: &TestFile, dir: &Path) -> Result<Vec<RuleGroup>, Vec<String>>
     Ok(groups)
 }
 
-fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration, fuzzy: bool) -> Result<(), Vec<String>> {
-    let head = Head::new();
+fn run_group(
+    store: &impl Storage,
+    tg: &TestGroup,
+    groups: &[RuleGroup],
+    eval_interval: Duration,
+    fuzzy: bool,
+) -> Result<(), Vec<String>> {
     let step = tg.interval.map_or(60_000, |d| d.0.as_millis() as i64);
+    let mut app = store.appender();
     for s in &tg.input_series {
         let labels = parse_metric(&s.series).map_err(|e| vec![e])?;
         let values = parse_values(&s.values).map_err(|e| vec![e])?;
-        let (series, _) = head.get_or_create(&labels);
         for (i, v) in values.into_iter().enumerate() {
             if let Some(v) = v {
-                let _ = head.append(&series, i as i64 * step, v);
+                let _ = app.append(&labels, i as i64 * step, v);
             }
         }
     }
+    app.commit();
     let engine = Engine { default_subquery_step: eval_interval, ..Engine::default() };
     let max_t = tg
         .promql_expr_test
@@ -189,7 +196,7 @@ fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration, fuzz
     let mut t = 0;
     while t <= max_t && !runners.is_empty() {
         for r in &mut runners {
-            r.eval(&engine, (&head).into(), t, &ctx);
+            r.eval(&engine, store.into(), t, &ctx);
             for (rule, h) in r.group.rules.iter().zip(&r.health) {
                 if let Some(e) = &h.last_error {
                     errors.push(format!("    rule: {}, time: {}, err: {e}", rule.name(), fmt_time(t)));
@@ -229,19 +236,19 @@ fn run_group(tg: &TestGroup, groups: &[RuleGroup], eval_interval: Duration, fuzz
         }
     }
     for et in &tg.promql_expr_test {
-        if let Err(e) = check_expr(&engine, &head, et, fuzzy) {
+        if let Err(e) = check_expr(&engine, store, et, fuzzy) {
             errors.push(e);
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
-fn check_expr(engine: &Engine, head: &Head, et: &ExprTest, fuzzy: bool) -> Result<(), String> {
+fn check_expr(engine: &Engine, read: &dyn Queryable, et: &ExprTest, fuzzy: bool) -> Result<(), String> {
     let t = et.eval_time.0.as_millis() as i64;
     let fail = |msg: String| format!("    expr: {:?}, time: {},\n{msg}", et.expr, fmt_time(t));
     let expr = cardinal_promql::engine::parse(&et.expr).map_err(|e| fail(format!("        err: {e}")))?;
     let mut got: Vec<(Labels, f64)> =
-        match engine.instant(head, &expr, t).map_err(|e| fail(format!("        err: {e}")))? {
+        match engine.instant(read, &expr, t).map_err(|e| fail(format!("        err: {e}")))? {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
             Value::Scalar(v) => vec![(Labels::empty(), v)],
             other => return Err(fail(format!("        err: expression type {} is not supported", other.type_name()))),

@@ -1,8 +1,10 @@
-//! The storage contract: what the query engine needs from a database, and nothing of how
-//! one is built (Prometheus's `storage.Queryable` and `storage.Querier`). A query takes
-//! one [`Querier`] when it starts, so every selector of it sees the same data; a
-//! selection's series come with their labels and a handle to their samples, decoded
-//! only for the time range a reader asks for, on whatever thread reads them.
+//! The storage contract: what the query engine and rules need from a database, and
+//! nothing of how one is built (Prometheus's `storage.Queryable`, `storage.Querier` and
+//! `storage.Appendable`). A query takes one [`Querier`] when it starts, so every selector
+//! of it sees the same data; a selection's series come with their labels and a handle to
+//! their samples, decoded only for the time range a reader asks for, on whatever thread
+//! reads them. Writers take an [`Appender`], whose samples readers see together at
+//! [`Appender::commit`].
 //!
 //! `cardinal-tsdb` implements it for its head (the collector's whole store) and for
 //! blocks and head together (the master's); `shared/promql/tests/storage.rs` runs the
@@ -15,6 +17,27 @@ use std::sync::Arc;
 pub trait Queryable: Sync {
     /// What a query starting now may see; every selector of the query reads through it.
     fn querier(&self) -> Box<dyn Querier + '_>;
+}
+
+/// A database samples can be written to.
+pub trait Appendable: Sync {
+    fn appender(&self) -> Box<dyn Appender + '_>;
+}
+
+/// A database read and written: what rule evaluation runs over.
+pub trait Storage: Queryable + Appendable {}
+
+impl<T: Queryable + Appendable> Storage for T {}
+
+/// One batch of writes.
+pub trait Appender {
+    /// Appends `(t, v)` to the series `labels` names, creating it if it is new. Refused
+    /// (with the reason) when the series already has a newer sample, or `t` is outside
+    /// what the database accepts.
+    fn append(&mut self, labels: &Labels, t: Timestamp, v: f64) -> Result<(), String>;
+
+    /// Makes the batch's samples visible to readers (and durable, where the database logs).
+    fn commit(self: Box<Self>);
 }
 
 /// One query's view of a database.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+mod append;
 mod select;
 pub use cardinal_storage::{Grouped, LazySeries, Querier, Queryable, SeriesSamples};
 
