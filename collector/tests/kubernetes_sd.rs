@@ -1,11 +1,11 @@
 //! Kubernetes discovery against a stand-in API server (`e2e::kube`; no cluster installs
-//! here): pods listed then watched, the Istio-style annotations driving relabelling,
+//! here), and against vmagent for its targets and labels: pods listed then watched, the Istio-style annotations driving relabelling,
 //! pods added and removed taking effect within seconds, an API server outage keeping
 //! the targets, and a watch told `410 Gone` listing again.
 
 mod common;
 use common::*;
-use e2e::kube::{FakeKube, pod};
+use e2e::kube::{FakeKube, pod, service};
 use e2e::{TestTarget, wait_until};
 use serde_json::json;
 
@@ -87,10 +87,16 @@ async fn namespaces_and_selectors_narrow_what_is_listed_and_watched() {
     assert_eq!(targets(&d).await.len(), 1);
 }
 
-/// What vmagent 1.79 (Debian's) does not have of Prometheus 2.42's pod labels: the
-/// container's image and ID (Prometheus added them in 2.38 and 2.42; `pod.rs`'s unit
-/// tests check them as Prometheus 2.42's source sets them).
-const NEWER_THAN_VMAGENT: [&str; 2] = ["__meta_kubernetes_pod_container_image", "__meta_kubernetes_pod_container_id"];
+/// What vmagent 1.79 (Debian's) does not have of Prometheus 2.42's labels, added to
+/// Prometheus after vmagent followed it: the container's image (2.38) and ID (2.42), the
+/// service port's number (2.38) and a load balancer's IP (2.40). The unit tests of
+/// `pod.rs` and `service.rs` check them as Prometheus 2.42's source sets them.
+const NEWER_THAN_VMAGENT: [&str; 4] = [
+    "__meta_kubernetes_pod_container_image",
+    "__meta_kubernetes_pod_container_id",
+    "__meta_kubernetes_service_port_number",
+    "__meta_kubernetes_service_loadbalancer_ip",
+];
 
 /// Each active target's address and `__meta_kubernetes_*` labels (what discovery makes;
 /// the scrape job's defaults are written differently by vmagent, `1m0s` for `1m`).
@@ -107,7 +113,7 @@ fn discovered(targets: &[serde_json::Value]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn pod_targets_and_labels_match_vmagent() {
+async fn pod_and_service_targets_and_labels_match_vmagent() {
     let api = FakeKube::start().await;
     let mut istio = pod(
         "bookinfo",
@@ -127,17 +133,29 @@ async fn pod_targets_and_labels_match_vmagent() {
     let mut unready = pod("ops", "unready", &[("metrics", 9100)], json!({"tier": "db"}), json!({}));
     unready["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
     api.put(unready);
+    api.put(service("bookinfo", "reviews", &[("http", 9080), ("grpc", 9090)], json!({"app": "reviews"})));
+    let mut external = service("ops", "db", &[("pg", 5432)], json!({}));
+    external["spec"] = json!({"type": "ExternalName", "externalName": "db.example.org", "ports": [{"name": "pg", "port": 5432, "protocol": "TCP"}]});
+    api.put(external);
+    let mut balanced = service("ops", "edge", &[("https", 443)], json!({"tier": "edge"}));
+    balanced["spec"]["type"] = json!("LoadBalancer");
+    balanced["spec"]["loadBalancerIP"] = json!("203.0.113.7");
+    balanced["metadata"]["annotations"] = json!({"prometheus.io/probe": "true"});
+    api.put(balanced);
     let cfg = format!(
-        "global: {{scrape_interval: 1m}}\nscrape_configs:\n  - job_name: pods\n    kubernetes_sd_configs: [{{role: pod, api_server: 'http://{}'}}]\n",
+        "global: {{scrape_interval: 1m}}\nscrape_configs:\n  - job_name: pods\n    kubernetes_sd_configs: [{{role: pod, api_server: 'http://{0}'}}]\n  - job_name: services\n    kubernetes_sd_configs: [{{role: service, api_server: 'http://{0}'}}]\n",
         api.addr
     );
     let Some(vm) = e2e::vmagent::Vmagent::start(&cfg).await else { return };
     let ours = collector(&cfg).await;
-    wait_until(WAIT, || async { vm.targets().await.len() == 4 && targets(&ours).await.len() == 4 }).await;
+    wait_until(WAIT, || async { vm.targets().await.len() == 8 && targets(&ours).await.len() == 8 }).await;
     let (mine, theirs) = (discovered(&targets(&ours).await), discovered(&vm.targets().await));
-    assert_eq!(mine.len(), 4, "two ports and a portless container of one pod, one port of the other: {mine:?}");
+    // Pods: two ports and a portless container of one, one port of another; services:
+    // two ports of one, one each of an ExternalName and a LoadBalancer service.
+    assert_eq!(mine.len(), 8, "{mine:?}");
     assert_eq!(mine, theirs, "the same targets and labels as vmagent");
     assert!(mine.iter().any(|t| t.contains("__meta_kubernetes_pod_label_security_istio_io_tlsMode")));
+    assert!(mine.iter().any(|t| t.contains("__meta_kubernetes_service_type=\"LoadBalancer\"")));
 }
 
 /// Resident memory a collector gains discovering `pods` pods that its job drops.

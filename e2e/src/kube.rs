@@ -1,5 +1,5 @@
 //! A stand-in Kubernetes API server for discovery tests (no cluster installs here): pods
-//! listed and watched as the real server serves them (`/api/v1/pods`, per namespace, in
+//! and services listed and watched as the real server serves them (`/api/v1/pods`, per namespace, in
 //! pages of `limit` with `continue` tokens,
 //! `labelSelector` equality, `watch=1` from a resourceVersion as lines of JSON events,
 //! `ERROR` 410 for a resourceVersion older than its history), and an outage switch.
@@ -17,11 +17,11 @@ use tokio::sync::mpsc;
 
 #[derive(Default)]
 struct Cluster {
-    /// `namespace/name` → the pod as served.
-    pods: BTreeMap<String, Value>,
+    /// `(resource, namespace/name)` → the object as served.
+    objects: BTreeMap<(String, String), Value>,
     version: u64,
-    /// Every event so far: its resourceVersion, namespace and JSON line.
-    history: Vec<(u64, String, String)>,
+    /// Every event so far: its resourceVersion, resource, namespace and JSON line.
+    history: Vec<(u64, String, String, String)>,
     /// Watches from before this resourceVersion are told 410 Gone.
     oldest: u64,
     down: bool,
@@ -29,15 +29,25 @@ struct Cluster {
     requests: Vec<String>,
 }
 
-/// An open watch: its namespace (all when `None`), its label selector (`name=value`) and
-/// where its events go.
-type Watcher = (Option<String>, Option<(String, String)>, mpsc::UnboundedSender<String>);
+/// An open watch: its resource, its namespace (all when `None`), its label selector
+/// (`name=value`) and where its events go.
+type Watcher = (String, Option<String>, Option<(String, String)>, mpsc::UnboundedSender<String>);
 
 /// The stand-in API server on 127.0.0.1.
 #[derive(Clone)]
 pub struct FakeKube {
     pub addr: SocketAddr,
     cluster: Arc<Mutex<Cluster>>,
+}
+
+/// A service as the API server returns it: a ClusterIP service with `ports` (name, number).
+pub fn service(ns: &str, name: &str, ports: &[(&str, u16)], labels: Value) -> Value {
+    let ports: Vec<Value> = ports.iter().map(|(n, p)| json!({"name": n, "port": p, "protocol": "TCP"})).collect();
+    json!({
+        "kind": "Service", "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"), "labels": labels},
+        "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.10", "ports": ports}
+    })
 }
 
 /// A pod as the API server returns it: running on 127.0.0.1 with one container whose
@@ -58,8 +68,8 @@ impl FakeKube {
     pub async fn start() -> FakeKube {
         let cluster = Arc::new(Mutex::new(Cluster { version: 1, ..Cluster::default() }));
         let app = axum::Router::new()
-            .route("/api/v1/pods", axum::routing::get(all_pods))
-            .route("/api/v1/namespaces/{ns}/pods", axum::routing::get(namespace_pods))
+            .route("/api/v1/{resource}", axum::routing::get(everywhere))
+            .route("/api/v1/namespaces/{ns}/{resource}", axum::routing::get(in_namespace))
             .with_state(cluster.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -67,22 +77,24 @@ impl FakeKube {
         FakeKube { addr, cluster }
     }
 
-    /// Adds or replaces a pod (an `ADDED` or `MODIFIED` event for watchers).
-    pub fn put(&self, mut pod: Value) {
+    /// Adds or replaces a pod or a service (an `ADDED` or `MODIFIED` event for watchers).
+    pub fn put(&self, mut object: Value) {
         let mut c = self.cluster.lock();
         c.version += 1;
-        pod["metadata"]["resourceVersion"] = json!(c.version.to_string());
-        let key =
-            format!("{}/{}", pod["metadata"]["namespace"].as_str().unwrap(), pod["metadata"]["name"].as_str().unwrap());
-        let kind = if c.pods.contains_key(&key) { "MODIFIED" } else { "ADDED" };
-        c.pods.insert(key, pod.clone());
-        event(&mut c, kind, pod);
+        object["metadata"]["resourceVersion"] = json!(c.version.to_string());
+        let meta = &object["metadata"];
+        let name = format!("{}/{}", meta["namespace"].as_str().unwrap(), meta["name"].as_str().unwrap());
+        let key = (resource(&object), name);
+        let kind = if c.objects.contains_key(&key) { "MODIFIED" } else { "ADDED" };
+        c.objects.insert(key, object.clone());
+        event(&mut c, kind, object);
     }
 
+    /// Deletes a pod.
     pub fn delete(&self, ns: &str, name: &str) {
         let mut c = self.cluster.lock();
         c.version += 1;
-        let mut pod = c.pods.remove(&format!("{ns}/{name}")).expect("a pod that exists");
+        let mut pod = c.objects.remove(&("pods".into(), format!("{ns}/{name}"))).expect("a pod that exists");
         pod["metadata"]["resourceVersion"] = json!(c.version.to_string());
         event(&mut c, "DELETED", pod);
     }
@@ -109,36 +121,50 @@ impl FakeKube {
     }
 }
 
-fn event(c: &mut Cluster, kind: &str, pod: Value) {
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("").to_string();
-    let line = format!("{}\n", json!({"type": kind, "object": pod}));
-    c.history.push((c.version, ns.clone(), line.clone()));
-    c.watchers.retain(|(want_ns, selector, tx)| !matches_pod(want_ns, selector, &pod) || tx.send(line.clone()).is_ok());
+/// The API resource of an object by its kind.
+fn resource(object: &Value) -> String {
+    format!("{}s", object["kind"].as_str().expect("kind").to_lowercase())
 }
 
-fn matches_pod(ns: &Option<String>, selector: &Option<(String, String)>, pod: &Value) -> bool {
-    let in_ns = ns.as_ref().is_none_or(|ns| pod["metadata"]["namespace"] == ns.as_str());
-    in_ns && selector.as_ref().is_none_or(|(k, v)| pod["metadata"]["labels"][k] == v.as_str())
+fn event(c: &mut Cluster, kind: &str, object: Value) {
+    let (res, ns) = (resource(&object), object["metadata"]["namespace"].as_str().unwrap_or("").to_string());
+    let line = format!("{}\n", json!({"type": kind, "object": object}));
+    c.history.push((c.version, res.clone(), ns, line.clone()));
+    c.watchers.retain(|(want, want_ns, selector, tx)| {
+        *want != res || !matches(want_ns, selector, &object) || tx.send(line.clone()).is_ok()
+    });
 }
 
-async fn all_pods(
+fn matches(ns: &Option<String>, selector: &Option<(String, String)>, object: &Value) -> bool {
+    let in_ns = ns.as_ref().is_none_or(|ns| object["metadata"]["namespace"] == ns.as_str());
+    in_ns && selector.as_ref().is_none_or(|(k, v)| object["metadata"]["labels"][k] == v.as_str())
+}
+
+async fn everywhere(
     State(c): State<Arc<Mutex<Cluster>>>,
     uri: Uri,
+    Path(resource): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    pods(c, uri, None, q)
+    serve(c, uri, resource, None, q)
 }
 
-async fn namespace_pods(
+async fn in_namespace(
     State(c): State<Arc<Mutex<Cluster>>>,
     uri: Uri,
-    Path(ns): Path<String>,
+    Path((ns, resource)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    pods(c, uri, Some(ns), q)
+    serve(c, uri, resource, Some(ns), q)
 }
 
-fn pods(cluster: Arc<Mutex<Cluster>>, uri: Uri, ns: Option<String>, q: HashMap<String, String>) -> Response {
+fn serve(
+    cluster: Arc<Mutex<Cluster>>,
+    uri: Uri,
+    res: String,
+    ns: Option<String>,
+    q: HashMap<String, String>,
+) -> Response {
     let mut c = cluster.lock();
     c.requests.push(uri.to_string());
     if c.down {
@@ -149,11 +175,12 @@ fn pods(cluster: Arc<Mutex<Cluster>>, uri: Uri, ns: Option<String>, q: HashMap<S
         // Pages of `limit`, the next one's start as the `continue` token.
         let start: usize = q.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
         let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
-        let all: Vec<&Value> = c.pods.values().filter(|p| matches_pod(&ns, &selector, p)).collect();
+        let of_kind = c.objects.iter().filter(|((r, _), _)| *r == res).map(|(_, o)| o);
+        let all: Vec<&Value> = of_kind.filter(|o| matches(&ns, &selector, o)).collect();
         let page: Vec<&Value> = all.iter().skip(start).take(limit).copied().collect();
         let next = if start + page.len() < all.len() { (start + page.len()).to_string() } else { String::new() };
         let meta = json!({"resourceVersion": c.version.to_string(), "continue": next});
-        return axum::Json(json!({"kind": "PodList", "metadata": meta, "items": page})).into_response();
+        return axum::Json(json!({"kind": "List", "metadata": meta, "items": page})).into_response();
     }
     let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
     let (tx, rx) = mpsc::unbounded_channel();
@@ -161,9 +188,11 @@ fn pods(cluster: Arc<Mutex<Cluster>>, uri: Uri, ns: Option<String>, q: HashMap<S
         let gone = json!({"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old resource version"}});
         tx.send(format!("{gone}\n")).ok();
     } else {
-        let missed = c.history.iter().filter(|(v, n, _)| *v > from && ns.as_ref().is_none_or(|ns| ns == n));
-        missed.for_each(|(_, _, line)| drop(tx.send(line.clone())));
-        c.watchers.push((ns, selector, tx));
+        let mine = |(v, r, n, _): &&(u64, String, String, String)| {
+            *v > from && *r == res && ns.as_ref().is_none_or(|ns| ns == n)
+        };
+        c.history.iter().filter(mine).for_each(|(_, _, _, line)| drop(tx.send(line.clone())));
+        c.watchers.push((res, ns, selector, tx));
     }
     let lines = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|line| (Ok::<_, std::io::Error>(line), rx))

@@ -1,5 +1,5 @@
 //! `kubernetes_sd_configs`, with Prometheus's schema and checks (its words in the errors).
-//! The roles are Prometheus's six; discovery supports `pod` so far, and the others are
+//! The roles are Prometheus's six; discovery supports `pod` and `service` so far, and the others are
 //! refused at load with that said, rather than accepted and ignored.
 
 use crate::http::HttpClientConfig;
@@ -113,8 +113,11 @@ impl KubernetesSdConfig {
 
     /// What Prometheus has and we do not yet: said at load, never silently ignored.
     fn check_supported(&self) -> Result<(), String> {
-        if self.role != "pod" {
-            return Err(format!("kubernetes_sd_configs role {:?} is not supported yet (role pod is)", self.role));
+        if !["pod", "service"].contains(&self.role.as_str()) {
+            return Err(format!(
+                "kubernetes_sd_configs role {:?} is not supported yet (roles pod and service are)",
+                self.role
+            ));
         }
         if self.kubeconfig_file.is_some() {
             return Err("kubernetes_sd_configs kubeconfig_file is not supported yet: use api_server with the HTTP client settings, or run in the cluster".into());

@@ -4,10 +4,11 @@
 //! backoff, and the targets last known stay meanwhile, so an API server outage never
 //! empties a job. Events arriving together are sent as one update.
 //!
-//! Roles: `pod` (`pod.rs`). The API server is `api_server` with the HTTP client settings
+//! Roles: `pod` (`pod.rs`) and `service` (`service.rs`), each an [`Object`] kind. The API server is `api_server` with the HTTP client settings
 //! beside it, or, without it, the pod's own service account (in-cluster config).
 
 mod pod;
+mod service;
 
 use crate::{Discoverer, Groups, TargetGroup, Updates};
 use cardinal_config::{Authorization, HttpClientConfig, KubernetesSdConfig};
@@ -70,6 +71,32 @@ struct OwnerReference {
     kind: String,
     name: String,
     controller: bool,
+}
+
+/// A kind of Kubernetes object a role turns into target groups.
+trait Object: serde::de::DeserializeOwned + Send + 'static {
+    /// Its resource in API paths (`pods`).
+    const RESOURCE: &'static str;
+
+    fn meta(&self) -> &Meta;
+
+    /// Its group; one without targets removes the object's targets.
+    fn group(&self) -> TargetGroup;
+
+    /// The group's source, which names it across updates (`pod/<namespace>/<name>`).
+    fn source(&self) -> String;
+}
+
+/// An object's labels and annotations as `<prefix>label_<name>` and
+/// `<prefix>labelpresent_<name>` (and likewise `annotation`), names sanitised.
+fn labels_and_annotations(prefix: &str, meta: &Meta, out: &mut BTreeMap<String, String>) {
+    for (kind, map) in [("label", &meta.labels), ("annotation", &meta.annotations)] {
+        for (k, v) in map {
+            let name = sanitize(k);
+            out.insert(format!("{prefix}{kind}_{name}"), v.clone());
+            out.insert(format!("{prefix}{kind}present_{name}"), PRESENT.into());
+        }
+    }
 }
 
 /// Prometheus's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]`
@@ -189,17 +216,13 @@ async fn run(cfg: KubernetesSdConfig, out: Updates) {
     };
     let mut namespaces = cfg.namespaces.names.clone();
     namespaces.extend(own);
-    let paths: Vec<String> = match namespaces.is_empty() {
-        true => vec!["/api/v1/pods".into()],
-        false => namespaces.iter().map(|ns| format!("/api/v1/namespaces/{ns}/pods")).collect(),
-    };
-    let known = Arc::new(Known { groups: Mutex::new(vec![BTreeMap::new(); paths.len()]), changed: Notify::new() });
-    let query = selectors(&cfg);
+    let slots = namespaces.len().max(1);
+    let known = Arc::new(Known { groups: Mutex::new(vec![BTreeMap::new(); slots]), changed: Notify::new() });
     // Dropped (aborting every watcher) when this task is aborted on reload.
-    let mut watchers = tokio::task::JoinSet::new();
-    for (slot, path) in paths.into_iter().enumerate() {
-        watchers.spawn(follow(api.clone(), path, query.clone(), slot, known.clone()));
-    }
+    let _watchers = match cfg.role.as_str() {
+        "service" => watch_all::<service::Service>(&api, &cfg, &namespaces, &known),
+        _ => watch_all::<pod::Pod>(&api, &cfg, &namespaces, &known),
+    };
     loop {
         known.changed.notified().await;
         tokio::time::sleep(GATHER).await;
@@ -207,6 +230,25 @@ async fn run(cfg: KubernetesSdConfig, out: Updates) {
             return;
         }
     }
+}
+
+/// A watcher of `T`s per namespace (one of them all without namespaces).
+fn watch_all<T: Object>(
+    api: &Api,
+    cfg: &KubernetesSdConfig,
+    namespaces: &[String],
+    known: &Arc<Known>,
+) -> tokio::task::JoinSet<()> {
+    let paths: Vec<String> = match namespaces.is_empty() {
+        true => vec![format!("/api/v1/{}", T::RESOURCE)],
+        false => namespaces.iter().map(|ns| format!("/api/v1/namespaces/{ns}/{}", T::RESOURCE)).collect(),
+    };
+    let query = selectors(cfg);
+    let mut watchers = tokio::task::JoinSet::new();
+    for (slot, path) in paths.into_iter().enumerate() {
+        watchers.spawn(follow::<T>(api.clone(), path, query.clone(), slot, known.clone()));
+    }
+    watchers
 }
 
 /// The label and field selectors of the role's own resource, as list and watch take them.
@@ -221,10 +263,10 @@ fn selectors(cfg: &KubernetesSdConfig) -> Vec<(&'static str, String)> {
 }
 
 /// Lists `path`, then follows it, for as long as the discovery runs.
-async fn follow(api: Api, path: String, query: Vec<(&'static str, String)>, slot: usize, known: Arc<Known>) {
+async fn follow<T: Object>(api: Api, path: String, query: Vec<(&'static str, String)>, slot: usize, known: Arc<Known>) {
     let mut backoff = Backoff::default();
     loop {
-        let mut version = match list(&api, &path, &query).await {
+        let mut version = match list::<T>(&api, &path, &query).await {
             Ok((groups, version)) => {
                 known.replace(slot, groups);
                 version
@@ -236,7 +278,7 @@ async fn follow(api: Api, path: String, query: Vec<(&'static str, String)>, slot
             }
         };
         loop {
-            match watch(&api, &path, &query, &mut version, slot, &known).await {
+            match watch::<T>(&api, &path, &query, &mut version, slot, &known).await {
                 Ok(()) => backoff = Backoff::default(),
                 Err(Failure::Gone) => break,
                 Err(Failure::Other(e)) => {
@@ -249,10 +291,10 @@ async fn follow(api: Api, path: String, query: Vec<(&'static str, String)>, slot
 }
 
 #[derive(Deserialize)]
-struct List {
+struct List<T> {
     metadata: ListMeta,
-    #[serde(default)]
-    items: Vec<pod::Pod>,
+    #[serde(default = "Vec::new")]
+    items: Vec<T>,
 }
 
 #[derive(Default, Deserialize)]
@@ -265,7 +307,7 @@ struct ListMeta {
 
 /// The groups of every object at `path`, read a page of 500 at a time (the objects of one
 /// page in memory at once), and the list's resourceVersion.
-async fn list(
+async fn list<T: Object>(
     api: &Api,
     path: &str,
     query: &[(&str, String)],
@@ -279,8 +321,8 @@ async fn list(
             q.push(("continue", next.clone()));
         }
         let body = read_all(api.get(path, &q).await?).await?;
-        let page: List = serde_json::from_slice(&body).map_err(|e| Failure::Other(format!("{path}: {e}")))?;
-        let page_groups = page.items.iter().map(pod::group).filter(|g| !g.targets.is_empty());
+        let page: List<T> = serde_json::from_slice(&body).map_err(|e| Failure::Other(format!("{path}: {e}")))?;
+        let page_groups = page.items.iter().map(T::group).filter(|g| !g.targets.is_empty());
         groups.extend(page_groups.map(|g| (g.source.clone(), Arc::new(g))));
         if page.metadata.next.is_empty() {
             return Ok((groups, page.metadata.resource_version));
@@ -308,7 +350,7 @@ struct Event {
 }
 
 /// Follows the changes at `path` after `version`, until the server ends the watch.
-async fn watch(
+async fn watch<T: Object>(
     api: &Api,
     path: &str,
     query: &[(&str, String)],
@@ -335,14 +377,14 @@ async fn watch(
                 return Err(Failure::Other(format!("a watch event larger than {} MiB", MAX_READ >> 20)));
             }
             if line.ends_with(b"\n") {
-                apply(&std::mem::take(&mut line), version, slot, known)?;
+                apply::<T>(&std::mem::take(&mut line), version, slot, known)?;
             }
         }
     }
 }
 
 /// One watch event into the known groups.
-fn apply(line: &[u8], version: &mut String, slot: usize, known: &Known) -> Result<(), Failure> {
+fn apply<T: Object>(line: &[u8], version: &mut String, slot: usize, known: &Known) -> Result<(), Failure> {
     let event: Event = serde_json::from_slice(line).map_err(|e| Failure::Other(format!("watch event: {e}")))?;
     if event.kind == "ERROR" {
         // A Status object; 410 means our resourceVersion is too old.
@@ -351,12 +393,11 @@ fn apply(line: &[u8], version: &mut String, slot: usize, known: &Known) -> Resul
             _ => Err(Failure::Other(format!("watch error: {}", event.object["message"]))),
         };
     }
-    let pod: pod::Pod =
-        serde_json::from_value(event.object).map_err(|e| Failure::Other(format!("watch event: {e}")))?;
-    *version = pod.metadata.resource_version.clone();
+    let object: T = serde_json::from_value(event.object).map_err(|e| Failure::Other(format!("watch event: {e}")))?;
+    *version = object.meta().resource_version.clone();
     match event.kind.as_str() {
-        "ADDED" | "MODIFIED" => known.set(slot, pod::group(&pod)),
-        "DELETED" => known.set(slot, TargetGroup { source: pod::source(&pod), ..TargetGroup::default() }),
+        "ADDED" | "MODIFIED" => known.set(slot, object.group()),
+        "DELETED" => known.set(slot, TargetGroup { source: object.source(), ..TargetGroup::default() }),
         _ => {} // BOOKMARK: only the resourceVersion moves on.
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! without ports (the pod's IP alone), init containers included: Prometheus 2.42's
 //! targets and `__meta_kubernetes_*` labels, name for name.
 
-use super::{Meta, PRESENT, join_host_port, sanitize};
+use super::{Meta, Object, join_host_port, labels_and_annotations};
 use crate::{Target, TargetGroup};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Pod {
-    pub metadata: Meta,
+    metadata: Meta,
     spec: Spec,
     status: Status,
 }
@@ -72,10 +72,26 @@ struct ContainerStatus {
 
 const P: &str = "__meta_kubernetes_pod_";
 
+impl Object for Pod {
+    const RESOURCE: &'static str = "pods";
+
+    fn meta(&self) -> &Meta {
+        &self.metadata
+    }
+
+    fn group(&self) -> TargetGroup {
+        group(self)
+    }
+
+    fn source(&self) -> String {
+        format!("pod/{}/{}", self.metadata.namespace, self.metadata.name)
+    }
+}
+
 /// The pod's group; one without targets while it has no IP (starting, or evicted), as
 /// in Prometheus, so its targets go away.
-pub fn group(pod: &Pod) -> TargetGroup {
-    let source = source(pod);
+fn group(pod: &Pod) -> TargetGroup {
+    let source = pod.source();
     if pod.status.pod_ip.is_empty() {
         return TargetGroup { source, ..TargetGroup::default() };
     }
@@ -109,11 +125,6 @@ pub fn group(pod: &Pod) -> TargetGroup {
     TargetGroup { targets, labels: labels(pod), source }
 }
 
-/// The group's source, which names it across updates.
-pub fn source(pod: &Pod) -> String {
-    format!("pod/{}/{}", pod.metadata.namespace, pod.metadata.name)
-}
-
 fn labels(pod: &Pod) -> BTreeMap<String, String> {
     let (m, s) = (&pod.metadata, &pod.status);
     let ready = s.conditions.iter().find(|c| c.kind == "Ready").map_or("unknown".into(), |c| c.status.to_lowercase());
@@ -135,13 +146,7 @@ fn labels(pod: &Pod) -> BTreeMap<String, String> {
             l.insert(format!("{P}controller_name"), owner.name.clone());
         }
     }
-    for (kind, map) in [("label", &m.labels), ("annotation", &m.annotations)] {
-        for (k, v) in map {
-            let name = sanitize(k);
-            l.insert(format!("{P}{kind}_{name}"), v.clone());
-            l.insert(format!("{P}{kind}present_{name}"), PRESENT.into());
-        }
-    }
+    labels_and_annotations(P, m, &mut l);
     l
 }
 
