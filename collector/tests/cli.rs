@@ -48,3 +48,17 @@ fn a_bad_config_at_startup_exits_non_zero_with_the_reason() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("found multiple scrape configs with job name \"a\""));
 }
+
+#[tokio::test]
+async fn a_prometheus_command_line_with_feature_flags_starts() {
+    let flags = ["--enable-feature=exemplar-storage,promql-at-modifier", "--enable-feature=remote-write-receiver"];
+    let d = e2e::Daemon::start("collector", "scrape_configs: []\n", &flags).await;
+    e2e::wait_until(std::time::Duration::from_secs(15), || async {
+        d.log().iter().any(|l| l.contains("not implemented here; ignored") && l.contains("exemplar-storage"))
+    })
+    .await;
+    // As in Prometheus 2.x, the feature turns the receiver on: an empty push is read
+    // (and refused as empty protobuf), not answered 404 as with the receiver off.
+    let r = d.client().post(d.url("/api/v1/write")).body(Vec::new()).send().await.unwrap();
+    assert_ne!(r.status(), 404, "{}", r.text().await.unwrap());
+}

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod federate;
 pub mod ops;
+mod process_metrics;
 pub mod profiles;
 pub mod query;
 pub mod rules;

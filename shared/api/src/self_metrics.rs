@@ -366,7 +366,6 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     rollup_metrics(&mut out, &st);
     profile_metrics(&mut out, &st);
     storage_metrics(&mut out, &st);
-    let start = st.started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    metric(&mut out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", start);
+    crate::process_metrics::write(&mut out, st.started);
     ([(header::CONTENT_TYPE, text::CONTENT_TYPE)], out)
 }

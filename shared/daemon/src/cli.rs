@@ -59,6 +59,12 @@ pub struct Cli {
     /// Accept remote-write pushes on `POST /api/v1/write`.
     #[arg(long = "web.enable-remote-write-receiver")]
     pub enable_remote_write_receiver: bool,
+    /// Prometheus's feature flags, comma-separated and repeatable, so that a Prometheus
+    /// command line starts unchanged: `remote-write-receiver` turns the receiver on (as
+    /// in Prometheus 2.x), the PromQL ones are always on here, the others are ignored
+    /// with a warning at start.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    pub enable_feature: Vec<String>,
     /// Accept profile uploads (`/ingest`, the Push API) even without `profile_rules`.
     #[arg(long = "web.enable-profile-ingestion")]
     pub enable_profile_ingestion: bool,
@@ -188,10 +194,27 @@ pub fn parse(role: &Role, args: impl IntoIterator<Item = std::ffi::OsString>) ->
         ExitCode::from(2)
     })?;
     cli.config_file.get_or_insert_with(|| PathBuf::from(role.default_config));
+    if cli.enable_feature.iter().any(|f| f == "remote-write-receiver") {
+        cli.enable_remote_write_receiver = true;
+    }
     if cli.retention.is_none() {
         cli.retention = Some(parse_duration(role.default_retention).expect("valid default"));
     }
     Ok(cli)
+}
+
+/// Says at start what each `--enable-feature` option does here.
+pub fn log_features(features: &[String]) {
+    for option in features.iter().filter(|f| !f.is_empty()) {
+        match option.as_str() {
+            "remote-write-receiver" => tracing::warn!(
+                option,
+                "the remote-write receiver is on; --web.enable-remote-write-receiver is the flag for it"
+            ),
+            "promql-at-modifier" | "promql-negative-offset" => tracing::info!(option, "always on here"),
+            _ => tracing::warn!(option, "--enable-feature option not implemented here; ignored"),
+        }
+    }
 }
 
 /// Runs a subcommand if one was given, returning its exit code.
