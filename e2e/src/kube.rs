@@ -1,5 +1,5 @@
 //! A stand-in Kubernetes API server for discovery tests (no cluster installs here): pods
-//! and services listed and watched as the real server serves them (`/api/v1/pods`, per namespace, in
+//! services and endpoints listed and watched as the real server serves them (`/api/v1/pods`, per namespace, in
 //! pages of `limit` with `continue` tokens,
 //! `labelSelector` equality, `watch=1` from a resourceVersion as lines of JSON events,
 //! `ERROR` 410 for a resourceVersion older than its history), and an outage switch.
@@ -47,6 +47,25 @@ pub fn service(ns: &str, name: &str, ports: &[(&str, u16)], labels: Value) -> Va
         "kind": "Service", "apiVersion": "v1",
         "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"), "labels": labels},
         "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.10", "ports": ports}
+    })
+}
+
+/// Endpoints as the API server returns them: `ready` and not-ready addresses of the
+/// pods named (each `(ip, pod name)`, in `ns`), on `ports` (name, number).
+pub fn endpoints(
+    ns: &str,
+    name: &str,
+    ready: &[(&str, &str)],
+    not_ready: &[(&str, &str)],
+    ports: &[(&str, u16)],
+) -> Value {
+    let address = |(ip, pod): &(&str, &str)| json!({"ip": ip, "nodeName": "node-1", "targetRef": {"kind": "Pod", "name": pod, "namespace": ns}});
+    let ports: Vec<Value> = ports.iter().map(|(n, p)| json!({"name": n, "port": p, "protocol": "TCP"})).collect();
+    json!({
+        "kind": "Endpoints", "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "subsets": [{"addresses": ready.iter().map(address).collect::<Vec<_>>(),
+                     "notReadyAddresses": not_ready.iter().map(address).collect::<Vec<_>>(), "ports": ports}]
     })
 }
 
@@ -123,7 +142,8 @@ impl FakeKube {
 
 /// The API resource of an object by its kind.
 fn resource(object: &Value) -> String {
-    format!("{}s", object["kind"].as_str().expect("kind").to_lowercase())
+    let kind = object["kind"].as_str().expect("kind").to_lowercase();
+    if kind.ends_with('s') { kind } else { format!("{kind}s") }
 }
 
 fn event(c: &mut Cluster, kind: &str, object: Value) {

@@ -2,9 +2,9 @@
 //! against Kubernetes 1.37's schemas), configs that pass `check config` with the shipped
 //! rules the image holds, a ClusterRole granting what discovery reads, and the
 //! collector's config finding and scraping an Istio-injected pod, a sidecar publishing
-//! `*-envoy-prom` and istiod through a stand-in API server.
+//! `*-envoy-prom` and istiod (through its service's endpoints) from a stand-in API server.
 
-use e2e::kube::{FakeKube, pod};
+use e2e::kube::{FakeKube, endpoints, pod, service};
 use e2e::shipped::repo_file;
 use e2e::{Daemon, TestTarget, wait_until};
 use serde_json::{Value, json};
@@ -131,16 +131,17 @@ async fn the_collector_config_scrapes_istio_pods_through_the_api_server() {
         json!({"app": "istiod"}),
         json!({}),
     ));
-    api.put(pod(
-        "istio-system",
-        "other-1",
-        &[("http-monitoring", istiod.addr.port())],
-        json!({"app": "other"}),
-        json!({}),
-    ));
+    let port = [("http-monitoring", istiod.addr.port())];
+    api.put(service("istio-system", "istiod", &port, json!({"app": "istiod"})));
+    api.put(endpoints("istio-system", "istiod", &[("127.0.0.1", "istiod-1")], &[], &port));
+    // Another service on the same port: not istiod's.
+    api.put(service("istio-system", "other", &port, json!({})));
+    api.put(endpoints("istio-system", "other", &[("127.0.0.1", "istiod-1")], &[], &port));
     // In a cluster the service account reaches the API server; here the stand-in does.
+    let server = format!("\n        api_server: 'http://{}'", api.addr);
     let cfg = config(&objects(), "collector")
-        .replace("- role: pod\n", &format!("- role: pod\n        api_server: 'http://{}'\n", api.addr));
+        .replace("- role: pod", &format!("- role: pod{server}"))
+        .replace("- role: endpoints", &format!("- role: endpoints{server}"));
     let d = Daemon::start("collector", &cfg, &[]).await;
     let up = |job: &'static str| {
         let d = &d;
@@ -164,7 +165,7 @@ async fn the_collector_config_scrapes_istio_pods_through_the_api_server() {
         format!("http://127.0.0.1:{}/stats/prometheus", merged.addr.port()),
         "the annotations' port and path"
     );
-    assert_eq!(up("istiod").await[0]["labels"]["pod"], "istiod-1", "istiod alone, by its label");
+    assert_eq!(up("istiod").await[0]["labels"]["pod"], "istiod-1", "istiod alone, by its service's endpoints");
     wait_until(wait, || async {
         d.federate(&["federate:istio_requests_total"]).await.contains("federate:istio_requests_total{")
     })

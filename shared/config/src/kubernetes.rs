@@ -1,5 +1,5 @@
 //! `kubernetes_sd_configs`, with Prometheus's schema and checks (its words in the errors).
-//! The roles are Prometheus's six; discovery supports `pod` and `service` so far, and the others are
+//! The roles are Prometheus's six; discovery supports `pod`, `service` and `endpoints` so far, and the others are
 //! refused at load with that said, rather than accepted and ignored.
 
 use crate::http::HttpClientConfig;
@@ -113,9 +113,9 @@ impl KubernetesSdConfig {
 
     /// What Prometheus has and we do not yet: said at load, never silently ignored.
     fn check_supported(&self) -> Result<(), String> {
-        if !["pod", "service"].contains(&self.role.as_str()) {
+        if !["pod", "service", "endpoints"].contains(&self.role.as_str()) {
             return Err(format!(
-                "kubernetes_sd_configs role {:?} is not supported yet (roles pod and service are)",
+                "kubernetes_sd_configs role {:?} is not supported yet (roles pod, service and endpoints are)",
                 self.role
             ));
         }

@@ -3,7 +3,7 @@
 //! without ports (the pod's IP alone), init containers included: Prometheus 2.42's
 //! targets and `__meta_kubernetes_*` labels, name for name.
 
-use super::{Meta, Object, join_host_port, labels_and_annotations};
+use super::{Meta, Object, OwnGroup, join_host_port, labels_and_annotations};
 use crate::{Target, TargetGroup};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -12,41 +12,41 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Pod {
-    metadata: Meta,
-    spec: Spec,
-    status: Status,
+    pub(super) metadata: Meta,
+    pub(super) spec: Spec,
+    pub(super) status: Status,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Spec {
+pub(super) struct Spec {
     node_name: String,
-    containers: Vec<Container>,
+    pub(super) containers: Vec<Container>,
     init_containers: Vec<Container>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Container {
-    name: String,
-    image: String,
-    ports: Vec<Port>,
+pub(super) struct Container {
+    pub(super) name: String,
+    pub(super) image: String,
+    pub(super) ports: Vec<Port>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Port {
-    name: String,
-    container_port: u16,
-    protocol: String,
+pub(super) struct Port {
+    pub(super) name: String,
+    pub(super) container_port: u16,
+    pub(super) protocol: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Status {
+pub(super) struct Status {
     phase: String,
     #[serde(rename = "podIP")]
-    pod_ip: String,
+    pub(super) pod_ip: String,
     #[serde(rename = "hostIP")]
     host_ip: String,
     conditions: Vec<Condition>,
@@ -74,24 +74,23 @@ const P: &str = "__meta_kubernetes_pod_";
 
 impl Object for Pod {
     const RESOURCE: &'static str = "pods";
+    const ROLE: &'static str = "pod";
 
     fn meta(&self) -> &Meta {
         &self.metadata
     }
+}
 
+impl OwnGroup for Pod {
     fn group(&self) -> TargetGroup {
         group(self)
-    }
-
-    fn source(&self) -> String {
-        format!("pod/{}/{}", self.metadata.namespace, self.metadata.name)
     }
 }
 
 /// The pod's group; one without targets while it has no IP (starting, or evicted), as
 /// in Prometheus, so its targets go away.
 fn group(pod: &Pod) -> TargetGroup {
-    let source = pod.source();
+    let source = format!("pod/{}/{}", pod.metadata.namespace, pod.metadata.name);
     if pod.status.pod_ip.is_empty() {
         return TargetGroup { source, ..TargetGroup::default() };
     }
@@ -122,10 +121,13 @@ fn group(pod: &Pod) -> TargetGroup {
             targets.push(t);
         }
     }
-    TargetGroup { targets, labels: labels(pod), source }
+    let mut labels = labels(pod);
+    labels.insert("__meta_kubernetes_namespace".into(), pod.metadata.namespace.clone());
+    TargetGroup { targets, labels, source }
 }
 
-fn labels(pod: &Pod) -> BTreeMap<String, String> {
+/// The pod's own labels (the `endpoints` role adds them to its targets too).
+pub(super) fn labels(pod: &Pod) -> BTreeMap<String, String> {
     let (m, s) = (&pod.metadata, &pod.status);
     let ready = s.conditions.iter().find(|c| c.kind == "Ready").map_or("unknown".into(), |c| c.status.to_lowercase());
     let mut l = BTreeMap::from([
@@ -136,7 +138,6 @@ fn labels(pod: &Pod) -> BTreeMap<String, String> {
         (format!("{P}node_name"), pod.spec.node_name.clone()),
         (format!("{P}host_ip"), s.host_ip.clone()),
         (format!("{P}uid"), m.uid.clone()),
-        ("__meta_kubernetes_namespace".into(), m.namespace.clone()),
     ]);
     if let Some(owner) = m.owner_references.iter().find(|o| o.controller) {
         if !owner.kind.is_empty() {

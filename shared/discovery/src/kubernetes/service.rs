@@ -2,7 +2,7 @@
 //! annotations) with a target per port at `<name>.<namespace>.svc:<port>`, as Prometheus
 //! 2.42 makes them (for blackbox probing of services, say).
 
-use super::{Meta, Object, join_host_port, labels_and_annotations};
+use super::{Meta, NamedPort, Object, OwnGroup, join_host_port, labels_and_annotations};
 use crate::{Target, TargetGroup};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ pub struct Service {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct Spec {
-    ports: Vec<Port>,
+    ports: Vec<NamedPort>,
     #[serde(rename = "type")]
     kind: String,
     #[serde(rename = "clusterIP")]
@@ -28,27 +28,34 @@ struct Spec {
     load_balancer_ip: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Port {
-    name: String,
-    port: u16,
-    protocol: String,
-}
-
 const S: &str = "__meta_kubernetes_service_";
 
 impl Object for Service {
     const RESOURCE: &'static str = "services";
+    const ROLE: &'static str = "service";
 
     fn meta(&self) -> &Meta {
         &self.metadata
     }
+}
 
+/// The service's name, namespace, labels and annotations (the `endpoints` role adds them
+/// to its groups too).
+pub(super) fn labels(svc: &Service) -> BTreeMap<String, String> {
+    let m = &svc.metadata;
+    let mut labels = BTreeMap::from([
+        (format!("{S}name"), m.name.clone()),
+        ("__meta_kubernetes_namespace".into(), m.namespace.clone()),
+    ]);
+    labels_and_annotations(S, m, &mut labels);
+    labels
+}
+
+impl OwnGroup for Service {
     fn group(&self) -> TargetGroup {
         let (m, spec) = (&self.metadata, &self.spec);
         let host = format!("{}.{}.svc", m.name, m.namespace);
-        let target = |p: &Port| {
+        let target = |p: &NamedPort| {
             let number = p.port.to_string();
             let mut labels = BTreeMap::from([
                 (format!("{S}port_name"), p.name.clone()),
@@ -65,16 +72,8 @@ impl Object for Service {
             }
             Target { address: join_host_port(&host, &number), labels }
         };
-        let mut labels = BTreeMap::from([
-            (format!("{S}name"), m.name.clone()),
-            ("__meta_kubernetes_namespace".into(), m.namespace.clone()),
-        ]);
-        labels_and_annotations(S, m, &mut labels);
-        TargetGroup { targets: spec.ports.iter().map(target).collect(), labels, source: self.source() }
-    }
-
-    fn source(&self) -> String {
-        format!("svc/{}/{}", self.metadata.namespace, self.metadata.name)
+        let source = format!("svc/{}/{}", m.namespace, m.name);
+        TargetGroup { targets: spec.ports.iter().map(target).collect(), labels: labels(self), source }
     }
 }
 

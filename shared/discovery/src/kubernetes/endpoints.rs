@@ -1,0 +1,221 @@
+//! `role: endpoints`: an Endpoints object becomes one target group with a target per
+//! address and port (ready or not), joined with its service's labels and, where an
+//! address is a pod's, that pod's labels and matching container port; the pod's other
+//! container ports become targets too. Prometheus 2.42's targets and labels, name for
+//! name. Endpoints, services and pods are each watched; a change to any rebuilds the
+//! groups, as Prometheus re-queues endpoints when their service or pods change.
+
+use super::pod::{self, Pod};
+use super::service::{self, Service};
+use super::{Follow, Meta, NamedPort, Object, Snapshot, join_host_port, with_presence};
+use crate::{Target, TargetGroup};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Endpoints {
+    metadata: Meta,
+    subsets: Vec<Subset>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Subset {
+    addresses: Vec<Address>,
+    not_ready_addresses: Vec<Address>,
+    ports: Vec<NamedPort>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Address {
+    ip: String,
+    hostname: String,
+    node_name: Option<String>,
+    target_ref: Option<Reference>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Reference {
+    kind: String,
+    name: String,
+    namespace: String,
+}
+
+impl Object for Endpoints {
+    const RESOURCE: &'static str = "endpoints";
+    const ROLE: &'static str = "endpoints";
+
+    fn meta(&self) -> &Meta {
+        &self.metadata
+    }
+}
+
+/// Watches endpoints, services and pods; the groups are rebuilt from all three.
+pub(super) fn start(mut follow: Follow<'_>) -> (Follow<'_>, Snapshot) {
+    let endpoints = follow.kind::<Endpoints, Arc<Endpoints>>(|e| Some(Arc::new(e)));
+    let services = follow.kind::<Service, Arc<Service>>(|s| Some(Arc::new(s)));
+    let pods = follow.kind::<Pod, Arc<Pod>>(|p| Some(Arc::new(p)));
+    let snapshot = move || {
+        let (services, pods) = (services.by_key(), pods.by_key());
+        let groups = endpoints.values().into_iter().map(|e| group(&e, &services, &pods));
+        groups.filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
+    };
+    (follow, Box::new(snapshot))
+}
+
+const E: &str = "__meta_kubernetes_endpoint_";
+const P: &str = "__meta_kubernetes_pod_";
+
+/// The group of `eps`, with what `services` and `pods` (by `namespace/name`) say.
+fn group(eps: &Endpoints, services: &BTreeMap<String, Arc<Service>>, pods: &BTreeMap<String, Arc<Pod>>) -> TargetGroup {
+    let m = &eps.metadata;
+    let mut labels = BTreeMap::from([
+        ("__meta_kubernetes_namespace".to_string(), m.namespace.clone()),
+        ("__meta_kubernetes_endpoints_name".to_string(), m.name.clone()),
+    ]);
+    if let Some(svc) = services.get(&m.key()) {
+        labels.extend(service::labels(svc));
+    }
+    // Their labels, not their annotations, as in Prometheus.
+    with_presence("__meta_kubernetes_endpoints_label", &m.labels, &mut labels);
+    let mut targets = Vec::new();
+    // Each pod seen, with the ports the endpoints gave it a target for.
+    let mut seen: BTreeMap<String, (&Pod, Vec<u16>)> = BTreeMap::new();
+    for subset in &eps.subsets {
+        for port in &subset.ports {
+            let ready = subset.addresses.iter().map(|a| (a, "true"));
+            for (addr, ready) in ready.chain(subset.not_ready_addresses.iter().map(|a| (a, "false"))) {
+                let mut t = address_target(addr, port, ready);
+                if let Some(pod) = pod_of(addr, pods) {
+                    t.labels.extend(pod::labels(pod));
+                    container_port(pod, port, &mut t.labels);
+                    seen.entry(format!("{}/{}", pod.metadata.namespace, pod.metadata.name))
+                        .or_insert((pod, Vec::new()))
+                        .1
+                        .push(port.port);
+                }
+                targets.push(t);
+            }
+        }
+    }
+    for (pod, ports) in seen.values() {
+        targets.extend(other_ports(pod, ports));
+    }
+    TargetGroup { targets, labels, source: format!("endpoints/{}/{}", m.namespace, m.name) }
+}
+
+fn address_target(addr: &Address, port: &NamedPort, ready: &str) -> Target {
+    let mut labels = BTreeMap::from([
+        (format!("{E}port_name"), port.name.clone()),
+        (format!("{E}port_protocol"), port.protocol.clone()),
+        (format!("{E}ready"), ready.to_string()),
+    ]);
+    if let Some(r) = &addr.target_ref {
+        labels.insert(format!("{E}address_target_kind"), r.kind.clone());
+        labels.insert(format!("{E}address_target_name"), r.name.clone());
+    }
+    if let Some(node) = &addr.node_name {
+        labels.insert(format!("{E}node_name"), node.clone());
+    }
+    if !addr.hostname.is_empty() {
+        labels.insert(format!("{E}hostname"), addr.hostname.clone());
+    }
+    Target { address: join_host_port(&addr.ip, &port.port.to_string()), labels }
+}
+
+/// The pod an address refers to, if it is a pod discovery knows.
+fn pod_of<'a>(addr: &Address, pods: &'a BTreeMap<String, Arc<Pod>>) -> Option<&'a Pod> {
+    let r = addr.target_ref.as_ref().filter(|r| r.kind == "Pod")?;
+    pods.get(&format!("{}/{}", r.namespace, r.name)).map(|p| &**p)
+}
+
+/// The labels of the pod's container port the endpoint port is (the first match).
+fn container_port(pod: &Pod, port: &NamedPort, labels: &mut BTreeMap<String, String>) {
+    let containers = pod.spec.containers.iter();
+    let found =
+        containers.flat_map(|c| c.ports.iter().map(move |p| (c, p))).find(|(_, p)| p.container_port == port.port);
+    if let Some((c, p)) = found {
+        labels.extend(container_labels(c, p, &port.protocol));
+    }
+}
+
+fn container_labels(c: &pod::Container, p: &pod::Port, protocol: &str) -> [(String, String); 5] {
+    [
+        (format!("{P}container_name"), c.name.clone()),
+        (format!("{P}container_image"), c.image.clone()),
+        (format!("{P}container_port_name"), p.name.clone()),
+        (format!("{P}container_port_number"), p.container_port.to_string()),
+        (format!("{P}container_port_protocol"), protocol.to_string()),
+    ]
+}
+
+/// A target for each container port of `pod` no endpoint port covered.
+fn other_ports(pod: &Pod, covered: &[u16]) -> Vec<Target> {
+    let mut out = Vec::new();
+    for c in &pod.spec.containers {
+        for p in c.ports.iter().filter(|p| !covered.contains(&p.container_port)) {
+            let mut labels: BTreeMap<String, String> = container_labels(c, p, &p.protocol).into_iter().collect();
+            labels.extend(pod::labels(pod));
+            out.push(Target { address: join_host_port(&pod.status.pod_ip, &p.container_port.to_string()), labels });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T: serde::de::DeserializeOwned>(json: &str) -> T {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn endpoints_join_their_service_and_pods_as_prometheus_does() {
+        let eps: Endpoints = parse(
+            r#"{"metadata": {"name": "istiod", "namespace": "istio-system", "labels": {"app": "istiod"}, "annotations": {"a": "b"}},
+                "subsets": [{"addresses": [{"ip": "10.0.0.5", "nodeName": "n1", "targetRef": {"kind": "Pod", "name": "istiod-1", "namespace": "istio-system"}}],
+                             "notReadyAddresses": [{"ip": "10.0.0.6", "hostname": "h"}],
+                             "ports": [{"name": "http-monitoring", "port": 15014, "protocol": "TCP"}]}]}"#,
+        );
+        let svc: Service = parse(
+            r#"{"metadata": {"name": "istiod", "namespace": "istio-system", "annotations": {"x.io/y": "z"}},
+                "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "ports": [{"name": "http-monitoring", "port": 15014}]}}"#,
+        );
+        let pod: Pod = parse(
+            r#"{"metadata": {"name": "istiod-1", "namespace": "istio-system", "labels": {"app": "istiod"}},
+                "spec": {"containers": [{"name": "discovery", "image": "pilot:1.20", "ports": [
+                  {"name": "http-monitoring", "containerPort": 15014, "protocol": "TCP"},
+                  {"name": "grpc-xds", "containerPort": 15010, "protocol": "TCP"}]}]},
+                "status": {"podIP": "10.0.0.5", "phase": "Running"}}"#,
+        );
+        let services = BTreeMap::from([("istio-system/istiod".to_string(), Arc::new(svc))]);
+        let pods = BTreeMap::from([("istio-system/istiod-1".to_string(), Arc::new(pod))]);
+        let g = group(&eps, &services, &pods);
+        assert_eq!(g.source, "endpoints/istio-system/istiod");
+        let l = &g.labels;
+        assert_eq!(l["__meta_kubernetes_endpoints_name"], "istiod");
+        assert_eq!(l["__meta_kubernetes_endpoints_label_app"], "istiod");
+        assert_eq!(l["__meta_kubernetes_service_name"], "istiod");
+        assert_eq!(l["__meta_kubernetes_service_annotation_x_io_y"], "z");
+        assert!(!l.keys().any(|k| k.contains("endpoints_annotation") || k.contains("cluster_ip")), "{l:?}");
+        let addresses: Vec<&str> = g.targets.iter().map(|t| t.address.as_str()).collect();
+        assert_eq!(addresses, ["10.0.0.5:15014", "10.0.0.6:15014", "10.0.0.5:15010"]);
+        let ready = &g.targets[0].labels;
+        assert_eq!(ready["__meta_kubernetes_endpoint_ready"], "true");
+        assert_eq!(ready["__meta_kubernetes_endpoint_node_name"], "n1");
+        assert_eq!(ready["__meta_kubernetes_pod_name"], "istiod-1");
+        assert_eq!(ready["__meta_kubernetes_pod_container_port_name"], "http-monitoring");
+        let not_ready = &g.targets[1].labels;
+        assert_eq!(not_ready["__meta_kubernetes_endpoint_ready"], "false");
+        assert_eq!(not_ready["__meta_kubernetes_endpoint_hostname"], "h");
+        assert!(!not_ready.contains_key("__meta_kubernetes_pod_name"), "no pod behind it");
+        let other = &g.targets[2].labels;
+        assert_eq!(other["__meta_kubernetes_pod_container_port_name"], "grpc-xds");
+        assert!(!other.keys().any(|k| k.starts_with(E)), "not an endpoint's: {other:?}");
+    }
+}
