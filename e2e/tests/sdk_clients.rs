@@ -18,7 +18,12 @@
 //! burning thread waits for a core, it counts more than the CPU time the process got (920
 //! against 688 ms seen in CI) and at most the phase's wall time. Its bound is therefore
 //! the bracket [CPU time − 10 %, wall time + 10 %], which is the 10 % band when the
-//! machine is idle (CPU time = wall time).
+//! machine is idle (CPU time = wall time). Its sampler is a thread of its own that sleeps
+//! to the next tick; when the machine runs more than it has cores it wakes late and the
+//! ticks it slept through are lost (84 samples for a 1 s phase, seen once, with
+//! four other jobs on the two cores). The low end is therefore [`STARVED_SAMPLER`] under
+//! the CPU time: still far from a phase counted in the other's place (3×) or an upload
+//! lost (half a phase at least).
 
 use e2e::sdk::{self, Sdk};
 use e2e::{Daemon, wait_until};
@@ -26,6 +31,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 const TOLERANCE: f64 = 0.10;
+/// How much of a phase the Python SDK's sampler may miss on an oversubscribed machine.
+const STARVED_SAMPLER: f64 = 0.25;
 const SECONDS: &str = "4";
 
 const CONFIG: &str = r#"
@@ -67,17 +74,14 @@ async fn assert_no_refusals(d: &Daemon) {
 }
 
 fn assert_close(what: &str, recorded: f64, measured: f64) {
-    assert_within(what, recorded, measured, measured);
+    assert_within(&format!("{what}, measured {measured:.0} ns"), recorded, measured * (1.0 - TOLERANCE), measured);
 }
 
-/// `recorded` within [`TOLERANCE`] below `least` and above `most`.
-fn assert_within(what: &str, recorded: f64, least: f64, most: f64) {
-    let (low, high) = (least * (1.0 - TOLERANCE), most * (1.0 + TOLERANCE));
-    println!("{what}: recorded {recorded:.0} ns, the app measured {least:.0}..{most:.0} ns");
-    assert!(
-        (low..=high).contains(&recorded),
-        "{what}: recorded {recorded:.0} ns, the app measured {least:.0}..{most:.0} ns (allowed {low:.0}..{high:.0})"
-    );
+/// `recorded` at least `low` and at most [`TOLERANCE`] above `most`.
+fn assert_within(what: &str, recorded: f64, low: f64, most: f64) {
+    let high = most * (1.0 + TOLERANCE);
+    println!("{what}: recorded {recorded:.0} ns, allowed {low:.0}..{high:.0} ns");
+    assert!((low..=high).contains(&recorded), "{what}: recorded {recorded:.0} ns, allowed {low:.0}..{high:.0} ns");
 }
 
 /// Installs `sdk`, starts a collector and runs `app` against it: the collector and what
@@ -122,7 +126,8 @@ async fn the_python_sdk_records_through_the_push_api() {
     let got = by_phase(&d, "py_cpu_nanoseconds_total").await;
     each_phase(&got, [("region", "us"), ("team", "search")], |phase, v, _| {
         let (cpu, wall) = (report["cpu_ns"][phase].as_f64().unwrap(), report["wall_ns"][phase].as_f64().unwrap());
-        assert_within(&format!("python phase {phase} (CPU time..wall time)"), v, cpu, wall);
+        let what = format!("python phase {phase}, CPU time {cpu:.0} ns, wall time {wall:.0} ns");
+        assert_within(&what, v, cpu * (1.0 - STARVED_SAMPLER), wall);
     });
 }
 
