@@ -43,6 +43,19 @@ pub fn build_client(http: &HttpClientConfig) -> Result<reqwest::Client, String> 
     b.build().map_err(|e| e.to_string())
 }
 
+/// A response's whole body, refused once it passes `max` bytes (an answer gone wrong
+/// must not exhaust the daemon reading it).
+pub async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| error_chain(&e))? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("answer larger than {} MiB", max >> 20));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The error with its causes, which is where reqwest keeps the useful part
 /// ("connection refused").
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -69,7 +69,7 @@ async fn refresh(client: &reqwest::Client, cfg: &HttpSdConfig) -> Result<Groups,
         .header("User-Agent", cardinal_client::USER_AGENT)
         .header("Accept", "application/json")
         .header("X-Prometheus-Refresh-Interval-Seconds", cfg.refresh_interval.0.as_secs_f64().to_string());
-    let mut resp =
+    let resp =
         cardinal_client::authorize(req, &cfg.http)?.send().await.map_err(|e| cardinal_client::error_chain(&e))?;
     if resp.status() != reqwest::StatusCode::OK {
         return Err(format!("server returned HTTP status {}", resp.status()));
@@ -78,13 +78,7 @@ async fn refresh(client: &reqwest::Client, cfg: &HttpSdConfig) -> Result<Groups,
     if !JSON.is_match(content_type.trim()) {
         return Err(format!("unsupported content type {content_type:?}"));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| cardinal_client::error_chain(&e))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(format!("answer larger than {} MiB", MAX_BODY >> 20));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = cardinal_client::read_bounded(resp, MAX_BODY).await?;
     groups(&body, &cfg.url)
 }
 

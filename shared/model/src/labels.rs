@@ -205,6 +205,14 @@ pub fn is_valid_label_name(s: &str) -> bool {
         && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
+/// Prometheus's `strutil.SanitizeLabelName`: every character a label name may not hold
+/// becomes `_`, one per character (`app.kubernetes.io/name` → `app_kubernetes_io_name`).
+/// For a name that follows a prefix, as discovery's `…_label_<name>`; see
+/// [`to_label_name`] for one that stands alone.
+pub fn sanitize_label_chars(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
 /// A name from outside Prometheus (an OpenTelemetry attribute such as
 /// `otel.scope.name`, a pprof label key such as `span id`) as a Prometheus label name, the
 /// way Pyroscope ≤ 1.18 and OpenTelemetry's Prometheus exporter translate them: every
@@ -214,7 +222,7 @@ pub fn to_label_name(s: &str) -> std::borrow::Cow<'_, str> {
     if is_valid_label_name(s) {
         return std::borrow::Cow::Borrowed(s);
     }
-    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut out = sanitize_label_chars(s);
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
@@ -231,6 +239,9 @@ mod tests {
         assert_eq!(to_label_name("process.runtime.version"), "process_runtime_version");
         assert_eq!(to_label_name("thread name"), "thread_name");
         assert_eq!(to_label_name("1x"), "_1x");
+        assert_eq!(sanitize_label_chars("sidecar.istio.io/inject"), "sidecar_istio_io_inject");
+        assert_eq!(sanitize_label_chars("ünïcode-1"), "_n_code_1", "one _ a character, as Go's regexp replaces");
+        assert_eq!(sanitize_label_chars("1x"), "1x", "no prefix: it follows one");
         assert_eq!(to_label_name(""), "_");
         assert!(matches!(to_label_name("service_name"), std::borrow::Cow::Borrowed("service_name")));
     }

@@ -84,18 +84,6 @@ pub enum Failure {
     Other(String),
 }
 
-/// An answer's body, refused past [`MAX_READ`].
-pub async fn read_all(mut resp: reqwest::Response) -> Result<Vec<u8>, Failure> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| Failure::Other(cardinal_client::error_chain(&e)))? {
-        if body.len() + chunk.len() > MAX_READ {
-            return Err(Failure::Other(format!("answer larger than {} MiB", MAX_READ >> 20)));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,16 +173,10 @@ fn labels_and_annotations(prefix: &str, meta: &Meta, out: &mut BTreeMap<String, 
 /// Each entry of `map` as `<prefix>_<name>` and `<prefix>present_<name>`.
 fn with_presence(prefix: &str, map: &BTreeMap<String, String>, out: &mut BTreeMap<String, String>) {
     for (k, v) in map {
-        let name = sanitize(k);
+        let name = cardinal_model::labels::sanitize_label_chars(k);
         out.insert(format!("{prefix}_{name}"), v.clone());
         out.insert(format!("{prefix}present_{name}"), PRESENT.into());
     }
-}
-
-/// Prometheus's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]`
-/// becomes `_` (`app.kubernetes.io/name` → `app_kubernetes_io_name`).
-fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
 /// Go's `net.JoinHostPort`: IPv6 addresses in brackets.
@@ -196,8 +190,10 @@ mod tests {
 
     #[test]
     fn label_names_are_sanitised_as_prometheus_does() {
-        assert_eq!(sanitize("app.kubernetes.io/name"), "app_kubernetes_io_name");
-        assert_eq!(sanitize("sidecar.istio.io/inject"), "sidecar_istio_io_inject");
-        assert_eq!(sanitize("ünïcode-1"), "_n_code_1");
+        let mut out = BTreeMap::new();
+        let meta = Meta { labels: BTreeMap::from([("app.kubernetes.io/name".into(), "x".into())]), ..Meta::default() };
+        labels_and_annotations("p_", &meta, &mut out);
+        assert_eq!(out["p_label_app_kubernetes_io_name"], "x");
+        assert_eq!(out["p_labelpresent_app_kubernetes_io_name"], "true");
     }
 }

@@ -4,7 +4,7 @@
 //! an API server outage never empties a job.
 
 use super::Object;
-use super::api::{Api, Failure, MAX_READ, read_all};
+use super::api::{Api, Failure, MAX_READ};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -130,7 +130,7 @@ async fn list<T: Object, V>(
         if !next.is_empty() {
             q.push(("continue", next.clone()));
         }
-        let body = read_all(api.get(path, &q).await?).await?;
+        let body = cardinal_client::read_bounded(api.get(path, &q).await?, MAX_READ).await.map_err(Failure::Other)?;
         let page: List<T> = serde_json::from_slice(&body).map_err(|e| Failure::Other(format!("{path}: {e}")))?;
         for object in page.items {
             let key = object.meta().key();
