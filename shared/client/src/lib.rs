@@ -68,3 +68,19 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     msg
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(bytes: usize) -> reqwest::Response {
+        reqwest::Response::from(http::Response::new(vec![b'x'; bytes]))
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_bound_is_refused() {
+        assert_eq!(read_bounded(answer(2 << 20), 2 << 20).await.unwrap().len(), 2 << 20);
+        let refused = read_bounded(answer((2 << 20) + 1), 2 << 20).await.unwrap_err();
+        assert_eq!(refused, "answer larger than 2 MiB");
+    }
+}
