@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use e2e::kube::{FakeKube, endpoints, pod, service};
+use e2e::kube::{FakeKube, endpoint_slice, endpoints, ingress, node, pod, service};
 use e2e::{TestTarget, wait_until};
 use serde_json::json;
 
@@ -87,33 +87,76 @@ async fn namespaces_and_selectors_narrow_what_is_listed_and_watched() {
     assert_eq!(targets(&d).await.len(), 1);
 }
 
+#[tokio::test]
+async fn attach_metadata_puts_each_pods_node_on_its_targets_and_follows_the_node() {
+    let t = TestTarget::start("up_a 1\n").await;
+    let api = FakeKube::start().await;
+    api.put(scraped_pod("shop", "a-1", &t, "cart"));
+    api.put(node("node-1", "127.0.0.1", json!({"topology.kubernetes.io/zone": "a"})));
+    let d = collector(&config(&api, ", attach_metadata: {node: true}")).await;
+    let zone = |want: &'static str| {
+        let d = &d;
+        move || async move {
+            let t = targets(d).await;
+            let l = t.first().map(|t| t["discoveredLabels"].clone()).unwrap_or_default();
+            l["__meta_kubernetes_node_label_topology_kubernetes_io_zone"] == want
+                && l["__meta_kubernetes_node_name"] == "node-1"
+        }
+    };
+    wait_until(WAIT, zone("a")).await;
+    // The node relabelled: the pod's target follows without the pod changing.
+    api.put(node("node-1", "127.0.0.1", json!({"topology.kubernetes.io/zone": "b"})));
+    wait_until(WAIT, zone("b")).await;
+    assert!(api.requests().iter().any(|r| r.starts_with("/api/v1/nodes?")), "nodes watched cluster-wide");
+}
+
 /// What vmagent 1.79 (Debian's) does not have of Prometheus 2.42's labels, added to
 /// Prometheus after vmagent followed it: the container's image (2.38) and ID (2.42), the
-/// service port's number (2.38) and a load balancer's IP (2.40). The unit tests of
-/// `pod.rs` and `service.rs` check them as Prometheus 2.42's source sets them.
-const NEWER_THAN_VMAGENT: [&str; 4] = [
+/// service port's number (2.38), a load balancer's IP (2.40), an endpoint slice
+/// endpoint's serving and terminating conditions (2.39). The unit tests of `pod.rs`,
+/// `service.rs` and `endpointslice.rs` check them as Prometheus 2.42's source sets them.
+const NEWER_THAN_VMAGENT: [&str; 6] = [
     "__meta_kubernetes_pod_container_image",
     "__meta_kubernetes_pod_container_id",
     "__meta_kubernetes_service_port_number",
     "__meta_kubernetes_service_loadbalancer_ip",
+    "__meta_kubernetes_endpointslice_endpoint_conditions_serving",
+    "__meta_kubernetes_endpointslice_endpoint_conditions_terminating",
 ];
+
+/// What vmagent 1.79 adds that Prometheus 2.42 does not have: an endpoint slice's own
+/// labels (Prometheus has them from 2.47).
+const NOT_IN_PROMETHEUS: [&str; 2] =
+    ["__meta_kubernetes_endpointslice_label_", "__meta_kubernetes_endpointslice_labelpresent_"];
 
 /// Each active target's address and `__meta_kubernetes_*` labels (what discovery makes;
 /// the scrape job's defaults are written differently by vmagent, `1m0s` for `1m`). Of the
-/// `endpoints` role's, its own and the pods' labels: vmagent adds the service's cluster IP
-/// and type to them and leaves the Endpoints' own labels off the targets of a pod's other
-/// ports, where Prometheus 2.42 does neither (`endpoints.rs`'s unit test checks those).
+/// `endpoints` and `endpointslice` roles', their addresses' and the pods' labels: vmagent
+/// adds the service's cluster IP and type to them and leaves the Endpoints' (or slice's)
+/// own labels off the targets of a pod's other ports, where Prometheus 2.42 does neither
+/// (the unit tests of `endpoints.rs` and `endpointslice.rs` check those).
 fn discovered(targets: &[serde_json::Value]) -> Vec<String> {
     let of = |t: &serde_json::Value| {
         let labels = t["discoveredLabels"].as_object().cloned().unwrap_or_default();
+        let joined = t["scrapePool"] == "endpoints" || t["scrapePool"] == "endpointslice";
+        let of_group = ["__meta_kubernetes_endpointslice_name", "__meta_kubernetes_endpointslice_address_type"];
         let shared = |k: &String| {
-            t["scrapePool"] != "endpoints"
-                || ["__address__", "__meta_kubernetes_endpoint_", "__meta_kubernetes_pod_"]
-                    .iter()
-                    .any(|p| k.starts_with(p))
+            !joined
+                || [
+                    "__address__",
+                    "__meta_kubernetes_endpoint_",
+                    "__meta_kubernetes_endpointslice_",
+                    "__meta_kubernetes_pod_",
+                ]
+                .iter()
+                .any(|p| k.starts_with(p))
+                    && !of_group.contains(&k.as_str())
         };
         let keep = |k: &String| {
-            (k == "__address__" || k.starts_with("__meta_")) && !NEWER_THAN_VMAGENT.contains(&k.as_str()) && shared(k)
+            (k == "__address__" || k.starts_with("__meta_"))
+                && !NEWER_THAN_VMAGENT.contains(&k.as_str())
+                && !NOT_IN_PROMETHEUS.iter().any(|p| k.starts_with(p))
+                && shared(k)
         };
         labels.into_iter().filter(|(k, _)| keep(k)).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
     };
@@ -187,6 +230,98 @@ async fn pod_service_and_endpoints_targets_and_labels_match_vmagent() {
     assert_eq!(l["__meta_kubernetes_endpoints_label_app"], "reviews");
     assert_eq!(l["__meta_kubernetes_service_label_app"], "reviews");
     assert_eq!(l["__meta_kubernetes_pod_container_port_name"], "http");
+}
+
+/// One job per role over `api`, each target scraped at a closed loopback port (ingress
+/// hosts are names that must not be looked up) with its discovered address and any
+/// ingress path as its instance, so that no two targets are one; discovered labels keep
+/// the discovered address.
+fn roles_config(api: &FakeKube, roles: &[&str]) -> String {
+    let mut cfg = "global: {scrape_interval: 1m}\nscrape_configs:\n".to_string();
+    for role in roles {
+        cfg += &format!(
+            r#"  - job_name: {role}
+    kubernetes_sd_configs: [{{role: {role}, api_server: 'http://{}'}}]
+    relabel_configs:
+      - {{source_labels: [__address__, __meta_kubernetes_ingress_path], separator: '', target_label: instance}}
+      - {{target_label: __address__, replacement: '127.0.0.1:1'}}
+"#,
+            api.addr
+        );
+    }
+    cfg
+}
+
+/// Waits until vmagent's and our active targets are `n` each, and returns them as
+/// [`discovered`] writes them.
+async fn both(vm: &e2e::vmagent::Vmagent, ours: &e2e::Daemon, n: usize) -> (Vec<String>, Vec<String>) {
+    wait_until(WAIT, || async { vm.targets().await.len() == n && targets(ours).await.len() == n }).await;
+    (discovered(&targets(ours).await), discovered(&vm.targets().await))
+}
+
+#[tokio::test]
+async fn endpointslice_node_and_ingress_targets_and_labels_match_vmagent_as_pods_come_and_go() {
+    let api = FakeKube::start().await;
+    let mesh_pod = |name: &str| {
+        let mut p =
+            pod("bookinfo", name, &[("http", 9080), ("http-envoy-prom", 15090)], json!({"app": "ratings"}), json!({}));
+        p["status"]["podIP"] = json!(format!("10.1.0.{}", name.len()));
+        p
+    };
+    api.put(mesh_pod("ratings-1"));
+    api.put(service("bookinfo", "ratings", &[("http", 9080)], json!({"app": "ratings"})));
+    api.put(endpoint_slice(
+        "bookinfo",
+        "ratings-abc",
+        "ratings",
+        &[("10.1.0.9", "ratings-1", true), ("10.1.0.50", "gone", false)],
+        &[("http", 9080)],
+    ));
+    api.put(node(
+        "node-1",
+        "127.0.0.1",
+        json!({"kubernetes.io/hostname": "node-1", "topology.kubernetes.io/zone": "a"}),
+    ));
+    api.put(node("node-2", "127.0.0.2", json!({"kubernetes.io/os": "linux"})));
+    api.put(ingress("shop", "web", &["shop.example.org", "api.example.org"], &["/", "/cart"], &["*.example.org"]));
+    // Without TLS: `http`. (A TLS entry covering none of an ingress's hosts is left out:
+    // vmagent 1.79 then calls every rule `https`, Prometheus 2.42 only those a TLS host
+    // covers, as `ingress.rs`'s unit test checks.)
+    api.put(ingress("shop", "plain", &["plain.example.net"], &["/"], &[]));
+    let cfg = roles_config(&api, &["endpointslice", "node", "ingress"]);
+    let Some(vm) = e2e::vmagent::Vmagent::start(&cfg).await else { return };
+    let ours = collector(&cfg).await;
+    // The slice: two addresses and the pod's other port; two nodes; two hosts by two paths.
+    let (mine, theirs) = both(&vm, &ours, 3 + 2 + 5).await;
+    assert_eq!(mine, theirs, "the same targets and labels as vmagent");
+    assert!(
+        mine.iter().any(|t| t.contains("__meta_kubernetes_endpointslice_endpoint_conditions_ready=\"false\"")),
+        "{mine:?}"
+    );
+    assert!(mine.iter().any(|t| t.contains("__meta_kubernetes_node_address_InternalIP=\"127.0.0.2\"")), "{mine:?}");
+    assert!(mine.iter().any(|t| t.contains("__meta_kubernetes_ingress_scheme=\"https\"")), "{mine:?}");
+    assert!(mine.iter().any(|t| t.contains("__meta_kubernetes_ingress_scheme=\"http\"")), "{mine:?}");
+
+    // Pods come and go: a second pod joins the slice, the first leaves it and is deleted;
+    // a node goes; an ingress goes and the other loses a host. (vmagent joins a slice with
+    // the pods it knows when the slice changes, so the new pod is given a moment first.)
+    api.put(mesh_pod("ratings-22"));
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    api.put(endpoint_slice(
+        "bookinfo",
+        "ratings-abc",
+        "ratings",
+        &[("10.1.0.10", "ratings-22", true)],
+        &[("http", 9080)],
+    ));
+    api.delete("bookinfo", "ratings-1");
+    api.delete_object("nodes", "", "node-2");
+    api.delete_object("ingresses", "shop", "plain");
+    api.put(ingress("shop", "web", &["shop.example.org"], &["/"], &["*.example.org"]));
+    let (mine, theirs) = both(&vm, &ours, 2 + 1 + 1).await;
+    assert_eq!(mine, theirs, "after the changes, the same as vmagent");
+    assert!(mine.iter().any(|t| t.contains("__meta_kubernetes_pod_name=\"ratings-22\"")), "{mine:?}");
+    assert!(!mine.iter().any(|t| t.contains("\"ratings-1\"") || t.contains("node-2")), "{mine:?}");
 }
 
 /// Resident memory a collector gains discovering `pods` pods that its job drops.

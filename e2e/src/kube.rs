@@ -1,6 +1,7 @@
-//! A stand-in Kubernetes API server for discovery tests (no cluster installs here): pods
-//! services and endpoints listed and watched as the real server serves them (`/api/v1/pods`, per namespace, in
-//! pages of `limit` with `continue` tokens,
+//! A stand-in Kubernetes API server for discovery tests (no cluster installs here): pods,
+//! services, endpoints and nodes (`/api/v1/…`), endpoint slices and ingresses
+//! (`/apis/<group>/<version>/…`) listed and watched as the real server serves them, all
+//! or per namespace, in pages of `limit` with `continue` tokens,
 //! `labelSelector` equality, `watch=1` from a resourceVersion as lines of JSON events,
 //! `ERROR` 410 for a resourceVersion older than its history), and an outage switch.
 
@@ -69,6 +70,51 @@ pub fn endpoints(
     })
 }
 
+/// An EndpointSlice of service `service` as the API server returns it: an endpoint per
+/// `(ip, pod name)` (ready as given, in `ns`, on node-1), on `ports` (name, number).
+pub fn endpoint_slice(
+    ns: &str,
+    name: &str,
+    service: &str,
+    endpoints: &[(&str, &str, bool)],
+    ports: &[(&str, u16)],
+) -> Value {
+    let endpoint = |(ip, pod, ready): &(&str, &str, bool)| {
+        json!({"addresses": [ip], "conditions": {"ready": ready, "serving": ready, "terminating": false}, "nodeName": "node-1",
+               "targetRef": {"kind": "Pod", "name": pod, "namespace": ns}})
+    };
+    let ports: Vec<Value> = ports.iter().map(|(n, p)| json!({"name": n, "port": p, "protocol": "TCP"})).collect();
+    json!({
+        "kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+        "metadata": {"name": name, "namespace": ns, "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4", "endpoints": endpoints.iter().map(endpoint).collect::<Vec<_>>(), "ports": ports
+    })
+}
+
+/// A node as the API server returns it: its kubelet on `ip`:10250, labels as given.
+pub fn node(name: &str, ip: &str, labels: Value) -> Value {
+    json!({
+        "kind": "Node", "apiVersion": "v1",
+        "metadata": {"name": name, "uid": format!("uid-{name}"), "labels": labels},
+        "spec": {"providerID": format!("kind://docker/{name}")},
+        "status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                   "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}
+    })
+}
+
+/// An Ingress as the API server returns it: a rule per host with `paths`, a TLS entry
+/// for `tls_hosts` when there are any.
+pub fn ingress(ns: &str, name: &str, hosts: &[&str], paths: &[&str], tls_hosts: &[&str]) -> Value {
+    let paths: Vec<Value> = paths.iter().map(|p| json!({"path": p, "pathType": "Prefix"})).collect();
+    let rules: Vec<Value> = hosts.iter().map(|h| json!({"host": h, "http": {"paths": paths}})).collect();
+    json!({
+        "kind": "Ingress", "apiVersion": "networking.k8s.io/v1",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "spec": {"ingressClassName": "nginx", "rules": rules,
+                 "tls": if tls_hosts.is_empty() { json!([]) } else { json!([{"hosts": tls_hosts}]) }}
+    })
+}
+
 /// A pod as the API server returns it: running on 127.0.0.1 with one container whose
 /// ports are `ports` (name, number), labels and annotations as given.
 pub fn pod(ns: &str, name: &str, ports: &[(&str, u16)], labels: Value, annotations: Value) -> Value {
@@ -89,6 +135,8 @@ impl FakeKube {
         let app = axum::Router::new()
             .route("/api/v1/{resource}", axum::routing::get(everywhere))
             .route("/api/v1/namespaces/{ns}/{resource}", axum::routing::get(in_namespace))
+            .route("/apis/{group}/{version}/{resource}", axum::routing::get(grouped_everywhere))
+            .route("/apis/{group}/{version}/namespaces/{ns}/{resource}", axum::routing::get(grouped_in_namespace))
             .with_state(cluster.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -96,13 +144,13 @@ impl FakeKube {
         FakeKube { addr, cluster }
     }
 
-    /// Adds or replaces a pod or a service (an `ADDED` or `MODIFIED` event for watchers).
+    /// Adds or replaces an object (an `ADDED` or `MODIFIED` event for watchers).
     pub fn put(&self, mut object: Value) {
         let mut c = self.cluster.lock();
         c.version += 1;
         object["metadata"]["resourceVersion"] = json!(c.version.to_string());
         let meta = &object["metadata"];
-        let name = format!("{}/{}", meta["namespace"].as_str().unwrap(), meta["name"].as_str().unwrap());
+        let name = format!("{}/{}", meta["namespace"].as_str().unwrap_or(""), meta["name"].as_str().unwrap());
         let key = (resource(&object), name);
         let kind = if c.objects.contains_key(&key) { "MODIFIED" } else { "ADDED" };
         c.objects.insert(key, object.clone());
@@ -111,11 +159,16 @@ impl FakeKube {
 
     /// Deletes a pod.
     pub fn delete(&self, ns: &str, name: &str) {
+        self.delete_object("pods", ns, name);
+    }
+
+    /// Deletes an object of `resource` (`pods`, `endpointslices`; `ns` empty for nodes).
+    pub fn delete_object(&self, resource: &str, ns: &str, name: &str) {
         let mut c = self.cluster.lock();
         c.version += 1;
-        let mut pod = c.objects.remove(&("pods".into(), format!("{ns}/{name}"))).expect("a pod that exists");
-        pod["metadata"]["resourceVersion"] = json!(c.version.to_string());
-        event(&mut c, "DELETED", pod);
+        let mut object = c.objects.remove(&(resource.into(), format!("{ns}/{name}"))).expect("an object that exists");
+        object["metadata"]["resourceVersion"] = json!(c.version.to_string());
+        event(&mut c, "DELETED", object);
     }
 
     /// While down every request is answered 503 and open watches end.
@@ -142,8 +195,11 @@ impl FakeKube {
 
 /// The API resource of an object by its kind.
 fn resource(object: &Value) -> String {
-    let kind = object["kind"].as_str().expect("kind").to_lowercase();
-    if kind.ends_with('s') { kind } else { format!("{kind}s") }
+    match object["kind"].as_str().expect("kind").to_lowercase() {
+        kind if kind == "endpoints" => kind,
+        kind if kind.ends_with('s') => format!("{kind}es"),
+        kind => format!("{kind}s"),
+    }
 }
 
 fn event(c: &mut Cluster, kind: &str, object: Value) {
@@ -173,6 +229,24 @@ async fn in_namespace(
     State(c): State<Arc<Mutex<Cluster>>>,
     uri: Uri,
     Path((ns, resource)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    serve(c, uri, resource, Some(ns), q)
+}
+
+async fn grouped_everywhere(
+    State(c): State<Arc<Mutex<Cluster>>>,
+    uri: Uri,
+    Path((_, _, resource)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    serve(c, uri, resource, None, q)
+}
+
+async fn grouped_in_namespace(
+    State(c): State<Arc<Mutex<Cluster>>>,
+    uri: Uri,
+    Path((_, _, ns, resource)): Path<(String, String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     serve(c, uri, resource, Some(ns), q)

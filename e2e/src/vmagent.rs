@@ -19,6 +19,8 @@ impl Vmagent {
                 format!("-remoteWrite.tmpDataPath={data}"),
                 "-remoteWrite.url=http://127.0.0.1:9/api/v1/write".into(),
                 format!("-httpListenAddr={addr}"),
+                // Changes seen within a second, as ours are (its default is 30 s).
+                "-promscrape.kubernetesSDCheckInterval=1s".into(),
             ]
         })?;
         let v = Vmagent { addr, _process: process };

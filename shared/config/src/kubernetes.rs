@@ -1,6 +1,6 @@
 //! `kubernetes_sd_configs`, with Prometheus's schema and checks (its words in the errors).
-//! The roles are Prometheus's six; discovery supports `pod`, `service` and `endpoints` so far, and the others are
-//! refused at load with that said, rather than accepted and ignored.
+//! The roles are Prometheus's six; `kubeconfig_file` is refused at load with that said,
+//! rather than accepted and ignored.
 
 use crate::http::HttpClientConfig;
 use serde::Deserialize;
@@ -113,17 +113,8 @@ impl KubernetesSdConfig {
 
     /// What Prometheus has and we do not yet: said at load, never silently ignored.
     fn check_supported(&self) -> Result<(), String> {
-        if !["pod", "service", "endpoints"].contains(&self.role.as_str()) {
-            return Err(format!(
-                "kubernetes_sd_configs role {:?} is not supported yet (roles pod, service and endpoints are)",
-                self.role
-            ));
-        }
         if self.kubeconfig_file.is_some() {
             return Err("kubernetes_sd_configs kubeconfig_file is not supported yet: use api_server with the HTTP client settings, or run in the cluster".into());
-        }
-        if self.attach_metadata.node {
-            return Err("kubernetes_sd_configs attach_metadata.node is not supported yet".into());
         }
         Ok(())
     }

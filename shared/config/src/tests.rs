@@ -116,10 +116,6 @@ fn cross_field_errors() {
             "unknown Kubernetes SD role \"pods\"",
         ),
         (
-            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: node}]}]",
-            "role \"node\" is not supported yet",
-        ),
-        (
             "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, api_server: 'http://k', kubeconfig_file: k}]}]",
             "cannot use 'kubeconfig_file' and 'api_server' simultaneously",
         ),
@@ -144,8 +140,12 @@ fn cross_field_errors() {
             "kubeconfig_file is not supported yet",
         ),
         (
-            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, attach_metadata: {node: true}}]}]",
-            "attach_metadata.node is not supported yet",
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: node, selectors: [{role: pod}]}]}]",
+            "node role supports only node selectors",
+        ),
+        (
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: ingress, attach_metadata: {node: true, namespace: true}}]}]",
+            "unknown field",
         ),
     ];
     for (yaml, want) in cases {

@@ -3,8 +3,10 @@
 //! address is a pod's, that pod's labels and matching container port; the pod's other
 //! container ports become targets too. Prometheus 2.42's targets and labels, name for
 //! name. Endpoints, services and pods are each watched; a change to any rebuilds the
-//! groups, as Prometheus re-queues endpoints when their service or pods change.
+//! groups, as Prometheus re-queues endpoints when their service or pods change. What is
+//! behind endpoints ([`Behind`], [`SeenPods`]) serves `endpointslice.rs` too.
 
+use super::node::{self, Node};
 use super::pod::{self, Pod};
 use super::service::{self, Service};
 use super::{Follow, Meta, NamedPort, Object, Snapshot, join_host_port, with_presence};
@@ -37,11 +39,12 @@ struct Address {
     target_ref: Option<Reference>,
 }
 
+/// The object an address is (a pod, mostly).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct Reference {
-    kind: String,
-    name: String,
+pub(super) struct Reference {
+    pub kind: String,
+    pub name: String,
     namespace: String,
 }
 
@@ -54,57 +57,101 @@ impl Object for Endpoints {
     }
 }
 
-/// Watches endpoints, services and pods; the groups are rebuilt from all three.
+/// Watches endpoints, services and pods (and nodes for `attach_metadata.node`); the
+/// groups are rebuilt from all of them.
 pub(super) fn start(mut follow: Follow<'_>) -> (Follow<'_>, Snapshot) {
     let endpoints = follow.kind::<Endpoints, Arc<Endpoints>>(|e| Some(Arc::new(e)));
-    let services = follow.kind::<Service, Arc<Service>>(|s| Some(Arc::new(s)));
-    let pods = follow.kind::<Pod, Arc<Pod>>(|p| Some(Arc::new(p)));
+    let behind = Behind::follow(&mut follow);
     let snapshot = move || {
-        let (services, pods) = (services.by_key(), pods.by_key());
-        let groups = endpoints.values().into_iter().map(|e| group(&e, &services, &pods));
+        let behind = behind();
+        let groups = endpoints.values().into_iter().map(|e| group(&e, &behind));
         groups.filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
     };
     (follow, Box::new(snapshot))
 }
 
-const E: &str = "__meta_kubernetes_endpoint_";
-const P: &str = "__meta_kubernetes_pod_";
+/// What the endpoints roles join their objects with: services and pods by
+/// `namespace/name`, and nodes by name when `attach_metadata.node` asks for them.
+pub(super) struct Behind {
+    pub services: BTreeMap<String, Arc<Service>>,
+    pub pods: BTreeMap<String, Arc<Pod>>,
+    pub nodes: Option<BTreeMap<String, Arc<Node>>>,
+}
 
-/// The group of `eps`, with what `services` and `pods` (by `namespace/name`) say.
-fn group(eps: &Endpoints, services: &BTreeMap<String, Arc<Service>>, pods: &BTreeMap<String, Arc<Pod>>) -> TargetGroup {
+impl Behind {
+    /// Watches what is behind endpoints; the function returns what is known now.
+    pub fn follow(follow: &mut Follow<'_>) -> impl Fn() -> Behind + Send + use<> {
+        let services = follow.kind::<Service, Arc<Service>>(|s| Some(Arc::new(s)));
+        let pods = follow.kind::<Pod, Arc<Pod>>(|p| Some(Arc::new(p)));
+        let nodes = follow.nodes();
+        move || Behind { services: services.by_key(), pods: pods.by_key(), nodes: nodes.as_ref().map(|n| n.by_key()) }
+    }
+
+    /// The pod an address refers to, if it is a pod discovery knows.
+    pub fn pod(&self, r: Option<&Reference>) -> Option<&Pod> {
+        let r = r.filter(|r| r.kind == "Pod")?;
+        self.pods.get(&format!("{}/{}", r.namespace, r.name)).map(|p| &**p)
+    }
+
+    /// `attach_metadata.node`: the node's name and labels on a target.
+    pub fn attach_node(&self, name: Option<&str>, labels: &mut BTreeMap<String, String>) {
+        if let Some(nodes) = &self.nodes {
+            node::attach(nodes, name, labels);
+        }
+    }
+}
+
+/// The pods an endpoints object's addresses are, each with the ports the object gave it
+/// a target for: their other container ports become targets of their own.
+#[derive(Default)]
+pub(super) struct SeenPods<'a>(BTreeMap<String, (&'a Pod, Vec<u16>)>);
+
+impl<'a> SeenPods<'a> {
+    pub fn note(&mut self, pod: &'a Pod, port: Option<u16>) {
+        let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);
+        self.0.entry(key).or_insert((pod, Vec::new())).1.extend(port);
+    }
+
+    pub fn other_ports(&self) -> impl Iterator<Item = Target> + '_ {
+        self.0.values().flat_map(|(pod, covered)| pod::other_ports(pod, covered))
+    }
+}
+
+const E: &str = "__meta_kubernetes_endpoint_";
+
+/// The group of `eps`, with what is `behind` it.
+fn group(eps: &Endpoints, behind: &Behind) -> TargetGroup {
     let m = &eps.metadata;
     let mut labels = BTreeMap::from([
         ("__meta_kubernetes_namespace".to_string(), m.namespace.clone()),
         ("__meta_kubernetes_endpoints_name".to_string(), m.name.clone()),
     ]);
-    if let Some(svc) = services.get(&m.key()) {
+    if let Some(svc) = behind.services.get(&m.key()) {
         labels.extend(service::labels(svc));
     }
     // Their labels, not their annotations, as in Prometheus.
     with_presence("__meta_kubernetes_endpoints_label", &m.labels, &mut labels);
     let mut targets = Vec::new();
-    // Each pod seen, with the ports the endpoints gave it a target for.
-    let mut seen: BTreeMap<String, (&Pod, Vec<u16>)> = BTreeMap::new();
+    let mut seen = SeenPods::default();
     for subset in &eps.subsets {
         for port in &subset.ports {
             let ready = subset.addresses.iter().map(|a| (a, "true"));
             for (addr, ready) in ready.chain(subset.not_ready_addresses.iter().map(|a| (a, "false"))) {
                 let mut t = address_target(addr, port, ready);
-                if let Some(pod) = pod_of(addr, pods) {
+                behind.attach_node(addr.node_name.as_deref(), &mut t.labels);
+                if let Some(pod) = behind.pod(addr.target_ref.as_ref()) {
                     t.labels.extend(pod::labels(pod));
-                    container_port(pod, port, &mut t.labels);
-                    seen.entry(format!("{}/{}", pod.metadata.namespace, pod.metadata.name))
-                        .or_insert((pod, Vec::new()))
-                        .1
-                        .push(port.port);
+                    // The endpoint port's protocol, where `endpointslice` takes the container's.
+                    if let Some((c, p)) = pod::container_with_port(pod, port.port) {
+                        t.labels.extend(pod::container_labels(c, p, &port.protocol));
+                    }
+                    seen.note(pod, Some(port.port));
                 }
                 targets.push(t);
             }
         }
     }
-    for (pod, ports) in seen.values() {
-        targets.extend(other_ports(pod, ports));
-    }
+    targets.extend(seen.other_ports());
     TargetGroup { targets, labels, source: format!("endpoints/{}/{}", m.namespace, m.name) }
 }
 
@@ -125,45 +172,6 @@ fn address_target(addr: &Address, port: &NamedPort, ready: &str) -> Target {
         labels.insert(format!("{E}hostname"), addr.hostname.clone());
     }
     Target { address: join_host_port(&addr.ip, &port.port.to_string()), labels }
-}
-
-/// The pod an address refers to, if it is a pod discovery knows.
-fn pod_of<'a>(addr: &Address, pods: &'a BTreeMap<String, Arc<Pod>>) -> Option<&'a Pod> {
-    let r = addr.target_ref.as_ref().filter(|r| r.kind == "Pod")?;
-    pods.get(&format!("{}/{}", r.namespace, r.name)).map(|p| &**p)
-}
-
-/// The labels of the pod's container port the endpoint port is (the first match).
-fn container_port(pod: &Pod, port: &NamedPort, labels: &mut BTreeMap<String, String>) {
-    let containers = pod.spec.containers.iter();
-    let found =
-        containers.flat_map(|c| c.ports.iter().map(move |p| (c, p))).find(|(_, p)| p.container_port == port.port);
-    if let Some((c, p)) = found {
-        labels.extend(container_labels(c, p, &port.protocol));
-    }
-}
-
-fn container_labels(c: &pod::Container, p: &pod::Port, protocol: &str) -> [(String, String); 5] {
-    [
-        (format!("{P}container_name"), c.name.clone()),
-        (format!("{P}container_image"), c.image.clone()),
-        (format!("{P}container_port_name"), p.name.clone()),
-        (format!("{P}container_port_number"), p.container_port.to_string()),
-        (format!("{P}container_port_protocol"), protocol.to_string()),
-    ]
-}
-
-/// A target for each container port of `pod` no endpoint port covered.
-fn other_ports(pod: &Pod, covered: &[u16]) -> Vec<Target> {
-    let mut out = Vec::new();
-    for c in &pod.spec.containers {
-        for p in c.ports.iter().filter(|p| !covered.contains(&p.container_port)) {
-            let mut labels: BTreeMap<String, String> = container_labels(c, p, &p.protocol).into_iter().collect();
-            labels.extend(pod::labels(pod));
-            out.push(Target { address: join_host_port(&pod.status.pod_ip, &p.container_port.to_string()), labels });
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -193,9 +201,12 @@ mod tests {
                   {"name": "grpc-xds", "containerPort": 15010, "protocol": "TCP"}]}]},
                 "status": {"podIP": "10.0.0.5", "phase": "Running"}}"#,
         );
-        let services = BTreeMap::from([("istio-system/istiod".to_string(), Arc::new(svc))]);
-        let pods = BTreeMap::from([("istio-system/istiod-1".to_string(), Arc::new(pod))]);
-        let g = group(&eps, &services, &pods);
+        let behind = Behind {
+            services: BTreeMap::from([("istio-system/istiod".to_string(), Arc::new(svc))]),
+            pods: BTreeMap::from([("istio-system/istiod-1".to_string(), Arc::new(pod))]),
+            nodes: None,
+        };
+        let g = group(&eps, &behind);
         assert_eq!(g.source, "endpoints/istio-system/istiod");
         let l = &g.labels;
         assert_eq!(l["__meta_kubernetes_endpoints_name"], "istiod");

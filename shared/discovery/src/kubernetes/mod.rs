@@ -3,12 +3,17 @@
 //! (`watch.rs`) from the API server (`api.rs`); events arriving together are sent as one
 //! update.
 //!
-//! Roles: `pod` (`pod.rs`) and `service` (`service.rs`), whose objects are target groups
-//! by themselves, and `endpoints` (`endpoints.rs`), which joins endpoints with their
-//! service and pods.
+//! Roles: `pod` (`pod.rs`), `service` (`service.rs`), `node` (`node.rs`) and `ingress`
+//! (`ingress.rs`), whose objects are target groups by themselves, and `endpoints`
+//! (`endpoints.rs`) and `endpointslice` (`endpointslice.rs`), which join their objects
+//! with the service and pods behind them. `attach_metadata.node` adds each target's node
+//! (`node.rs`) to the roles with pods.
 
 mod api;
 mod endpoints;
+mod endpointslice;
+mod ingress;
+mod node;
 mod pod;
 mod service;
 mod watch;
@@ -71,9 +76,13 @@ struct NamedPort {
 }
 
 impl Meta {
-    /// `namespace/name`, which names an object of a kind.
+    /// `namespace/name`, which names an object of a kind (the name alone for kinds
+    /// outside namespaces, as nodes are).
     fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+        match self.namespace.is_empty() {
+            true => self.name.clone(),
+            false => format!("{}/{}", self.namespace, self.name),
+        }
     }
 }
 
@@ -83,6 +92,10 @@ trait Object: serde::de::DeserializeOwned + Send + 'static {
     const RESOURCE: &'static str;
     /// The role its `selectors` entries name (`pod`).
     const ROLE: &'static str;
+    /// Its API group's path: `/api/v1` for the core kinds.
+    const API: &'static str = "/api/v1";
+    /// Whether its objects live in namespaces (nodes do not).
+    const NAMESPACED: bool = true;
 
     fn meta(&self) -> &Meta;
 }
@@ -107,7 +120,11 @@ async fn run(cfg: KubernetesSdConfig, out: Updates) {
     // The watchers are aborted with `follow` when this task is aborted on reload.
     let (follow, groups) = match cfg.role.as_str() {
         "service" => follow.own_groups::<service::Service>(),
+        "node" => follow.own_groups::<node::Node>(),
+        "ingress" => follow.own_groups::<ingress::Ingress>(),
         "endpoints" => endpoints::start(follow),
+        "endpointslice" => endpointslice::start(follow),
+        _ if cfg.attach_metadata.node => pod::with_nodes(follow),
         _ => follow.own_groups::<pod::Pod>(),
     };
     loop {
@@ -131,9 +148,10 @@ struct Follow<'a> {
 impl Follow<'_> {
     /// Watches `T`s in every namespace, keeping what `keep` makes of each.
     fn kind<T: Object, V: Clone + Send + 'static>(&mut self, keep: Keep<T, V>) -> Arc<Known<V>> {
-        let paths: Vec<String> = match self.namespaces.is_empty() {
-            true => vec![format!("/api/v1/{}", T::RESOURCE)],
-            false => self.namespaces.iter().map(|ns| format!("/api/v1/namespaces/{ns}/{}", T::RESOURCE)).collect(),
+        let (api, resource) = (T::API, T::RESOURCE);
+        let paths: Vec<String> = match self.namespaces.is_empty() || !T::NAMESPACED {
+            true => vec![format!("{api}/{resource}")],
+            false => self.namespaces.iter().map(|ns| format!("{api}/namespaces/{ns}/{resource}")).collect(),
         };
         let known = Known::new(paths.len(), self.changed.clone());
         let query = selectors(self.cfg, T::ROLE);
@@ -150,6 +168,11 @@ impl Follow<'_> {
             (!g.targets.is_empty()).then(|| Arc::new(g))
         });
         (self, Box::new(move || known.values()))
+    }
+
+    /// The nodes, by name, when `attach_metadata.node` asks for them.
+    fn nodes(&mut self) -> Option<Arc<Known<Arc<node::Node>>>> {
+        self.cfg.attach_metadata.node.then(|| self.kind::<node::Node, _>(|n| Some(Arc::new(n))))
     }
 }
 

@@ -3,10 +3,12 @@
 //! without ports (the pod's IP alone), init containers included: Prometheus 2.42's
 //! targets and `__meta_kubernetes_*` labels, name for name.
 
-use super::{Meta, Object, OwnGroup, join_host_port, labels_and_annotations};
+use super::node;
+use super::{Follow, Meta, Object, OwnGroup, Snapshot, join_host_port, labels_and_annotations};
 use crate::{Target, TargetGroup};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The fields of a pod that discovery reads (the API server sends many more).
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +126,53 @@ fn group(pod: &Pod) -> TargetGroup {
     let mut labels = labels(pod);
     labels.insert("__meta_kubernetes_namespace".into(), pod.metadata.namespace.clone());
     TargetGroup { targets, labels, source }
+}
+
+/// `attach_metadata.node`: pods and the nodes they run on watched, each pod's group with
+/// its node's name and labels.
+pub(super) fn with_nodes(mut follow: Follow<'_>) -> (Follow<'_>, Snapshot) {
+    let pods = follow.kind::<Pod, Arc<Pod>>(|p| Some(Arc::new(p)));
+    let nodes = follow.nodes().expect("attach_metadata.node is set");
+    let snapshot = move || {
+        let nodes = nodes.by_key();
+        let with_node = |pod: Arc<Pod>| {
+            let mut g = group(&pod);
+            node::attach(&nodes, Some(&pod.spec.node_name), &mut g.labels);
+            g
+        };
+        pods.values().into_iter().map(with_node).filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
+    };
+    (follow, Box::new(snapshot))
+}
+
+/// The container with port `number`, and that port (the first such).
+pub(super) fn container_with_port(pod: &Pod, number: u16) -> Option<(&Container, &Port)> {
+    let mut ports = pod.spec.containers.iter().flat_map(|c| c.ports.iter().map(move |p| (c, p)));
+    ports.find(|(_, p)| p.container_port == number)
+}
+
+/// The labels of a container port targeted through endpoints.
+pub(super) fn container_labels(c: &Container, p: &Port, protocol: &str) -> [(String, String); 5] {
+    [
+        (format!("{P}container_name"), c.name.clone()),
+        (format!("{P}container_image"), c.image.clone()),
+        (format!("{P}container_port_name"), p.name.clone()),
+        (format!("{P}container_port_number"), p.container_port.to_string()),
+        (format!("{P}container_port_protocol"), protocol.to_string()),
+    ]
+}
+
+/// A target for each container port of `pod` its endpoints did not cover.
+pub(super) fn other_ports(pod: &Pod, covered: &[u16]) -> Vec<Target> {
+    let mut out = Vec::new();
+    for c in &pod.spec.containers {
+        for p in c.ports.iter().filter(|p| !covered.contains(&p.container_port)) {
+            let mut labels: BTreeMap<String, String> = container_labels(c, p, &p.protocol).into_iter().collect();
+            labels.extend(self::labels(pod));
+            out.push(Target { address: join_host_port(&pod.status.pod_ip, &p.container_port.to_string()), labels });
+        }
+    }
+    out
 }
 
 /// The pod's own labels (the `endpoints` role adds them to its targets too).
