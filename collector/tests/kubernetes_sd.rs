@@ -88,6 +88,27 @@ async fn namespaces_and_selectors_narrow_what_is_listed_and_watched() {
 }
 
 #[tokio::test]
+async fn a_kubeconfig_file_names_the_api_server_and_credentials() {
+    let t = TestTarget::start("up_k 1\n").await;
+    let api = FakeKube::start().await;
+    api.put(scraped_pod("shop", "k-1", &t, "cart"));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts: [{{name: c, context: {{cluster: k, user: u}}}}]\n\
+         clusters: [{{name: k, cluster: {{server: 'http://{}'}}}}]\nusers: [{{name: u, user: {{token: t0ken}}}}]\n",
+        api.addr
+    );
+    std::fs::write(&kubeconfig, text).unwrap();
+    let cfg = config(&api, "").replace(
+        &format!("api_server: 'http://{}'", api.addr),
+        &format!("kubeconfig_file: '{}'", kubeconfig.display()),
+    );
+    let d = collector(&cfg).await;
+    wait_until(WAIT, || async { d.federate(&["up_k"]).await.contains("up_k{") }).await;
+}
+
+#[tokio::test]
 async fn attach_metadata_puts_each_pods_node_on_its_targets_and_follows_the_node() {
     let t = TestTarget::start("up_a 1\n").await;
     let api = FakeKube::start().await;

@@ -1,12 +1,15 @@
 //! `deploy/kubernetes/`: valid Kubernetes objects (kubernetes-validate from PyPI, strict,
 //! against Kubernetes 1.37's schemas), configs that pass `check config` with the shipped
 //! rules the image holds, a ClusterRole granting what discovery reads, and the
-//! collector's config finding and scraping an Istio-injected pod, a sidecar publishing
-//! `*-envoy-prom` and istiod (through its service's endpoints) from a stand-in API server.
+//! collector's config (`config/istio-kubernetes.yml`, the ConfigMap's) finding and
+//! scraping an Istio-injected pod, a sidecar publishing `*-envoy-prom` and istiod
+//! (through its service's endpoints) from a stand-in API server, and a 100-pod mesh found
+//! there cut by the shipped rules as the reference scenario is.
 
+use e2e::istio::{EXTRA_GAUGES, Mesh, SERIES_PER_POD};
 use e2e::kube::{FakeKube, endpoints, pod, service};
 use e2e::shipped::repo_file;
-use e2e::{Daemon, TestTarget, wait_until};
+use e2e::{Daemon, TestTarget, Workload, wait_until};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -89,7 +92,7 @@ fn the_daemons_configs_pass_check_config_with_the_shipped_rules() {
 fn the_collector_may_list_and_watch_what_discovery_reads() {
     let all = objects();
     let rules = object(&all, "ClusterRole", "cardinal-collector")["rules"].as_array().unwrap().clone();
-    for resource in ["pods", "services", "endpoints", "nodes", "endpointslices"] {
+    for resource in ["pods", "services", "endpoints", "nodes", "endpointslices", "ingresses"] {
         let grant = rules.iter().find(|r| r["resources"].as_array().unwrap().iter().any(|x| x == resource));
         let verbs = grant.unwrap_or_else(|| panic!("{resource}"))["verbs"].to_string();
         assert!(["get", "list", "watch"].iter().all(|v| verbs.contains(v)), "{resource}: {verbs}");
@@ -99,6 +102,79 @@ fn the_collector_may_list_and_watch_what_discovery_reads() {
         binding["subjects"][0]["name"],
         object(&all, "Deployment", "cardinal-collector")["spec"]["template"]["spec"]["serviceAccountName"]
     );
+}
+
+/// The collector's config, its API server the stand-in (in a cluster the service account
+/// reaches the real one).
+fn collector_config(api: &FakeKube) -> String {
+    let server = format!("\n        api_server: 'http://{}'", api.addr);
+    config(&objects(), "collector")
+        .replace("- role: pod", &format!("- role: pod{server}"))
+        .replace("- role: endpoints", &format!("- role: endpoints{server}"))
+}
+
+#[test]
+fn the_config_map_holds_config_istio_kubernetes_yml() {
+    let all = objects();
+    let held = object(&all, "ConfigMap", "cardinal-collector")["data"]["collector.yml"].as_str().unwrap().to_string();
+    assert_eq!(held, repo_file("config/istio-kubernetes.yml"), "the ConfigMap and config/istio-kubernetes.yml differ");
+}
+
+/// The reference mesh at a tenth of its scale, found through the API server: every pod
+/// an Istio-injected one, half with merged metrics (the `prometheus.io/*` annotations,
+/// the `kubernetes-pods` job), half publishing Envoy's port alone (`envoy-stats`), each
+/// its own sidecar on 127.0.0.1; scraped every 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_istio_jobs_find_a_mesh_through_the_api_server_and_the_shipped_rules_cut_it() {
+    let mesh = Mesh { pods: 100, workloads: 10 };
+    let workload = Workload::start(mesh, "127.0.0.1:0").await.unwrap();
+    let sidecars = workload.listen_per_pod().await.unwrap();
+    let api = FakeKube::start().await;
+    for (i, port) in sidecars.iter().enumerate() {
+        let app = format!("workload-{}", mesh.workload_of(i));
+        let labels = json!({"app": app, "pod-template-hash": "7f9c", "security.istio.io/tlsMode": "istio"});
+        let merged = json!({"prometheus.io/scrape": "true", "prometheus.io/port": port.to_string(), "prometheus.io/path": "/stats/prometheus"});
+        let (ports, notes) = match i % 2 {
+            0 => (vec![("http", 9080)], merged),
+            _ => (vec![("http", 9080), ("http-envoy-prom", *port)], json!({})),
+        };
+        api.put(pod("mesh", &format!("{app}-{i}"), &ports, labels, notes));
+    }
+    let cfg = collector_config(&api)
+        .replace("scrape_interval: 15s", "scrape_interval: 2s")
+        .replace("evaluation_interval: 15s", "evaluation_interval: 2s")
+        .replace("interval: 15s", "interval: 2s");
+    let d = Daemon::start("collector", &cfg, &[]).await;
+    // Every series of the merged pods, the `istio_*` ones of Envoy's (its job keeps only those).
+    let scraped = mesh.pods / 2 * SERIES_PER_POD + mesh.pods / 2 * (SERIES_PER_POD - EXTRA_GAUGES);
+    let wait = Duration::from_secs(90);
+    let head_series = || async {
+        let (_, body) = d.get("/api/v1/status/tsdb").await;
+        serde_json::from_str::<Value>(&body).unwrap()["data"]["headStats"]["numSeries"].as_u64().unwrap() as usize
+    };
+    wait_until(wait, || async { head_series().await >= scraped }).await;
+    let rules = ["federate:istio_requests_total:rate1m", "federate:istio_request_duration_milliseconds:p99"];
+    let all_rules_ran = || async {
+        let body = d.federate(&[r#"{__name__=~"federate:.+"}"#]).await;
+        rules.iter().all(|r| body.contains(&format!("{r}{{"))) && body.contains("federate:istio_requests_total{")
+    };
+    wait_until(wait, all_rules_ran).await;
+    let federated = d.federate(&[r#"{__name__=~"federate:.+"}"#]).await.lines().filter(|l| !l.starts_with('#')).count();
+    let collected = head_series().await;
+    let cut = 1.0 - federated as f64 / collected as f64;
+    println!(
+        "{collected} series collected from {} discovered sidecars → {federated} federated (−{:.1}%)",
+        mesh.pods,
+        cut * 100.0
+    );
+    // 1000 pods over 30 workloads give −97%, the reference's figure; 100 over 10 give less
+    // (as in e2e/tests/reference.rs).
+    assert!(cut > 0.85, "collected {collected} → federated {federated}");
+    let (_, targets) = d.get("/api/v1/targets").await;
+    for job in ["kubernetes-pods", "envoy-stats"] {
+        let up = targets.matches(&format!(r#""scrapePool":"{job}""#)).count();
+        assert_eq!(up, mesh.pods / 2, "{job}: half the pods each");
+    }
 }
 
 /// An Istio metric line, as a sidecar serves it.
@@ -137,12 +213,7 @@ async fn the_collector_config_scrapes_istio_pods_through_the_api_server() {
     // Another service on the same port: not istiod's.
     api.put(service("istio-system", "other", &port, json!({})));
     api.put(endpoints("istio-system", "other", &[("127.0.0.1", "istiod-1")], &[], &port));
-    // In a cluster the service account reaches the API server; here the stand-in does.
-    let server = format!("\n        api_server: 'http://{}'", api.addr);
-    let cfg = config(&objects(), "collector")
-        .replace("- role: pod", &format!("- role: pod{server}"))
-        .replace("- role: endpoints", &format!("- role: endpoints{server}"));
-    let d = Daemon::start("collector", &cfg, &[]).await;
+    let d = Daemon::start("collector", &collector_config(&api), &[]).await;
     let up = |job: &'static str| {
         let d = &d;
         async move {

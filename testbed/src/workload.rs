@@ -61,6 +61,21 @@ impl Workload {
         self.shared.started.elapsed().as_secs_f64()
     }
 
+    /// Each pod also on a port of its own, on 127.0.0.1, at any path: as sidecars are
+    /// reached when discovery finds them (`podIP:port/stats/prometheus`), where the
+    /// shared server needs a `pod` parameter no discovered target has. The ports, by pod.
+    pub async fn listen_per_pod(&self) -> std::io::Result<Vec<u16>> {
+        let mut ports = Vec::with_capacity(self.mesh.pods);
+        for pod in 0..self.mesh.pods {
+            let shared = self.shared.clone();
+            let app = axum::Router::new().fallback(move || respond(shared.clone(), pod));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            ports.push(listener.local_addr()?.port());
+            tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        }
+        Ok(ports)
+    }
+
     /// Makes every pod of workload `w` disappear.
     pub fn retire_workload(&self, w: usize) {
         self.shared.retired.lock().insert(w);
@@ -100,6 +115,11 @@ async fn serve(State(s): State<Arc<Shared>>, Query(q): Query<HashMap<String, Str
     let Some(pod) = q.get("pod").and_then(|p| p.parse::<usize>().ok()).filter(|p| *p < s.mesh.pods) else {
         return (StatusCode::BAD_REQUEST, "pod=N required\n").into_response();
     };
+    respond(s, pod).await
+}
+
+/// Pod `pod`'s metrics now.
+async fn respond(s: Arc<Shared>, pod: usize) -> Response {
     if s.retired.lock().contains(&s.mesh.workload_of(pod)) {
         return (StatusCode::NOT_FOUND, "pod deleted\n").into_response();
     }

@@ -19,6 +19,27 @@ pub fn authorize(req: reqwest::RequestBuilder, http: &HttpClientConfig) -> Resul
 /// A client honouring the TLS and redirect settings of an HTTP client config.
 pub fn build_client(http: &HttpClientConfig) -> Result<reqwest::Client, String> {
     let tls = &http.tls_config;
+    let read = |path: &String| std::fs::read(path).map_err(|e| format!("unable to read {path}: {e}"));
+    let ca = tls.ca_file.as_ref().map(|ca| std::fs::read(ca).map_err(|e| format!("unable to read CA file {ca}: {e}")));
+    let identity = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Some([read(cert)?, read(key)?].concat()),
+        _ => None,
+    };
+    client_with(http, Pem { ca: ca.transpose()?, identity })
+}
+
+/// TLS material in PEM, read from files or held inline (a kubeconfig's `…-data` fields).
+#[derive(Default)]
+pub struct Pem {
+    /// CA certificates to trust besides the system's.
+    pub ca: Option<Vec<u8>>,
+    /// The client certificate followed by its key.
+    pub identity: Option<Vec<u8>>,
+}
+
+/// A client with the redirect and TLS settings of `http`, its certificates from `pem`.
+pub fn client_with(http: &HttpClientConfig, pem: Pem) -> Result<reqwest::Client, String> {
+    let tls = &http.tls_config;
     if tls.server_name.is_some() {
         return Err("tls_config.server_name is not supported yet".into());
     }
@@ -26,15 +47,12 @@ pub fn build_client(http: &HttpClientConfig) -> Result<reqwest::Client, String> 
     if !http.follow_redirects.unwrap_or(true) {
         b = b.redirect(reqwest::redirect::Policy::none());
     }
-    if let Some(ca) = &tls.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("unable to read CA file {ca}: {e}"))?;
-        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("invalid CA file {ca}: {e}"))?;
+    if let Some(ca) = pem.ca {
+        let cert = reqwest::Certificate::from_pem(&ca).map_err(|e| format!("invalid CA certificate: {e}"))?;
         b = b.add_root_certificate(cert);
     }
-    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-        let mut pem = std::fs::read(cert).map_err(|e| format!("unable to read {cert}: {e}"))?;
-        pem.extend(std::fs::read(key).map_err(|e| format!("unable to read {key}: {e}"))?);
-        let id = reqwest::Identity::from_pem(&pem).map_err(|e| format!("invalid client certificate: {e}"))?;
+    if let Some(id) = pem.identity {
+        let id = reqwest::Identity::from_pem(&id).map_err(|e| format!("invalid client certificate: {e}"))?;
         b = b.identity(id);
     }
     if tls.insecure_skip_verify {

@@ -1,6 +1,4 @@
 //! `kubernetes_sd_configs`, with Prometheus's schema and checks (its words in the errors).
-//! The roles are Prometheus's six; `kubeconfig_file` is refused at load with that said,
-//! rather than accepted and ignored.
 
 use crate::http::HttpClientConfig;
 use serde::Deserialize;
@@ -83,7 +81,7 @@ impl KubernetesSdConfig {
                 return Err(format!("{role} role supports only {} selectors", allowed.join(", ")));
             }
         }
-        self.check_supported()
+        Ok(())
     }
 
     /// How the API server is reached: one way at a time, as Prometheus requires.
@@ -109,14 +107,6 @@ impl KubernetesSdConfig {
             }
             _ => Ok(()),
         }
-    }
-
-    /// What Prometheus has and we do not yet: said at load, never silently ignored.
-    fn check_supported(&self) -> Result<(), String> {
-        if self.kubeconfig_file.is_some() {
-            return Err("kubernetes_sd_configs kubeconfig_file is not supported yet: use api_server with the HTTP client settings, or run in the cluster".into());
-        }
-        Ok(())
     }
 }
 

@@ -136,10 +136,6 @@ fn cross_field_errors() {
             "duplicated selector role: pod",
         ),
         (
-            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: pod, kubeconfig_file: k}]}]",
-            "kubeconfig_file is not supported yet",
-        ),
-        (
             "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: node, selectors: [{role: pod}]}]}]",
             "node role supports only node selectors",
         ),

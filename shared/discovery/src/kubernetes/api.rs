@@ -1,6 +1,6 @@
-//! Reaching the API server: `api_server` with the HTTP client settings beside it, or,
-//! without it, the pod's own service account (in-cluster config); and reading its
-//! answers within bounds.
+//! Reaching the API server: `api_server` with the HTTP client settings beside it, a
+//! kubeconfig (`kubeconfig.rs`), or, without either, the pod's own service account
+//! (in-cluster config); and reading its answers within bounds.
 
 use super::join_host_port;
 use cardinal_config::{Authorization, HttpClientConfig, KubernetesSdConfig};
@@ -15,18 +15,21 @@ pub const MAX_READ: usize = 64 << 20;
 /// How to reach the API server.
 #[derive(Clone)]
 pub struct Api {
-    base: String,
+    pub(super) base: String,
     client: reqwest::Client,
-    http: HttpClientConfig,
+    /// The credentials, added to each request (files read afresh).
+    pub(super) http: HttpClientConfig,
 }
 
 impl Api {
-    /// `api_server` as configured, or the in-cluster service account; with the pod's own
-    /// namespace when `namespaces.own_namespace` asks for it.
+    /// `api_server` as configured, a kubeconfig's current context, or the in-cluster
+    /// service account; with the pod's own namespace when `namespaces.own_namespace` asks
+    /// for it.
     pub fn connect(cfg: &KubernetesSdConfig) -> Result<(Api, Option<String>), String> {
-        match &cfg.api_server {
-            Some(url) => Ok((Api::new(url.trim_end_matches('/').to_string(), cfg.http.clone())?, None)),
-            None => {
+        match (&cfg.api_server, &cfg.kubeconfig_file) {
+            (Some(url), _) => Ok((Api::new(url.trim_end_matches('/').to_string(), cfg.http.clone())?, None)),
+            (None, Some(file)) => Ok((super::kubeconfig::load(file)?, None)),
+            (None, None) => {
                 let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
                 let host_port = env("KUBERNETES_SERVICE_HOST").zip(env("KUBERNETES_SERVICE_PORT"));
                 in_cluster(Path::new(SERVICE_ACCOUNT), host_port, cfg.namespaces.own_namespace)
@@ -36,6 +39,11 @@ impl Api {
 
     fn new(base: String, http: HttpClientConfig) -> Result<Api, String> {
         Ok(Api { base, client: cardinal_client::build_client(&http)?, http })
+    }
+
+    /// An API server reached with `client`, `http`'s credentials on each request.
+    pub fn with_client(base: String, client: reqwest::Client, http: HttpClientConfig) -> Api {
+        Api { base, client, http }
     }
 
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<reqwest::Response, Failure> {

@@ -13,6 +13,7 @@ mod api;
 mod endpoints;
 mod endpointslice;
 mod ingress;
+mod kubeconfig;
 mod node;
 mod pod;
 mod service;
