@@ -6,7 +6,7 @@ use crate::fetch::Fetcher;
 use crate::metadata::{Metadata, MetricMeta};
 use crate::sample_labels::LabelLimits;
 use crate::scrape_loop::{Health, LoopConfig, ScrapeLoop, ScrapeStats};
-use crate::target::{Populated, Target, targets_from_groups};
+use crate::target::{Dropped, Populated, Target, targets_from_groups};
 use cardinal_config::{Config, ScrapeConfig};
 use cardinal_discovery::{self as discovery, Groups, TargetGroup};
 use cardinal_model::Labels;
@@ -32,7 +32,7 @@ type TargetState = (Target, Arc<Mutex<Health>>, Arc<Metadata>);
 #[derive(Default)]
 struct JobState {
     active: Vec<TargetState>,
-    dropped: Vec<Labels>,
+    dropped: Vec<Dropped>,
 }
 
 struct Job {
@@ -147,7 +147,10 @@ impl ScrapeManager {
 
     /// Targets dropped by relabeling, with their discovered labels.
     pub fn dropped_targets(&self) -> Vec<Labels> {
-        self.jobs.lock().values().flat_map(|j| j.state.read().dropped.clone()).collect()
+        let jobs = self.jobs.lock();
+        jobs.values()
+            .flat_map(|j| j.state.read().dropped.iter().map(|d| d.discovered(&j.cfg)).collect::<Vec<_>>())
+            .collect()
     }
 
     /// Stops every job (their targets' series go stale).
@@ -231,7 +234,7 @@ fn sync_targets(
                     targets.push(t);
                 }
             }
-            Populated::Dropped(l) => dropped.push(l),
+            Populated::Dropped(d) => dropped.push(d),
         }
     }
     *loop_cfg.forced_error.lock() = (sc.target_limit > 0 && targets.len() as u64 > sc.target_limit)

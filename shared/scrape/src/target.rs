@@ -31,7 +31,24 @@ impl Target {
 pub enum Populated {
     Target(Target),
     /// Dropped by relabel_configs; kept for `droppedTargets`.
-    Dropped(Labels),
+    Dropped(Dropped),
+}
+
+/// A target relabelling dropped, kept for `droppedTargets` as where discovery found it
+/// (the group discovery holds anyway): its labels are built again when asked for. Kept
+/// built, a pod's few dozen labels for every port of every pod a job does not scrape
+/// were most of Kubernetes discovery's memory (docs/benchmarks.md).
+#[derive(Clone)]
+pub struct Dropped {
+    group: Arc<TargetGroup>,
+    index: usize,
+}
+
+impl Dropped {
+    /// Its labels before relabeling, under the job `cfg` that dropped it.
+    pub fn discovered(&self, cfg: &ScrapeConfig) -> Labels {
+        discovered_labels(cfg, &self.group, &self.group.targets[self.index])
+    }
 }
 
 /// Turns every address in the groups into a target, applying the job's relabel_configs.
@@ -39,8 +56,8 @@ pub fn targets_from_groups(cfg: &ScrapeConfig, groups: &[Arc<TargetGroup>]) -> (
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for g in groups {
-        for t in &g.targets {
-            match populate(cfg, g, t) {
+        for (index, t) in g.targets.iter().enumerate() {
+            match populate(cfg, g, index) {
                 Ok(p) => out.push(p),
                 Err(e) => errors.push(format!("instance {}: {e}", t.address)),
             }
@@ -49,7 +66,27 @@ pub fn targets_from_groups(cfg: &ScrapeConfig, groups: &[Arc<TargetGroup>]) -> (
     (out, errors)
 }
 
-fn populate(cfg: &ScrapeConfig, group: &TargetGroup, target: &discovery::Target) -> Result<Populated, String> {
+fn populate(cfg: &ScrapeConfig, group: &Arc<TargetGroup>, index: usize) -> Result<Populated, String> {
+    let discovered = discovered_labels(cfg, group, &group.targets[index]);
+    let Some(relabeled) = cardinal_relabel::process(&discovered, &cfg.relabel_configs) else {
+        return Ok(Populated::Dropped(Dropped { group: group.clone(), index }));
+    };
+    let address = relabeled.get("__address__").ok_or("no address")?.to_string();
+    if address.contains('/') {
+        return Err(format!("{address:?} is not a valid hostname"));
+    }
+    let url = build_url(cfg, &relabeled, &address);
+    let mut b = LabelsBuilder::new(relabeled);
+    if b.get("instance").is_none() {
+        b.set("instance", address);
+    }
+    b.retain(|l| !l.name.starts_with("__"));
+    Ok(Populated::Target(Target::new(discovered, b.build(), url)))
+}
+
+/// Prometheus's `PopulateLabels` before relabeling: the group's and the target's labels,
+/// the address, and the job's defaults where discovery set none.
+fn discovered_labels(cfg: &ScrapeConfig, group: &TargetGroup, target: &discovery::Target) -> Labels {
     let mut b = LabelsBuilder::new(Labels::empty());
     for (k, v) in group.labels.iter().chain(&target.labels) {
         b.set(k.clone(), v.clone());
@@ -74,21 +111,7 @@ fn populate(cfg: &ScrapeConfig, group: &TargetGroup, target: &discovery::Target)
             }
         }
     }
-    let discovered = b.build();
-    let Some(relabeled) = cardinal_relabel::process(&discovered, &cfg.relabel_configs) else {
-        return Ok(Populated::Dropped(discovered));
-    };
-    let address = relabeled.get("__address__").ok_or("no address")?.to_string();
-    if address.contains('/') {
-        return Err(format!("{address:?} is not a valid hostname"));
-    }
-    let url = build_url(cfg, &relabeled, &address);
-    let mut b = LabelsBuilder::new(relabeled);
-    if b.get("instance").is_none() {
-        b.set("instance", address);
-    }
-    b.retain(|l| !l.name.starts_with("__"));
-    Ok(Populated::Target(Target::new(discovered, b.build(), url)))
+    b.build()
 }
 
 fn build_url(cfg: &ScrapeConfig, labels: &Labels, address: &str) -> String {
@@ -184,7 +207,9 @@ scrape_configs:
         let c = cfg(
             "scrape_configs: [{job_name: j, relabel_configs: [{source_labels: [env], regex: prod, action: keep}]}]",
         );
-        assert!(matches!(one(&c, &[("env", "dev")], "a:1"), Populated::Dropped(_)));
+        let Populated::Dropped(d) = one(&c, &[("env", "dev")], "a:1") else { panic!("dropped") };
+        let want = [("__address__", "a:1"), ("env", "dev"), ("job", "j")];
+        assert!(want.iter().all(|(k, v)| d.discovered(&c).get(k) == Some(*v)), "{}", d.discovered(&c));
         assert!(matches!(one(&c, &[("env", "prod")], "a:1"), Populated::Target(_)));
     }
 }
