@@ -109,26 +109,32 @@ async fn a_kubeconfig_file_names_the_api_server_and_credentials() {
 }
 
 #[tokio::test]
-async fn attach_metadata_puts_each_pods_node_on_its_targets_and_follows_the_node() {
+async fn attach_metadata_puts_each_pods_node_and_namespace_on_its_targets_and_follows_them() {
     let t = TestTarget::start("up_a 1\n").await;
     let api = FakeKube::start().await;
     api.put(scraped_pod("shop", "a-1", &t, "cart"));
     api.put(node("node-1", "127.0.0.1", json!({"topology.kubernetes.io/zone": "a"})));
-    let d = collector(&config(&api, ", attach_metadata: {node: true}")).await;
-    let zone = |want: &'static str| {
+    let namespace = |injection: &str| json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "shop", "labels": {"istio-injection": injection}}});
+    api.put(namespace("enabled"));
+    let d = collector(&config(&api, ", attach_metadata: {node: true, namespace: true}")).await;
+    let attached = |zone: &'static str, injection: &'static str| {
         let d = &d;
         move || async move {
             let t = targets(d).await;
             let l = t.first().map(|t| t["discoveredLabels"].clone()).unwrap_or_default();
-            l["__meta_kubernetes_node_label_topology_kubernetes_io_zone"] == want
+            l["__meta_kubernetes_node_label_topology_kubernetes_io_zone"] == zone
                 && l["__meta_kubernetes_node_name"] == "node-1"
+                && l["__meta_kubernetes_namespace_label_istio_injection"] == injection
         }
     };
-    wait_until(WAIT, zone("a")).await;
-    // The node relabelled: the pod's target follows without the pod changing.
+    wait_until(WAIT, attached("a", "enabled")).await;
+    // The node and the namespace relabelled: the pod's target follows, the pod unchanged.
     api.put(node("node-1", "127.0.0.1", json!({"topology.kubernetes.io/zone": "b"})));
-    wait_until(WAIT, zone("b")).await;
-    assert!(api.requests().iter().any(|r| r.starts_with("/api/v1/nodes?")), "nodes watched cluster-wide");
+    api.put(namespace("disabled"));
+    wait_until(WAIT, attached("b", "disabled")).await;
+    let requests = api.requests();
+    assert!(requests.iter().any(|r| r.starts_with("/api/v1/nodes?")), "nodes watched cluster-wide");
+    assert!(requests.iter().any(|r| r.starts_with("/api/v1/namespaces?")), "namespaces watched");
 }
 
 /// What vmagent 1.79 (Debian's) does not have of Prometheus 2.42's labels, added to

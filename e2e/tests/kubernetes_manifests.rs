@@ -92,7 +92,7 @@ fn the_daemons_configs_pass_check_config_with_the_shipped_rules() {
 fn the_collector_may_list_and_watch_what_discovery_reads() {
     let all = objects();
     let rules = object(&all, "ClusterRole", "cardinal-collector")["rules"].as_array().unwrap().clone();
-    for resource in ["pods", "services", "endpoints", "nodes", "endpointslices", "ingresses"] {
+    for resource in ["pods", "services", "endpoints", "nodes", "namespaces", "endpointslices", "ingresses"] {
         let grant = rules.iter().find(|r| r["resources"].as_array().unwrap().iter().any(|x| x == resource));
         let verbs = grant.unwrap_or_else(|| panic!("{resource}"))["verbs"].to_string();
         assert!(["get", "list", "watch"].iter().all(|v| verbs.contains(v)), "{resource}: {verbs}");

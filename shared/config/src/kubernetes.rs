@@ -44,6 +44,9 @@ pub struct Selector {
 pub struct AttachMetadata {
     #[serde(default)]
     pub node: bool,
+    /// Prometheus 3.6's: the namespace's labels and annotations on every namespaced role.
+    #[serde(default)]
+    pub namespace: bool,
 }
 
 const ROLES: [&str; 6] = ["pod", "service", "endpoints", "endpointslice", "node", "ingress"];

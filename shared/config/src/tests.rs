@@ -140,7 +140,7 @@ fn cross_field_errors() {
             "node role supports only node selectors",
         ),
         (
-            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: ingress, attach_metadata: {node: true, namespace: true}}]}]",
+            "scrape_configs: [{job_name: a, kubernetes_sd_configs: [{role: ingress, attach_metadata: {node: true, nodes: true}}]}]",
             "unknown field",
         ),
     ];

@@ -6,7 +6,7 @@
 //! groups, as Prometheus re-queues endpoints when their service or pods change. What is
 //! behind endpoints ([`Behind`], [`SeenPods`]) serves `endpointslice.rs` too.
 
-use super::node::{self, Node};
+use super::metadata::Metadata;
 use super::pod::{self, Pod};
 use super::service::{self, Service};
 use super::{Follow, Meta, NamedPort, Object, Snapshot, join_host_port, with_presence};
@@ -71,11 +71,11 @@ pub(super) fn start(mut follow: Follow<'_>) -> (Follow<'_>, Snapshot) {
 }
 
 /// What the endpoints roles join their objects with: services and pods by
-/// `namespace/name`, and nodes by name when `attach_metadata.node` asks for them.
+/// `namespace/name`, and what `attach_metadata` asks for.
 pub(super) struct Behind {
     pub services: BTreeMap<String, Arc<Service>>,
     pub pods: BTreeMap<String, Arc<Pod>>,
-    pub nodes: Option<BTreeMap<String, Arc<Node>>>,
+    pub metadata: Metadata,
 }
 
 impl Behind {
@@ -83,21 +83,14 @@ impl Behind {
     pub fn follow(follow: &mut Follow<'_>) -> impl Fn() -> Behind + Send + use<> {
         let services = follow.kind::<Service, Arc<Service>>(|s| Some(Arc::new(s)));
         let pods = follow.kind::<Pod, Arc<Pod>>(|p| Some(Arc::new(p)));
-        let nodes = follow.nodes();
-        move || Behind { services: services.by_key(), pods: pods.by_key(), nodes: nodes.as_ref().map(|n| n.by_key()) }
+        let metadata = Metadata::follow(follow);
+        move || Behind { services: services.by_key(), pods: pods.by_key(), metadata: metadata() }
     }
 
     /// The pod an address refers to, if it is a pod discovery knows.
     pub fn pod(&self, r: Option<&Reference>) -> Option<&Pod> {
         let r = r.filter(|r| r.kind == "Pod")?;
         self.pods.get(&format!("{}/{}", r.namespace, r.name)).map(|p| &**p)
-    }
-
-    /// `attach_metadata.node`: the node's name and labels on a target.
-    pub fn attach_node(&self, name: Option<&str>, labels: &mut BTreeMap<String, String>) {
-        if let Some(nodes) = &self.nodes {
-            node::attach(nodes, name, labels);
-        }
     }
 }
 
@@ -131,6 +124,7 @@ fn group(eps: &Endpoints, behind: &Behind) -> TargetGroup {
     }
     // Their labels, not their annotations, as in Prometheus.
     with_presence("__meta_kubernetes_endpoints_label", &m.labels, &mut labels);
+    behind.metadata.namespace(&m.namespace, &mut labels);
     let mut targets = Vec::new();
     let mut seen = SeenPods::default();
     for subset in &eps.subsets {
@@ -138,7 +132,7 @@ fn group(eps: &Endpoints, behind: &Behind) -> TargetGroup {
             let ready = subset.addresses.iter().map(|a| (a, "true"));
             for (addr, ready) in ready.chain(subset.not_ready_addresses.iter().map(|a| (a, "false"))) {
                 let mut t = address_target(addr, port, ready);
-                behind.attach_node(addr.node_name.as_deref(), &mut t.labels);
+                behind.metadata.node(addr.node_name.as_deref(), &mut t.labels);
                 if let Some(pod) = behind.pod(addr.target_ref.as_ref()) {
                     t.labels.extend(pod::labels(pod));
                     // The endpoint port's protocol, where `endpointslice` takes the container's.
@@ -204,7 +198,7 @@ mod tests {
         let behind = Behind {
             services: BTreeMap::from([("istio-system/istiod".to_string(), Arc::new(svc))]),
             pods: BTreeMap::from([("istio-system/istiod-1".to_string(), Arc::new(pod))]),
-            nodes: None,
+            metadata: Metadata::default(),
         };
         let g = group(&eps, &behind);
         assert_eq!(g.source, "endpoints/istio-system/istiod");

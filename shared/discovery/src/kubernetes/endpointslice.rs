@@ -88,13 +88,14 @@ fn group(slice: &EndpointSlice, behind: &Behind) -> TargetGroup {
     if let Some(svc) = service.and_then(|key| behind.services.get(&key)) {
         labels.extend(service::labels(svc));
     }
+    behind.metadata.namespace(&m.namespace, &mut labels);
     let mut targets = Vec::new();
     let mut seen = SeenPods::default();
     for ep in &slice.endpoints {
         for port in &slice.ports {
             for addr in &ep.addresses {
                 let mut t = address_target(addr, ep, port);
-                behind.attach_node(ep.node_name.as_deref(), &mut t.labels);
+                behind.metadata.node(ep.node_name.as_deref(), &mut t.labels);
                 if let Some(pod) = behind.pod(ep.target_ref.as_ref()) {
                     t.labels.extend(pod::labels(pod));
                     container_port(pod, port, &mut t.labels);
@@ -179,7 +180,7 @@ mod tests {
         let behind = Behind {
             services: BTreeMap::from([("istio-system/istiod".to_string(), Arc::new(svc))]),
             pods: BTreeMap::from([("istio-system/istiod-1".to_string(), Arc::new(pod))]),
-            nodes: None,
+            metadata: Default::default(),
         };
         let g = group(&slice, &behind);
         assert_eq!(g.source, "endpointslice/istio-system/istiod-x7k2");

@@ -6,14 +6,15 @@
 //! Roles: `pod` (`pod.rs`), `service` (`service.rs`), `node` (`node.rs`) and `ingress`
 //! (`ingress.rs`), whose objects are target groups by themselves, and `endpoints`
 //! (`endpoints.rs`) and `endpointslice` (`endpointslice.rs`), which join their objects
-//! with the service and pods behind them. `attach_metadata.node` adds each target's node
-//! (`node.rs`) to the roles with pods.
+//! with the service and pods behind them. `attach_metadata` adds nodes' and namespaces'
+//! labels (`metadata.rs`).
 
 mod api;
 mod endpoints;
 mod endpointslice;
 mod ingress;
 mod kubeconfig;
+mod metadata;
 mod node;
 mod pod;
 mod service;
@@ -23,6 +24,7 @@ use crate::{Discoverer, Groups, TargetGroup, Updates};
 use api::Api;
 use cardinal_config::KubernetesSdConfig;
 use futures_util::future::BoxFuture;
+use metadata::Metadata;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -102,9 +104,14 @@ trait Object: serde::de::DeserializeOwned + Send + 'static {
 }
 
 /// An object that is a target group by itself.
-trait OwnGroup: Object {
+trait OwnGroup: Object + Sync {
     /// Its group; one without targets removes the object's targets.
     fn group(&self) -> TargetGroup;
+
+    /// The node its targets run on, for `attach_metadata.node` (a pod's).
+    fn node_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// What a role sends: every group it knows now.
@@ -125,7 +132,6 @@ async fn run(cfg: KubernetesSdConfig, out: Updates) {
         "ingress" => follow.own_groups::<ingress::Ingress>(),
         "endpoints" => endpoints::start(follow),
         "endpointslice" => endpointslice::start(follow),
-        _ if cfg.attach_metadata.node => pod::with_nodes(follow),
         _ => follow.own_groups::<pod::Pod>(),
     };
     loop {
@@ -162,8 +168,11 @@ impl Follow<'_> {
         known
     }
 
-    /// A role whose objects are its groups.
+    /// A role whose objects are its groups, each built once as it arrives.
     fn own_groups<T: OwnGroup>(mut self) -> (Self, Snapshot) {
+        if Metadata::wanted(&self) {
+            return self.own_groups_with_metadata::<T>();
+        }
         let known = self.kind::<T, Arc<TargetGroup>>(|o| {
             let g = o.group();
             (!g.targets.is_empty()).then(|| Arc::new(g))
@@ -171,9 +180,22 @@ impl Follow<'_> {
         (self, Box::new(move || known.values()))
     }
 
-    /// The nodes, by name, when `attach_metadata.node` asks for them.
-    fn nodes(&mut self) -> Option<Arc<Known<Arc<node::Node>>>> {
-        self.cfg.attach_metadata.node.then(|| self.kind::<node::Node, _>(|n| Some(Arc::new(n))))
+    /// A role whose objects are its groups with `attach_metadata`'s labels: the objects
+    /// are kept and the groups rebuilt, as a node or namespace may change under them.
+    fn own_groups_with_metadata<T: OwnGroup>(mut self) -> (Self, Snapshot) {
+        let objects = self.kind::<T, Arc<T>>(|o| Some(Arc::new(o)));
+        let metadata = Metadata::follow(&mut self);
+        let snapshot = move || {
+            let m = metadata();
+            let group = |o: Arc<T>| {
+                let mut g = o.group();
+                m.node(o.node_name(), &mut g.labels);
+                m.namespace(&o.meta().namespace, &mut g.labels);
+                g
+            };
+            objects.values().into_iter().map(group).filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
+        };
+        (self, Box::new(snapshot))
     }
 }
 

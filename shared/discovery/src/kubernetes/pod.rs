@@ -3,12 +3,10 @@
 //! without ports (the pod's IP alone), init containers included: Prometheus 2.42's
 //! targets and `__meta_kubernetes_*` labels, name for name.
 
-use super::node;
-use super::{Follow, Meta, Object, OwnGroup, Snapshot, join_host_port, labels_and_annotations};
+use super::{Meta, Object, OwnGroup, join_host_port, labels_and_annotations};
 use crate::{Target, TargetGroup};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The fields of a pod that discovery reads (the API server sends many more).
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +85,10 @@ impl OwnGroup for Pod {
     fn group(&self) -> TargetGroup {
         group(self)
     }
+
+    fn node_name(&self) -> Option<&str> {
+        Some(&self.spec.node_name)
+    }
 }
 
 /// The pod's group; one without targets while it has no IP (starting, or evicted), as
@@ -126,23 +128,6 @@ fn group(pod: &Pod) -> TargetGroup {
     let mut labels = labels(pod);
     labels.insert("__meta_kubernetes_namespace".into(), pod.metadata.namespace.clone());
     TargetGroup { targets, labels, source }
-}
-
-/// `attach_metadata.node`: pods and the nodes they run on watched, each pod's group with
-/// its node's name and labels.
-pub(super) fn with_nodes(mut follow: Follow<'_>) -> (Follow<'_>, Snapshot) {
-    let pods = follow.kind::<Pod, Arc<Pod>>(|p| Some(Arc::new(p)));
-    let nodes = follow.nodes().expect("attach_metadata.node is set");
-    let snapshot = move || {
-        let nodes = nodes.by_key();
-        let with_node = |pod: Arc<Pod>| {
-            let mut g = group(&pod);
-            node::attach(&nodes, Some(&pod.spec.node_name), &mut g.labels);
-            g
-        };
-        pods.values().into_iter().map(with_node).filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
-    };
-    (follow, Box::new(snapshot))
 }
 
 /// The container with port `number`, and that port (the first such).
