@@ -248,8 +248,8 @@ async fn pod_service_and_endpoints_targets_and_labels_match_vmagent() {
     assert!(mine.iter().any(|t| t.contains("__meta_kubernetes_service_type=\"LoadBalancer\"")));
     // Ours, unfiltered: the ready pod's target carries the Endpoints' and the service's
     // labels and the pod's.
-    let ours = targets(&ours).await;
-    let pod_target = ours
+    let unfiltered = targets(&ours).await;
+    let pod_target = unfiltered
         .iter()
         .map(|t| &t["discoveredLabels"])
         .find(|l| l["__address__"] == "127.0.0.1:9080" && l["__meta_kubernetes_endpoints_name"] == "reviews");
@@ -257,6 +257,28 @@ async fn pod_service_and_endpoints_targets_and_labels_match_vmagent() {
     assert_eq!(l["__meta_kubernetes_endpoints_label_app"], "reviews");
     assert_eq!(l["__meta_kubernetes_service_label_app"], "reviews");
     assert_eq!(l["__meta_kubernetes_pod_container_port_name"], "http");
+
+    // Pods come and go: a second reviews pod, ready behind the service, the unready pod
+    // deleted, the ExternalName service gone. (vmagent joins endpoints with the pods it
+    // knows when the endpoints change, so the endpoints change once it has the pod.)
+    let mut v2 =
+        pod("bookinfo", "reviews-v2-1", &[("http", 9080)], json!({"app": "reviews", "version": "v2"}), json!({}));
+    v2["status"]["podIP"] = json!("10.0.0.12");
+    api.put(v2);
+    api.delete("ops", "unready");
+    api.delete_object("services", "ops", "db");
+    wait_until(WAIT, || async {
+        vm.targets().await.iter().any(|t| t["discoveredLabels"]["__meta_kubernetes_pod_name"] == "reviews-v2-1")
+    })
+    .await;
+    let ready = [("127.0.0.1", "reviews-v1-7f9c"), ("10.0.0.12", "reviews-v2-1")];
+    api.put(endpoints("bookinfo", "reviews", &ready, &[], &[("http", 9080)]));
+    // Pods: three of the first, one of the second; services: three ports; endpoints: two
+    // addresses and the first pod's other port.
+    let (mine, theirs) = both(&vm, &ours, 4 + 3 + 3).await;
+    assert_eq!(mine, theirs, "after the changes, the same as vmagent");
+    assert!(mine.iter().any(|t| t.contains("__meta_kubernetes_pod_label_version=\"v2\"")), "{mine:?}");
+    assert!(!mine.iter().any(|t| t.contains("unready") || t.contains("db.example.org")), "{mine:?}");
 }
 
 /// One job per role over `api`, each target scraped at a closed loopback port (ingress
@@ -333,7 +355,7 @@ async fn endpointslice_node_and_ingress_targets_and_labels_match_vmagent_as_pods
     // a node goes; an ingress goes and the other loses a host. (vmagent joins a slice with
     // the pods it knows when the slice changes, so the new pod is given a moment first.)
     api.put(mesh_pod("ratings-22"));
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     api.put(endpoint_slice(
         "bookinfo",
         "ratings-abc",
