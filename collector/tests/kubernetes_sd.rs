@@ -237,8 +237,7 @@ async fn pod_service_and_endpoints_targets_and_labels_match_vmagent() {
     );
     let Some(vm) = e2e::vmagent::Vmagent::start(&cfg).await else { return };
     let ours = collector(&cfg).await;
-    wait_until(WAIT, || async { vm.targets().await.len() == 11 && targets(&ours).await.len() == 11 }).await;
-    let (mine, theirs) = (discovered(&targets(&ours).await), discovered(&vm.targets().await));
+    let (mine, theirs) = both(&vm, &ours, 11).await;
     // Pods: two ports and a portless container of one, one port of another; services:
     // two ports of one, one each of an ExternalName and a LoadBalancer service;
     // endpoints: two addresses and the pod's other port.
@@ -301,11 +300,17 @@ fn roles_config(api: &FakeKube, roles: &[&str]) -> String {
     cfg
 }
 
-/// Waits until vmagent's and our active targets are `n` each, and returns them as
-/// [`discovered`] writes them.
+/// vmagent's and our active targets as [`discovered`] writes them, once both have `n` and
+/// agree (or `WAIT` has passed: the caller's comparison then shows the difference).
 async fn both(vm: &e2e::vmagent::Vmagent, ours: &e2e::Daemon, n: usize) -> (Vec<String>, Vec<String>) {
-    wait_until(WAIT, || async { vm.targets().await.len() == n && targets(ours).await.len() == n }).await;
-    (discovered(&targets(ours).await), discovered(&vm.targets().await))
+    let start = std::time::Instant::now();
+    loop {
+        let (mine, theirs) = (discovered(&targets(ours).await), discovered(&vm.targets().await));
+        if (mine.len() == n && mine == theirs) || start.elapsed() > WAIT {
+            return (mine, theirs);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
