@@ -35,7 +35,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>, headers: HeaderMap, body: 
     let result = tokio::task::spawn_blocking(move || {
         receive::check_content_type(ct.as_deref())?;
         let req = receive::decode(&body, MAX_DECOMPRESSED_BYTES)?;
-        let written = receive::append(&db.head, &req)?;
+        let written = receive::append(db.head.as_ref(), &req)?;
         db.wal().flush().map_err(|e| Rejection::Unavailable(format!("writing the WAL: {e}")))?;
         Ok::<_, Rejection>(written)
     })

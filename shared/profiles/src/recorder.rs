@@ -13,7 +13,7 @@ use crate::profile::Profile;
 use cardinal_config::ProfileRule;
 use cardinal_config::profile::PROFILE_TYPE_LABEL;
 use cardinal_model::{Labels, Timestamp, is_stale_nan};
-use cardinal_tsdb::Head;
+use cardinal_storage::{SeriesStore, TimeBounds};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub struct RuleStatus {
 }
 
 pub struct Recorder {
-    head: Arc<Head>,
+    store: Arc<dyn SeriesStore>,
     rules: RwLock<Arc<Vec<Rule>>>,
     /// Held while recording: reading a counter and appending its next value is one step.
     dedup: Mutex<Dedup>,
@@ -69,9 +69,9 @@ pub struct Recorder {
 type Sums = HashMap<Labels, (f64, Timestamp)>;
 
 impl Recorder {
-    pub fn new(head: Arc<Head>) -> Arc<Recorder> {
+    pub fn new(store: Arc<dyn SeriesStore>) -> Arc<Recorder> {
         Arc::new(Recorder {
-            head,
+            store,
             rules: RwLock::new(Arc::new(Vec::new())),
             dedup: Mutex::new(Dedup::default()),
             stats: Stats::default(),
@@ -114,7 +114,7 @@ impl Recorder {
     /// new series past the head's series limit.
     pub fn record(&self, uploads: &[Upload], now: Timestamp) -> Result<usize, Rejection> {
         let rules = self.rules.read().clone();
-        let bounds = self.head.bounds();
+        let bounds = self.store.bounds();
         let mut dedup = self.dedup.lock();
         let mut sums = Sums::new();
         let mut fresh = Vec::new();
@@ -130,9 +130,9 @@ impl Recorder {
             }
         }
         self.count_types(uploads.iter().filter(|u| fresh.contains(&u.identity)).flat_map(|u| &u.profiles));
-        let new_series = sums.keys().filter(|l| self.head.get(l).is_none()).count();
-        self.head.check_room(new_series).map_err(|e| Rejection::bad("series_limit", e.to_string()))?;
-        let written = self.write(sums, now);
+        let new_series = sums.keys().filter(|l| self.store.get(l).is_none()).count();
+        self.store.check_room(new_series).map_err(|e| Rejection::bad("series_limit", e.to_string()))?;
+        let written = self.write(sums, now, bounds);
         for id in fresh {
             dedup.insert(id, now);
         }
@@ -152,16 +152,16 @@ impl Recorder {
     }
 
     /// Appends each counter's new total, dated with its newest profile's end (no later
-    /// than `now`, no earlier than the head's lower bound or its last sample).
-    fn write(&self, sums: Sums, now: Timestamp) -> usize {
-        let mut app = self.head.appender();
+    /// than `now`, no earlier than the store's lower bound or its last sample).
+    fn write(&self, sums: Sums, now: Timestamp, bounds: TimeBounds) -> usize {
+        let mut app = self.store.batch();
         let mut written = 0;
         for (labels, (delta, end)) in sums {
-            let (series, _) = self.head.get_or_create(&labels);
-            let last = series.last_at_or_before(Timestamp::MAX);
+            let (series, _) = self.store.get_or_create(&labels);
+            let last = self.store.last_sample(&series);
             let base = last.map(|(_, v)| v).filter(|v| !is_stale_nan(*v)).unwrap_or(0.0);
             let after = last.map_or(Timestamp::MIN, |(t, _)| t + 1);
-            let t = end.min(now).max(self.head.min_valid()).max(after);
+            let t = end.min(now).max(bounds.min).max(after);
             match app.append(&series, t, base + delta) {
                 Ok(()) => written += 1,
                 Err(e) => tracing::warn!(series = %labels, error = ?e, "profile counter sample refused"),
@@ -174,7 +174,7 @@ impl Recorder {
 }
 
 /// Refuses a profile dated where the head takes no samples, naming why.
-fn check_time(end_ms: Timestamp, bounds: cardinal_tsdb::TimeBounds) -> Result<(), Rejection> {
+fn check_time(end_ms: Timestamp, bounds: TimeBounds) -> Result<(), Rejection> {
     if end_ms > bounds.max {
         let msg = format!("profile time {end_ms} ms is too far in the future of this server's clock");
         return Err(Rejection::bad("too_far_ahead", msg));

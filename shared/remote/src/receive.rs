@@ -4,8 +4,7 @@
 
 use crate::proto::WriteRequest;
 use cardinal_model::{Labels, Timestamp};
-use cardinal_tsdb::Head;
-use cardinal_tsdb::head::follows;
+use cardinal_storage::{SeriesStore, follows};
 use prost::Message;
 use std::collections::HashMap;
 
@@ -58,22 +57,22 @@ pub fn decode(body: &[u8], max_bytes: usize) -> Result<WriteRequest, Rejection> 
     WriteRequest::decode(raw.as_slice()).map_err(|e| Rejection::BadRequest(format!("protobuf: {e}")))
 }
 
-/// Validates the request against the head and appends it whole, returning what it held.
+/// Validates the request against the store and appends it whole, returning what it held.
 /// Nothing is created before every sample has passed: a refused request leaves no trace.
 /// Requests are validated and appended one at a time, so two pushes cannot both pass the
 /// check against the same newest sample; only another ingestion path writing the same
 /// series in between (a scrape or rule, a misconfiguration) can make an append fail after
 /// the check, and that is answered as the error it is, never as a 204.
-pub fn append(head: &Head, req: &WriteRequest) -> Result<Written, Rejection> {
+pub fn append(store: &dyn SeriesStore, req: &WriteRequest) -> Result<Written, Rejection> {
     static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
-    if let Some(e) = head.wal().and_then(|w| w.last_error.lock().clone()) {
+    if let Some(e) = store.write_error() {
         return Err(Rejection::Unavailable(e));
     }
     let _serial = ONE_AT_A_TIME.lock();
-    let (planned, written) = plan(head, req)?;
-    let mut app = head.appender();
+    let (planned, written) = plan(store, req)?;
+    let mut app = store.batch();
     for (labels, samples) in planned {
-        let (series, _) = head.get_or_create(&labels);
+        let (series, _) = store.get_or_create(&labels);
         for s in samples {
             app.append(&series, s.timestamp, s.value).map_err(|e| {
                 Rejection::BadRequest(format!(
@@ -89,15 +88,15 @@ pub fn append(head: &Head, req: &WriteRequest) -> Result<Written, Rejection> {
 
 type Plan<'r> = Vec<(Labels, &'r [crate::proto::Sample])>;
 
-/// Checks every sample against the head (order, time bounds) and the request's new
-/// series against the head's series limit, creating nothing.
-fn plan<'r>(head: &Head, req: &'r WriteRequest) -> Result<(Plan<'r>, Written), Rejection> {
+/// Checks every sample against the store (order, time bounds) and the request's new
+/// series against its series limit, creating nothing.
+fn plan<'r>(store: &dyn SeriesStore, req: &'r WriteRequest) -> Result<(Plan<'r>, Written), Rejection> {
     let mut planned: Plan = Vec::with_capacity(req.timeseries.len());
-    // The newest sample of each series so far: the head's, then the request's own.
+    // The newest sample of each series so far: the store's, then the request's own.
     let mut newest: HashMap<Labels, Option<(Timestamp, f64)>> = HashMap::new();
     let mut written = Written::default();
     let mut new_series = 0;
-    let bounds = head.bounds();
+    let bounds = store.bounds();
     for ts in &req.timeseries {
         if !ts.histograms.is_empty() {
             return Err(Rejection::BadRequest("native histograms are not supported".into()));
@@ -108,9 +107,9 @@ fn plan<'r>(head: &Head, req: &'r WriteRequest) -> Result<(Plan<'r>, Written), R
             continue;
         }
         let last = newest.entry(labels.clone()).or_insert_with(|| {
-            let existing = head.get(&labels);
+            let existing = store.get(&labels);
             new_series += usize::from(existing.is_none());
-            existing.and_then(|s| s.last_at_or_before(i64::MAX))
+            existing.and_then(|s| store.last_sample(&s))
         });
         for s in &ts.samples {
             let checked =
@@ -122,7 +121,7 @@ fn plan<'r>(head: &Head, req: &'r WriteRequest) -> Result<(Plan<'r>, Written), R
         written.samples += ts.samples.len();
         planned.push((labels, &ts.samples));
     }
-    head.check_room(new_series).map_err(|e| Rejection::BadRequest(format!("{e}: {new_series} new series refused")))?;
+    store.check_room(new_series).map_err(|e| Rejection::BadRequest(format!("{e}: {new_series} new series refused")))?;
     Ok((planned, written))
 }
 

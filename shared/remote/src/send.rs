@@ -9,7 +9,7 @@ use crate::proto::{self, Label, Sample, TimeSeries, WriteRequest};
 use crate::wal_reader::{Position, WalReader};
 use cardinal_config::RemoteWriteConfig;
 use cardinal_model::Labels;
-use cardinal_tsdb::wal::{Record, Wal};
+use cardinal_wal::{Record, Wal};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 //! that while the remote is down nothing is dropped — the reader simply stays behind, and
 //! the WAL keeps the segments it still needs (see `Wal::hold`).
 
-use cardinal_tsdb::wal::segment::{self, Stop};
-use cardinal_tsdb::wal::{Record, Wal, record};
+use cardinal_wal::segment::{self, Stop};
+use cardinal_wal::{Record, Wal, record};
 use std::io;
 use std::path::Path;
 

@@ -11,7 +11,7 @@ use crate::rule::{OutputSample, RuleState, RuleStats, rule_key};
 use cardinal_config::{RollupOutput, RollupRule};
 use cardinal_model::labels::METRIC_NAME;
 use cardinal_model::{Labels, MatchOp, Matcher, Timestamp};
-use cardinal_tsdb::{AppendObserver, Head, MemSeries};
+use cardinal_storage::{AppendObserver, ObservedSeries, SeriesStore};
 use parking_lot::{Mutex, RwLock};
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
@@ -71,7 +71,7 @@ pub struct RuleStatus {
 }
 
 pub struct Rollups {
-    head: Arc<Head>,
+    store: Arc<dyn SeriesStore>,
     generation: AtomicU64,
     current: RwLock<Arc<RuleSet>>,
     /// State read from the file at start, until a configured rule claims it.
@@ -81,15 +81,15 @@ pub struct Rollups {
 }
 
 impl Rollups {
-    /// An engine over `head`, restoring state from `dir`'s state file when there is one
+    /// An engine writing to `store`, restoring state from `dir`'s state file when there is one
     /// (`None`: keep no state, for tests). A state file that cannot be read is reported
     /// and set aside; groups then resume from their output series in the head.
-    pub fn open(head: Arc<Head>, dir: Option<PathBuf>) -> Arc<Rollups> {
+    pub fn open(store: Arc<dyn SeriesStore>, dir: Option<PathBuf>) -> Arc<Rollups> {
         let state_path = dir.map(|d| d.join(STATE_FILE));
         let saved = state_path.as_deref().map(read_state).unwrap_or_default();
         let empty = RuleSet::new(1, Vec::new());
         Arc::new(Rollups {
-            head,
+            store,
             generation: AtomicU64::new(1),
             current: RwLock::new(Arc::new(empty)),
             saved: Mutex::new(saved),
@@ -184,9 +184,9 @@ impl Rollups {
     }
 
     fn write(&self, samples: &[OutputSample]) {
-        let mut app = self.head.appender();
+        let mut app = self.store.batch();
         for (labels, t, v) in samples {
-            let (series, _) = self.head.get_or_create(labels);
+            let (series, _) = self.store.get_or_create(labels);
             // Refused samples are re-flushes after a restart, already in the head.
             let _ = app.append(&series, *t, *v);
         }
@@ -293,24 +293,33 @@ impl RuleSet {
 
     /// Gives the sample to the rules `tag` names. `labels` holds the series' labels once
     /// read (classifying may already have read them; a new input needs them).
-    fn feed(&self, tag: u32, head: &Head, series: &MemSeries, labels: &OnceCell<Labels>, t: Timestamp, v: f64) {
+    fn feed(
+        &self,
+        tag: u32,
+        store: &dyn SeriesStore,
+        series: &dyn ObservedSeries,
+        labels: &OnceCell<Labels>,
+        t: Timestamp,
+        v: f64,
+    ) {
         let one = |r: u32, slot: &mut u32| {
             self.rules[r as usize].lock().observe(
                 series.label_hash(),
                 slot,
                 t,
                 v,
-                || labels.get_or_init(|| head.labels(series)).clone(),
-                |out| resume_value(head, out),
+                || labels.get_or_init(|| series.labels()).clone(),
+                |out| resume_value(store, out),
             );
         };
         if tag & SEVERAL == 0 {
             // The series remembers its slot in its one rule's table.
-            let mut slot = series.observer_slot.load(Ordering::Relaxed);
+            let memo = &series.memo().slot;
+            let mut slot = memo.load(Ordering::Relaxed);
             let hint = slot;
             one(tag - 1, &mut slot);
             if slot != hint {
-                series.observer_slot.store(slot, Ordering::Relaxed);
+                memo.store(slot, Ordering::Relaxed);
             }
             return;
         }
@@ -321,9 +330,9 @@ impl RuleSet {
 }
 
 impl AppendObserver for Rollups {
-    fn observe(&self, head: &Head, series: &MemSeries, t: Timestamp, v: f64) {
+    fn observe(&self, series: &dyn ObservedSeries, t: Timestamp, v: f64) {
         let generation = self.generation.load(Ordering::Acquire);
-        let tag = series.observer_tag.load(Ordering::Relaxed);
+        let tag = series.memo().tag.load(Ordering::Relaxed);
         if tag == generation << 32 {
             return;
         }
@@ -332,18 +341,18 @@ impl AppendObserver for Rollups {
         let index = if tag >> 32 == set.generation {
             tag as u32
         } else {
-            let i = if set.rules.is_empty() { 0 } else { set.classify(labels.get_or_init(|| head.labels(series))) };
-            series.observer_tag.store(set.generation << 32 | u64::from(i), Ordering::Relaxed);
+            let i = if set.rules.is_empty() { 0 } else { set.classify(labels.get_or_init(|| series.labels())) };
+            series.memo().tag.store(set.generation << 32 | u64::from(i), Ordering::Relaxed);
             i
         };
         if index != 0 {
-            set.feed(index, head, series, &labels, t, v);
+            set.feed(index, self.store.as_ref(), series, &labels, t, v);
         }
     }
 }
 
-/// The newest value of an output series in the head, unless it is a stale marker.
-fn resume_value(head: &Head, labels: &Labels) -> Option<f64> {
-    let (_, v) = head.get(labels)?.last_at_or_before(Timestamp::MAX)?;
+/// The newest value of an output series in the store, unless it is a stale marker.
+fn resume_value(store: &dyn SeriesStore, labels: &Labels) -> Option<f64> {
+    let (_, v) = store.last_sample(&store.get(labels)?)?;
     (!cardinal_model::is_stale_nan(v)).then_some(v)
 }

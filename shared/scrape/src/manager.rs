@@ -10,7 +10,7 @@ use crate::target::{Dropped, Populated, Target, targets_from_groups};
 use cardinal_config::{Config, ScrapeConfig};
 use cardinal_discovery::{self as discovery, Groups, TargetGroup};
 use cardinal_model::Labels;
-use cardinal_tsdb::Head;
+use cardinal_storage::SeriesStore;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ struct Job {
 }
 
 pub struct ScrapeManager {
-    head: Arc<Head>,
+    store: Arc<dyn SeriesStore>,
     timestamp_tolerance: std::time::Duration,
     jobs: Mutex<HashMap<String, Job>>,
     pub stats: Arc<ScrapeStats>,
@@ -52,8 +52,8 @@ pub struct ScrapeManager {
 impl ScrapeManager {
     /// `timestamp_tolerance`: how late a scrape may start and still be stamped with its
     /// slot (zero: never).
-    pub fn new(head: Arc<Head>, timestamp_tolerance: std::time::Duration) -> Self {
-        ScrapeManager { head, timestamp_tolerance, jobs: Mutex::default(), stats: Arc::default() }
+    pub fn new(store: Arc<dyn SeriesStore>, timestamp_tolerance: std::time::Duration) -> Self {
+        ScrapeManager { store, timestamp_tolerance, jobs: Mutex::default(), stats: Arc::default() }
     }
 
     /// Applies a config. Every job's HTTP client is built first, so a bad config changes
@@ -85,7 +85,7 @@ impl ScrapeManager {
             let (stop, stop_rx) = watch::channel(false);
             let state = Arc::new(RwLock::new(JobState::default()));
             let run = run_job(
-                self.head.clone(),
+                self.store.clone(),
                 sc.clone(),
                 fetcher,
                 self.timestamp_tolerance,
@@ -167,7 +167,7 @@ struct RunningTarget {
 }
 
 async fn run_job(
-    head: Arc<Head>,
+    store: Arc<dyn SeriesStore>,
     sc: ScrapeConfig,
     fetcher: Fetcher,
     timestamp_tolerance: std::time::Duration,
@@ -195,7 +195,7 @@ async fn run_job(
     let mut running: HashMap<u64, RunningTarget> = HashMap::new();
     loop {
         let groups: Groups = groups_rx.borrow_and_update().clone();
-        sync_targets(&head, &sc, &groups, &loop_cfg, &stats, &state, &mut running);
+        sync_targets(&store, &sc, &groups, &loop_cfg, &stats, &state, &mut running);
         tokio::select! {
             changed = groups_rx.changed() => if changed.is_err() { break },
             _ = stop.changed() => break,
@@ -213,7 +213,7 @@ async fn run_job(
 
 /// Starts loops for new targets and stops those that vanished.
 fn sync_targets(
-    head: &Arc<Head>,
+    store: &Arc<dyn SeriesStore>,
     sc: &ScrapeConfig,
     groups: &[Arc<TargetGroup>],
     loop_cfg: &Arc<LoopConfig>,
@@ -255,7 +255,7 @@ fn sync_targets(
             active.push((t, h.clone(), m.clone()));
             continue;
         }
-        let l = ScrapeLoop::new(head.clone(), t.clone(), loop_cfg.clone(), stats.clone());
+        let l = ScrapeLoop::new(store.clone(), t.clone(), loop_cfg.clone(), stats.clone());
         active.push((t, l.health.clone(), l.metadata.clone()));
         let (stop, stop_rx) = watch::channel(false);
         running.insert(key, RunningTarget { stop, handle: tokio::spawn(l.run(stop_rx)) });

@@ -13,7 +13,7 @@ use cardinal_exposition::{Entry, Format, Parser, parse_labels};
 use cardinal_model::schedule::{next_slot, scrape_time};
 use cardinal_model::{Label, Labels, LabelsBuilder, Timestamp, now_ms, stale_nan};
 use cardinal_relabel::RelabelConfig;
-use cardinal_tsdb::{AppendError, Head, SeriesLimitReached, SeriesRef, head::Appender};
+use cardinal_storage::{AppendError, SeriesAppender, SeriesLimitReached, SeriesRef, SeriesStore};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -106,7 +106,7 @@ struct NewSeries {
 const CACHE_KEEP_ITERATIONS: u32 = 10;
 
 pub struct ScrapeLoop {
-    head: Arc<Head>,
+    store: Arc<dyn SeriesStore>,
     pub target: Target,
     cfg: Arc<LoopConfig>,
     stats: Arc<ScrapeStats>,
@@ -176,7 +176,7 @@ const REPORT_NAMES: [&str; 5] = [
 ];
 
 impl ScrapeLoop {
-    pub fn new(head: Arc<Head>, target: Target, cfg: Arc<LoopConfig>, stats: Arc<ScrapeStats>) -> Self {
+    pub fn new(store: Arc<dyn SeriesStore>, target: Target, cfg: Arc<LoopConfig>, stats: Arc<ScrapeStats>) -> Self {
         let report_labels: Vec<Labels> = REPORT_NAMES
             .iter()
             .map(|name| {
@@ -185,9 +185,9 @@ impl ScrapeLoop {
                 b.build()
             })
             .collect();
-        let report = report_labels.iter().map(|l| head.get_or_create(l).0).collect();
+        let report = report_labels.iter().map(|l| store.get_or_create(l).0).collect();
         ScrapeLoop {
-            head,
+            store,
             target,
             cfg,
             stats,
@@ -370,7 +370,7 @@ impl ScrapeLoop {
                 resolved.push(None);
                 continue;
             };
-            match self.head.get_or_create_within_limit(labels) {
+            match self.store.get_or_create_within_limit(labels) {
                 Ok((s, created)) => {
                     counts.added += u64::from(created);
                     self.cache
@@ -386,7 +386,7 @@ impl ScrapeLoop {
         }
         let track_explicit = self.cfg.track_timestamps_staleness;
         // One WAL record for the whole scrape, written when the appender drops.
-        let mut app = self.head.appender();
+        let mut app = self.store.batch();
         for p in self.batch.drain(..) {
             let series = match p.slot {
                 Slot::Known(s) => s,
@@ -411,7 +411,7 @@ impl ScrapeLoop {
                 _ => {}
             }
         }
-        self.mark_stale(&mut app, t0);
+        self.mark_stale(app.as_mut(), t0);
         app.commit();
         self.last_ok_iter = self.iter;
         let r = &counts.refused;
@@ -428,7 +428,7 @@ impl ScrapeLoop {
 
     /// Writes stale markers for the series the last successful scrape tracked and the
     /// current one did not.
-    fn mark_stale(&self, app: &mut Appender, t: Timestamp) {
+    fn mark_stale(&self, app: &mut dyn SeriesAppender, t: Timestamp) {
         if self.last_ok_iter == 0 {
             return;
         }
@@ -442,8 +442,8 @@ impl ScrapeLoop {
     /// Marks every series of the last successful scrape stale (a failed scrape counts as
     /// an empty one); with `with_report`, the report series too (the target is gone).
     fn stale_all(&mut self, t: Timestamp, with_report: bool) {
-        let mut app = self.head.appender();
-        self.mark_stale(&mut app, t);
+        let mut app = self.store.batch();
+        self.mark_stale(app.as_mut(), t);
         self.last_ok_iter = 0;
         if with_report {
             for s in &self.report {
@@ -461,10 +461,10 @@ impl ScrapeLoop {
 
     fn write_report(&mut self, t: Timestamp, up: bool, duration: f64, c: Counts) {
         let values = [f64::from(u8::from(up)), duration, c.scraped as f64, c.post_relabel as f64, c.added as f64];
-        let mut app = self.head.appender();
+        let mut app = self.store.batch();
         for (i, v) in values.into_iter().enumerate() {
             if app.append(&self.report[i], t, v) == Err(AppendError::Removed) {
-                self.report[i] = self.head.get_or_create(&self.report_labels[i]).0;
+                self.report[i] = self.store.get_or_create(&self.report_labels[i]).0;
                 let _ = app.append(&self.report[i], t, v);
             }
         }

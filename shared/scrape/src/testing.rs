@@ -5,12 +5,12 @@ use crate::sample_labels::LabelLimits;
 use crate::scrape_loop::{LoopConfig, ScrapeLoop};
 use crate::target::Target;
 use cardinal_model::Labels;
-use cardinal_tsdb::Head;
+use cardinal_storage::SeriesStore;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A loop for `job`/`instance` with default settings, appending into `head`.
-pub fn offline_loop(head: Arc<Head>, job: &str, instance: &str) -> ScrapeLoop {
+/// A loop for `job`/`instance` with default settings, appending into `store`.
+pub fn offline_loop(store: Arc<dyn SeriesStore>, job: &str, instance: &str) -> ScrapeLoop {
     let cfg = LoopConfig {
         honor_labels: false,
         honor_timestamps: true,
@@ -25,5 +25,5 @@ pub fn offline_loop(head: Arc<Head>, job: &str, instance: &str) -> ScrapeLoop {
     };
     let labels = Labels::from_pairs([("job", job), ("instance", instance)]);
     let target = Target::new(labels.clone(), labels, format!("http://{instance}/metrics"));
-    ScrapeLoop::new(head, target, Arc::new(cfg), Arc::default())
+    ScrapeLoop::new(store, target, Arc::new(cfg), Arc::default())
 }

@@ -6,9 +6,19 @@
 //! reads them. Writers take an [`Appender`], whose samples readers see together at
 //! [`Appender::commit`].
 //!
+//! Writers that keep handles on their series (scrapes, pushes, rollups) write through a
+//! [`SeriesStore`] (`series_store.rs`).
+//!
 //! `cardinal-tsdb` implements it for its head (the collector's whole store) and for
 //! blocks and head together (the master's); `shared/promql/tests/storage.rs` runs the
 //! engine over an implementation held in plain vectors.
+
+mod series_store;
+
+pub use series_store::{
+    AppendError, AppendObserver, ObservedSeries, ObserverMemo, SeriesAppender, SeriesLimitReached, SeriesRef,
+    SeriesStore, TimeBounds, follows,
+};
 
 use cardinal_model::{Labels, Matcher, Timestamp};
 use std::sync::Arc;

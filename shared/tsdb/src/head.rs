@@ -5,6 +5,7 @@
 mod isolation;
 mod packed;
 mod sealed;
+mod series_store;
 mod table;
 
 pub use isolation::ReadView;
@@ -18,43 +19,16 @@ use crate::index::{Postings, SeriesId};
 use crate::symbols::Symbols;
 use crate::wal::{RefSample, Wal};
 use cardinal_model::{Label, Labels, Matcher, Timestamp};
+pub use cardinal_storage::{AppendError, AppendObserver, ObserverMemo, SeriesLimitReached, TimeBounds, follows};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 /// A handle on one series; scrape loops cache these so that appending a known series
 /// needs no lookup.
 pub type SeriesRef = Arc<MemSeries>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendError {
-    /// Older than the newest sample of the series.
-    OutOfOrder,
-    /// Same timestamp as the newest sample, different value.
-    Duplicate,
-    /// The series was removed by retention; look it up again.
-    Removed,
-    /// Older than the head's lower bound: that time range is already in a block, or it
-    /// is older than the retention window.
-    OutOfBounds,
-    /// Further ahead of the wall clock than the head's tolerance: one such sample would
-    /// otherwise become the head's newest time.
-    TooFarAhead,
-}
-
-impl std::fmt::Display for AppendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AppendError::OutOfOrder => "out of order sample",
-            AppendError::Duplicate => "duplicate sample for timestamp",
-            AppendError::Removed => "series removed from the head",
-            AppendError::OutOfBounds => "out of bounds",
-            AppendError::TooFarAhead => "out of bounds: timestamp is too far in the future",
-        })
-    }
-}
 
 /// A series' samples: sealed chunks and the open one. The open chunk is never empty once
 /// the series has a sample (a full chunk is sealed only as the next sample arrives), so
@@ -78,17 +52,9 @@ pub struct MemSeries {
     data: Mutex<SeriesData>,
     removed: AtomicBool,
     /// The append observer's memo about this series (for rollups: whether it is an input
-    /// under the current rules), so that a sample of a series no rule wants costs one load.
-    pub observer_tag: AtomicU64,
-    /// Where the append observer keeps this series' state (for rollups: its slot in the
-    /// one rule it feeds), so that it is found without a lookup.
-    pub observer_slot: AtomicU32,
-}
-
-/// Sees every sample the head accepts once the WAL is replayed: where streaming rollups
-/// attach to every ingest path (scrape, remote write, rules) at once.
-pub trait AppendObserver: Send + Sync {
-    fn observe(&self, head: &Head, series: &MemSeries, t: Timestamp, v: f64);
+    /// under the current rules, and its slot), so that a sample of a series no rule wants
+    /// costs one load.
+    pub memo: ObserverMemo,
 }
 
 impl MemSeries {
@@ -165,53 +131,6 @@ impl MemSeries {
     /// The newest timestamp, if any sample exists.
     pub fn last_timestamp(&self) -> Option<Timestamp> {
         self.data.lock().open.last().map(|(t, _)| t)
-    }
-}
-
-/// Whether `(t, v)` may follow a series' newest sample `last`: `Ok(true)` to append,
-/// `Ok(false)` for the same sample again (accepted as a no-op, as in Prometheus), or why not.
-/// The one rule of order both appends and the remote-write receiver's pre-check apply.
-pub fn follows(last: (Timestamp, f64), t: Timestamp, v: f64) -> Result<bool, AppendError> {
-    match t.cmp(&last.0) {
-        std::cmp::Ordering::Less => Err(AppendError::OutOfOrder),
-        std::cmp::Ordering::Equal if v.to_bits() == last.1.to_bits() => Ok(false),
-        std::cmp::Ordering::Equal => Err(AppendError::Duplicate),
-        std::cmp::Ordering::Greater => Ok(true),
-    }
-}
-
-/// A new series refused because the head holds as many as its limit allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SeriesLimitReached {
-    pub limit: usize,
-}
-
-impl std::fmt::Display for SeriesLimitReached {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "head series limit of {} reached (--storage.tsdb.head-series-limit)", self.limit)
-    }
-}
-
-/// The sample times the head accepts at one moment: nothing before the range blocks
-/// hold or the retention window, nothing further ahead of the wall clock than the
-/// tolerance. Worked out once per append batch, not per sample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimeBounds {
-    pub min: Timestamp,
-    pub max: Timestamp,
-}
-
-impl TimeBounds {
-    pub const ANY: TimeBounds = TimeBounds { min: i64::MIN, max: i64::MAX };
-
-    pub fn check(&self, t: Timestamp) -> Result<(), AppendError> {
-        if t < self.min {
-            Err(AppendError::OutOfBounds)
-        } else if t > self.max {
-            Err(AppendError::TooFarAhead)
-        } else {
-            Ok(())
-        }
     }
 }
 
@@ -475,8 +394,7 @@ impl Head {
                 runs: Runs::default(),
             }),
             removed: AtomicBool::new(false),
-            observer_tag: AtomicU64::new(0),
-            observer_slot: AtomicU32::new(0),
+            memo: ObserverMemo::default(),
         });
         self.series.insert(series.clone());
         bucket.insert(series.clone());
@@ -529,7 +447,7 @@ impl Head {
         if r.is_ok()
             && let Some(o) = self.observer.get()
         {
-            o.observe(self, series, t, v);
+            o.observe(&series_store::Observed { head: self, series }, t, v);
         }
         match r {
             Ok(()) => &self.stats.samples_appended,

@@ -4,12 +4,12 @@
 //! puts head and blocks together with compaction and retention.
 
 pub mod chunk;
-mod encoding;
 pub mod head;
 mod ids;
 pub mod index;
 pub mod symbols;
-pub mod wal;
+/// The write-ahead log, its own crate (`shared/wal`).
+pub use cardinal_wal as wal;
 
 pub use head::{
     AppendError, AppendObserver, Cardinality, Head, HeadStats, MemSeries, ReadView, SeriesLimitReached, SeriesRef,

@@ -1,6 +1,7 @@
 use super::*;
 use crate::proto::{self, Label, Sample, TimeSeries};
 use cardinal_model::{Labels, MatchOp, Matcher};
+use cardinal_tsdb::Head;
 
 fn series(name: &str, samples: &[(i64, f64)]) -> TimeSeries {
     TimeSeries {

@@ -8,7 +8,7 @@
 //! Blocks written before entries were framed (index magic `CRDIDX01`: one CRC over the
 //! whole body) are still read; in them any damage sets the whole block aside.
 
-use crate::encoding::{Reader, put_labels, put_uvarint, put_varint};
+use cardinal_wal::encoding::{Reader, put_labels, put_uvarint, put_varint};
 use cardinal_model::{Labels, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -195,7 +195,7 @@ fn decode_entry(data: &[u8], at: usize) -> Result<(Labels, Vec<ChunkMeta>), Stri
         return Err("checksum mismatch".into());
     }
     let mut r = Reader::new(body);
-    let e = |c: crate::encoding::Corrupt| c.to_string();
+    let e = |c: cardinal_wal::encoding::Corrupt| c.to_string();
     let labels = r.labels().map_err(e)?;
     let mut offset = r.uvarint().map_err(e)?;
     let chunks = read_chunks(&mut r, &mut offset)?;
@@ -204,7 +204,7 @@ fn decode_entry(data: &[u8], at: usize) -> Result<(Labels, Vec<ChunkMeta>), Stri
 
 /// A series' chunk metadata, the first chunk at `offset` and each next one after it.
 fn read_chunks(r: &mut Reader, offset: &mut u64) -> Result<Vec<ChunkMeta>, String> {
-    let e = |c: crate::encoding::Corrupt| c.to_string();
+    let e = |c: cardinal_wal::encoding::Corrupt| c.to_string();
     let k = r.len(4).map_err(e)?;
     let mut chunks = Vec::with_capacity(k);
     let mut prev_max = 0i64;

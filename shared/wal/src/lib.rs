@@ -13,7 +13,12 @@
 //! and a torn tail in the newest segment (a crash mid-write) is cut off. Either way the
 //! damaged bytes are first copied to `damaged/` beside the segments, for inspection, and
 //! reported.
+//!
+//! Its own crate so that the remote-write sender, which tails it as Prometheus's does,
+//! depends on the log and not on the database; [`encoding`] (varints, label sets) is the
+//! binary form records and the TSDB's block index share.
 
+pub mod encoding;
 pub mod record;
 pub mod segment;
 
