@@ -23,7 +23,11 @@
 //! ticks it slept through are lost (84 samples for a 1 s phase, seen once, with
 //! four other jobs on the two cores). The low end is therefore [`STARVED_SAMPLER`] under
 //! the CPU time: still far from a phase counted in the other's place (3×) or an upload
-//! lost (half a phase at least).
+//! lost (half a phase at least). And it reads a thread's tags when it gets to the thread,
+//! so the same late wake-up counts samples after a phase switch in the phase before:
+//! 1,120 ms for a 1,000 ms phase, seen once under a full test run. The high end is
+//! therefore [`SWITCH_SLACK`] above the wall time's 10 % band, far from a phase counted
+//! twice.
 
 use e2e::sdk::{self, Sdk};
 use e2e::{Daemon, wait_until};
@@ -33,6 +37,8 @@ use std::time::Duration;
 const TOLERANCE: f64 = 0.10;
 /// How much of a phase the Python SDK's sampler may miss on an oversubscribed machine.
 const STARVED_SAMPLER: f64 = 0.25;
+/// How much of the next phase the Python SDK's late sampler may count in the one before.
+const SWITCH_SLACK: f64 = 0.2e9;
 const SECONDS: &str = "4";
 
 const CONFIG: &str = r#"
@@ -127,7 +133,7 @@ async fn the_python_sdk_records_through_the_push_api() {
     each_phase(&got, [("region", "us"), ("team", "search")], |phase, v, _| {
         let (cpu, wall) = (report["cpu_ns"][phase].as_f64().unwrap(), report["wall_ns"][phase].as_f64().unwrap());
         let what = format!("python phase {phase}, CPU time {cpu:.0} ns, wall time {wall:.0} ns");
-        assert_within(&what, v, cpu * (1.0 - STARVED_SAMPLER), wall);
+        assert_within(&what, v, cpu * (1.0 - STARVED_SAMPLER), wall + SWITCH_SLACK / (1.0 + TOLERANCE));
     });
 }
 

@@ -1,13 +1,15 @@
 //! Encoding `/federate` responses: 10,143 aggregate series (the reference master's
 //! count) in text and protobuf.
 
-use cardinal_api::federate::{Batch, encode_batch, select_union};
+use cardinal_api::federate::{Batch, encode_batch};
 use cardinal_model::{Labels, Matcher};
+use cardinal_storage::LatestSamples;
 use cardinal_tsdb::Head;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::sync::Arc;
 
 fn bench(c: &mut Criterion) {
-    let head = Head::new();
+    let head = Arc::new(Head::new());
     for i in 0..10_143 {
         let labels = Labels::from_pairs([
             ("__name__", format!("federate:istio_requests_total:rate1m{}", i % 4)),
@@ -19,16 +21,10 @@ fn bench(c: &mut Criterion) {
         let (s, _) = head.get_or_create(&labels);
         head.append(&s, 1_000_000, i as f64 * 0.25).unwrap();
     }
-    let all =
-        select_union(&head, &[vec![Matcher::new(cardinal_model::MatchOp::Regex, "__name__", "federate:.+").unwrap()]]);
+    let sets = [vec![Matcher::new(cardinal_model::MatchOp::Regex, "__name__", "federate:.+").unwrap()]];
+    let all = head.clone().select_latest(&sets);
     let externals = vec![("collector".to_string(), "c1".to_string()), ("instance".to_string(), String::new())];
-    let how = |proto| Batch {
-        externals: externals.clone(),
-        now: 1_000_001,
-        lookback: 300_000,
-        proto,
-        view: head.read_view(),
-    };
+    let how = |proto| Batch { externals: externals.clone(), now: 1_000_001, lookback: 300_000, proto };
     let mut g = c.benchmark_group("federate");
     g.throughput(Throughput::Elements(all.len() as u64));
     for proto in [false, true] {
@@ -37,18 +33,13 @@ fn bench(c: &mut Criterion) {
             let how = how(proto);
             b.iter(|| {
                 let mut last = String::new();
-                all.chunks(1000).map(|c| encode_batch(&head, c, &how, &mut last).0.len()).sum::<usize>()
+                let batches = (0..all.len()).step_by(1000).map(|p| p..(p + 1000).min(all.len()));
+                batches.map(|r| encode_batch(all.as_ref(), r, &how, &mut last).0.len()).sum::<usize>()
             });
         });
     }
     g.bench_function("select_and_sort_10143_series", |b| {
-        b.iter(|| {
-            select_union(
-                &head,
-                &[vec![Matcher::new(cardinal_model::MatchOp::Regex, "__name__", "federate:.+").unwrap()]],
-            )
-            .len()
-        });
+        b.iter(|| head.clone().select_latest(&sets).len());
     });
     g.finish();
 }

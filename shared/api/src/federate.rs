@@ -12,9 +12,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cardinal_exposition::{proto, text};
-use cardinal_model::{Labels, Matcher, Timestamp, is_stale_nan, now_ms};
-use cardinal_tsdb::{Head, ReadView, SeriesRef};
-use std::collections::HashSet;
+use cardinal_model::{Labels, Timestamp, is_stale_nan, now_ms};
+use cardinal_storage::Latest;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
@@ -51,17 +51,16 @@ pub async fn handler(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, hea
     };
     let deadline = Instant::now() + left;
     let proto = wants_protobuf(&headers);
-    // Taken first and held while the response streams: each scrape is served whole or not
-    // at all, however long the stream takes.
-    let view = st.head.read_view();
-    let (head, sets) = (st.head.clone(), matcher_sets);
-    let Ok(series) = tokio::task::spawn_blocking(move || select_union(&head, &sets)).await else {
+    // The selection holds its view while the response streams: each scrape is served
+    // whole or not at all, however long the stream takes.
+    let (latest, sets) = (st.db.latest.clone(), matcher_sets);
+    let Ok(series) = tokio::task::spawn_blocking(move || latest.select_latest(&sets)).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let externals = external_labels(&st.external_labels.read());
     let content_type = if proto { proto::CONTENT_TYPE } else { text::CONTENT_TYPE };
     let lookback = i64::try_from(st.engine.lookback.as_millis()).unwrap_or(i64::MAX);
-    let batch = Batch { externals, now: now_ms(), lookback, proto, view };
+    let batch = Batch { externals, now: now_ms(), lookback, proto };
     let body = stream(st.clone(), series, batch, (permit, deadline));
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
@@ -75,21 +74,6 @@ fn wants_protobuf(headers: &HeaderMap) -> bool {
             && p.contains("proto=io.prometheus.client.MetricFamily")
             && p.contains("encoding=delimited")
     })
-}
-
-/// Series matching any of the selectors, each once, sorted as Prometheus emits them.
-pub fn select_union(head: &Head, sets: &[Vec<Matcher>]) -> Vec<SeriesRef> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for ms in sets {
-        for s in head.select(ms) {
-            if seen.insert(s.id) {
-                out.push(s);
-            }
-        }
-    }
-    head.sort_by_labels(&mut out);
-    out
 }
 
 /// External labels to append, sorted by name, with `instance=""` unless configured.
@@ -112,14 +96,13 @@ pub struct Batch {
     pub lookback: i64,
     /// Delimited protobuf instead of the text format.
     pub proto: bool,
-    pub view: ReadView,
 }
 
 /// The response body, encoded a batch at a time while `slot` (the concurrency permit and
 /// the deadline) is held.
-fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch, slot: (OwnedSemaphorePermit, Instant)) -> Body {
+fn stream(st: Arc<ApiState>, series: Box<dyn Latest>, batch: Batch, slot: (OwnedSemaphorePermit, Instant)) -> Body {
     let started = std::time::Instant::now();
-    let (series, batch, slot) = (Arc::new(series), Arc::new(batch), Arc::new(slot));
+    let (series, batch, slot) = (Arc::<dyn Latest>::from(series), Arc::new(batch), Arc::new(slot));
     let state = (0usize, String::new(), 0u64);
     let chunks = futures_util::stream::unfold(state, move |(pos, last_name, served)| {
         let (st, series, batch, slot) = (st.clone(), series.clone(), batch.clone(), slot.clone());
@@ -138,7 +121,7 @@ fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch, slot: (OwnedS
             }
             let end = (pos + BATCH).min(series.len());
             let mut last_name = last_name;
-            let (bytes, n) = encode_batch(&st.head, &series[pos..end], &batch, &mut last_name);
+            let (bytes, n) = encode_batch(series.as_ref(), pos..end, &batch, &mut last_name);
             st.federate_stats.series.fetch_add(n, Relaxed);
             st.federate_stats.bytes.fetch_add(bytes.len() as u64, Relaxed);
             Some((Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)), (end, last_name, served + n)))
@@ -151,16 +134,15 @@ fn stream(st: Arc<ApiState>, series: Vec<SeriesRef>, batch: Batch, slot: (OwnedS
 
 /// Encodes one batch. `last_name` carries the current family across batches so that a
 /// family split by a batch boundary gets no second TYPE line.
-pub fn encode_batch(head: &Head, series: &[SeriesRef], how: &Batch, last_name: &mut String) -> (Vec<u8>, u64) {
-    let &Batch { ref externals, now, lookback, proto, ref view } = how;
+pub fn encode_batch(series: &dyn Latest, range: Range<usize>, how: &Batch, last_name: &mut String) -> (Vec<u8>, u64) {
+    let &Batch { ref externals, now, lookback, proto } = how;
     let mint = now.saturating_sub(lookback);
     let mut out = String::new();
     let mut pb = Vec::new();
     let mut family: Option<proto::MetricFamily> = None;
     let mut count = 0;
-    head.with_labels(series, |s, labels| {
-        let Some((t, v)) = s.last_seen(now, view) else { return };
-        if t < mint || is_stale_nan(v) {
+    series.visit(range, mint, now, &mut |labels, t, v| {
+        if is_stale_nan(v) {
             return;
         }
         count += 1;
@@ -205,21 +187,28 @@ pub fn encode_batch(head: &Head, series: &[SeriesRef], how: &Batch, last_name: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cardinal_model::{MatchOp, Matcher};
+    use cardinal_storage::LatestSamples;
+    use cardinal_tsdb::Head;
+
+    fn all(head: &Arc<Head>) -> Box<dyn Latest> {
+        head.clone().select_latest(&[vec![Matcher::new(MatchOp::Regex, "__name__", ".+").unwrap()]])
+    }
 
     #[test]
     fn a_scrape_still_being_appended_is_not_federated() {
-        let head = Head::new();
+        let head = Arc::new(Head::new());
         let series = |pod: &str| head.get_or_create(&Labels::from_pairs([("__name__", "up"), ("pod", pod)])).0;
         let both = [series("a"), series("b")];
-        let how = |view| Batch { externals: Vec::new(), now: 2000, lookback: 300_000, proto: false, view };
-        let served = |how: &Batch| encode_batch(&head, &both, how, &mut String::new()).1;
+        let how = Batch { externals: Vec::new(), now: 2000, lookback: 300_000, proto: false };
+        let served = |sel: &dyn Latest| encode_batch(sel, 0..sel.len(), &how, &mut String::new()).1;
         let mut scrape = head.appender();
         scrape.append(&both[0], 1000, 1.0).unwrap();
-        let during = how(head.read_view());
+        let during = all(&head);
         scrape.append(&both[1], 1000, 1.0).unwrap();
         scrape.commit();
-        assert_eq!(served(&during), 0, "a response begun mid-scrape serves none of it");
-        assert_eq!(served(&how(head.read_view())), 2);
+        assert_eq!(served(during.as_ref()), 0, "a response begun mid-scrape serves none of it");
+        assert_eq!(served(all(&head).as_ref()), 2);
     }
 
     /// `--query.lookback-delta` decides what is still current, as in Prometheus's
@@ -227,12 +216,12 @@ mod tests {
     /// minutes and not under 1.
     #[test]
     fn the_lookback_delta_decides_what_is_current() {
-        let head = Head::new();
+        let head = Arc::new(Head::new());
         let (s, _) = head.get_or_create(&Labels::from_pairs([("__name__", "up")]));
         head.append(&s, 0, 1.0).unwrap();
         let served = |lookback| {
-            let how = Batch { externals: Vec::new(), now: 120_000, lookback, proto: false, view: head.read_view() };
-            encode_batch(&head, std::slice::from_ref(&s), &how, &mut String::new()).1
+            let how = Batch { externals: Vec::new(), now: 120_000, lookback, proto: false };
+            encode_batch(all(&head).as_ref(), 0..1, &how, &mut String::new()).1
         };
         assert_eq!(served(300_000), 1);
         assert_eq!(served(60_000), 0);

@@ -17,7 +17,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use cardinal_model::Labels;
 use cardinal_scrape::ScrapeManager;
-use cardinal_tsdb::{Db, Head};
+use cardinal_storage::{DbStatus, LatestSamples, Queryable, SeriesStore};
 use parking_lot::RwLock;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -39,9 +39,22 @@ pub struct Endpoints {
     pub profile_ingestion_flag: bool,
 }
 
+/// The database, as each endpoint needs it (the storage contract's views of it).
+#[derive(Clone)]
+pub struct Database {
+    /// What queries read: blocks and head.
+    pub query: Arc<dyn Queryable + Send>,
+    /// What `/federate` serves: the head (only recent data is ever federated).
+    pub latest: Arc<dyn LatestSamples>,
+    /// What pushes (remote write, profiles) write to: the head.
+    pub store: Arc<dyn SeriesStore>,
+    /// What the status pages and `/metrics` report.
+    pub status: Arc<dyn DbStatus>,
+}
+
 /// The daemon's running parts the endpoints read.
 pub struct Parts {
-    pub db: Arc<Db>,
+    pub db: Database,
     pub scrape: Arc<ScrapeManager>,
     pub rules: Arc<cardinal_rules::manager::RuleManager>,
     pub notifier: Arc<cardinal_rules::notifier::Notifier>,
@@ -52,10 +65,7 @@ pub struct Parts {
 pub struct ApiState {
     /// What `/` shows: this daemon's role.
     pub status_page: ui::StatusPage,
-    /// What queries read: blocks and head.
-    pub db: Arc<Db>,
-    /// The head alone: what `/federate` serves (only recent data is ever federated).
-    pub head: Arc<Head>,
+    pub db: Database,
     pub scrape: Arc<ScrapeManager>,
     pub engine: cardinal_promql::Engine,
     pub rules: Arc<cardinal_rules::manager::RuleManager>,
@@ -93,7 +103,6 @@ impl ApiState {
         let Parts { db, scrape, rules, notifier, rollups, profiles } = parts;
         ApiState {
             status_page: ui::StatusPage::Collector,
-            head: db.head.clone(),
             db,
             scrape,
             engine: cardinal_promql::Engine::default(),

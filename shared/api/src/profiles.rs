@@ -116,7 +116,7 @@ async fn receive(
     connect: bool,
 ) -> Response {
     let recorder = st.profiles.clone();
-    let db = st.db.clone();
+    let store = st.db.store.clone();
     let result = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
         let uploads = decode();
@@ -125,7 +125,7 @@ async fn receive(
         recorder.stats.decoded.fetch_add(uploads.len() as u64, Relaxed);
         recorder.stats.received.fetch_add(uploads.len() as u64, Relaxed);
         recorder.record(&uploads, now_ms())?;
-        db.wal().flush().map_err(|e| Rejection::Unavailable(format!("writing the WAL: {e}")))
+        store.sync().map_err(|e| Rejection::Unavailable(format!("writing the WAL: {e}")))
     })
     .await
     .unwrap_or_else(|e| Err(Rejection::Unavailable(e.to_string())));

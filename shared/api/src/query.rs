@@ -8,9 +8,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cardinal_model::number::go_f;
-use cardinal_model::{Labels, Timestamp, now_ms, parse_selector};
+use cardinal_model::{Labels, Matcher, Timestamp, now_ms, parse_selector};
 use cardinal_promql::{QueryError, Value};
-use cardinal_tsdb::Db;
+use cardinal_storage::{LazySeries, Queryable};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -154,14 +154,14 @@ pub async fn slot(st: &ApiState, timeout: Duration) -> Result<(OwnedSemaphorePer
 async fn evaluate<T: Send + 'static>(
     st: &ApiState,
     mut engine: cardinal_promql::Engine,
-    work: impl FnOnce(&cardinal_promql::Engine, &Db) -> Result<T, QueryError> + Send + 'static,
+    work: impl FnOnce(&cardinal_promql::Engine, &dyn Queryable) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let (permit, left) = slot(st, engine.timeout).await?;
     engine.timeout = left;
-    let db = st.db.clone();
+    let db = st.db.query.clone();
     let done = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        work(&engine, &db)
+        work(&engine, db.as_ref())
     });
     Ok(done.await.map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??)
 }
@@ -293,7 +293,18 @@ async fn matching_series(st: &ApiState, p: &Params) -> Result<Vec<Labels>, ApiEr
     let start = time_param(p, "start", i64::MIN)?;
     let end = time_param(p, "end", i64::MAX)?;
     let sets = match_params(&p.all("match[]"))?;
-    evaluate(st, st.engine.clone(), move |_, db| Ok(db.series(&sets, start, end))).await
+    evaluate(st, st.engine.clone(), move |_, db| Ok(series_with_data(db, &sets, start, end))).await
+}
+
+/// Labels of the series matching any of the matcher sets, with data in `[mint, maxt]`.
+fn series_with_data(db: &dyn Queryable, sets: &[Vec<Matcher>], mint: Timestamp, maxt: Timestamp) -> Vec<Labels> {
+    let querier = db.querier();
+    let selected = sets.iter().flat_map(|ms| querier.select(ms, mint, maxt));
+    let mut out: Vec<Labels> =
+        LazySeries::decode_all(&selected.collect::<Vec<_>>(), mint, maxt).into_iter().map(|s| s.labels).collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn limit(p: &Params) -> usize {
@@ -319,7 +330,7 @@ pub async fn series(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body
 pub async fn labels(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
     let p = Params::new(q.as_deref(), &body);
     let names: Vec<String> = if p.all("match[]").is_empty() {
-        st.db.label_names()
+        st.db.query.querier().label_names()
     } else {
         let set: std::collections::BTreeSet<String> =
             matching_series(&st, &p).await?.iter().flat_map(|l| l.iter().map(|x| x.name.to_string())).collect();
@@ -338,7 +349,7 @@ pub async fn label_values(
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
     let values: Vec<String> = if p.all("match[]").is_empty() {
-        st.db.label_values(&name)
+        st.db.query.querier().label_values(&name)
     } else {
         let set: std::collections::BTreeSet<String> =
             matching_series(&st, &p).await?.iter().filter_map(|l| l.get(&name).map(str::to_string)).collect();

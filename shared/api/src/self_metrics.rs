@@ -5,20 +5,10 @@ use crate::ApiState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use cardinal_exposition::text;
+use cardinal_exposition::text::{self, counter, metric};
 use cardinal_rules::manager::GroupStatus;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
-    text::write_help(out, name, help);
-    text::write_type(out, name, kind);
-    text::write_sample(out, name, std::iter::empty(), value, None);
-}
-
-fn counter(out: &mut String, name: &str, help: &str, c: &AtomicU64) {
-    metric(out, name, "counter", help, c.load(Relaxed) as f64);
-}
+use std::sync::atomic::Ordering::Relaxed;
 
 /// One per-group metric family: name, type, help, and how to read it off a group.
 type GroupFamily = (&'static str, &'static str, &'static str, fn(&GroupStatus) -> f64);
@@ -58,22 +48,8 @@ fn rule_group_metrics(out: &mut String, st: &ApiState) {
     }
 }
 
-/// The WAL, the blocks and the remote-write receiver.
-fn storage_metrics(out: &mut String, st: &ApiState) {
-    let w = &st.db.wal().stats;
-    counter(out, "cardinal_wal_records_total", "Records written to the WAL.", &w.records);
-    counter(out, "cardinal_wal_bytes_total", "Bytes written to the WAL.", &w.bytes);
-    counter(out, "cardinal_wal_fsyncs_total", "WAL fsyncs.", &w.fsyncs);
-    counter(out, "cardinal_wal_write_failures_total", "WAL writes that failed (a full disk, say).", &w.write_failures);
-    counter(out, "cardinal_wal_corruptions_total", "Damaged WAL records found at replay.", &w.corruptions);
-    counter(out, "cardinal_wal_truncations_total", "WAL truncations behind the head.", &w.truncations);
-    let blocks = st.db.blocks();
-    metric(out, "cardinal_blocks", "gauge", "On-disk blocks.", blocks.len() as f64);
-    let samples: u64 = blocks.iter().map(|b| b.meta.num_samples).sum();
-    metric(out, "cardinal_blocks_samples", "gauge", "Samples in on-disk blocks.", samples as f64);
-    let bytes: u64 = blocks.iter().map(|b| b.disk_bytes).sum();
-    metric(out, "cardinal_blocks_bytes", "gauge", "Bytes of on-disk blocks.", bytes as f64);
-    metric(out, "cardinal_storage_bytes", "gauge", "Bytes on disk: blocks and WAL.", st.db.disk_bytes() as f64);
+/// The remote-write receiver and senders.
+fn remote_write_metrics(out: &mut String, st: &ApiState) {
     let r = &st.write_stats;
     counter(out, "cardinal_remote_write_requests_total", "Remote-write requests received.", &r.requests);
     counter(out, "cardinal_remote_write_samples_total", "Samples accepted by remote write.", &r.samples);
@@ -281,37 +257,7 @@ fn notifier_metrics(out: &mut String, st: &ApiState) {
 
 pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let mut out = String::new();
-    let h = &st.head.stats;
-    metric(&mut out, "cardinal_head_series", "gauge", "Series in the head.", st.head.num_series() as f64);
-    metric(&mut out, "cardinal_head_chunks", "gauge", "Chunks in the head.", h.chunks() as f64);
-    counter(&mut out, "cardinal_head_series_created_total", "Series created in the head.", &h.series_created);
-    counter(
-        &mut out,
-        "cardinal_head_series_removed_total",
-        "Series removed from the head by retention.",
-        &h.series_removed,
-    );
-    counter(&mut out, "cardinal_head_samples_appended_total", "Samples appended to the head.", &h.samples_appended);
-    counter(&mut out, "cardinal_head_out_of_order_samples_total", "Samples rejected as out of order.", &h.out_of_order);
-    counter(&mut out, "cardinal_head_duplicate_samples_total", "Samples rejected as duplicates.", &h.duplicates);
-    counter(
-        &mut out,
-        "cardinal_head_out_of_bounds_samples_total",
-        "Samples refused as older than the head takes (blocks or the retention window).",
-        &h.out_of_bounds,
-    );
-    counter(
-        &mut out,
-        "cardinal_head_too_far_ahead_samples_total",
-        "Samples refused as further ahead of the clock than --storage.tsdb.max-time-ahead.",
-        &h.too_far_ahead,
-    );
-    counter(
-        &mut out,
-        "cardinal_head_series_refused_total",
-        "New series refused at --storage.tsdb.head-series-limit.",
-        &h.series_refused,
-    );
+    st.db.status.write_metrics(&mut out);
     let s = &st.scrape.stats;
     counter(&mut out, "cardinal_scrapes_total", "Scrapes attempted.", &s.scrapes);
     counter(&mut out, "cardinal_scrape_failures_total", "Scrapes that failed (up == 0).", &s.failures);
@@ -365,7 +311,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     notifier_metrics(&mut out, &st);
     rollup_metrics(&mut out, &st);
     profile_metrics(&mut out, &st);
-    storage_metrics(&mut out, &st);
+    remote_write_metrics(&mut out, &st);
     crate::process_metrics::write(&mut out, st.started);
     ([(header::CONTENT_TYPE, text::CONTENT_TYPE)], out)
 }

@@ -5,6 +5,7 @@ use crate::{ApiState, query_values};
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use cardinal_model::{Labels, format_duration};
+use cardinal_storage::BlockInfo;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -54,7 +55,7 @@ pub async fn targets(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> 
 
 pub async fn tsdb(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Json<Value> {
     let limit = query_values(q.as_deref(), "limit").pop().and_then(|l| l.parse().ok()).unwrap_or(10);
-    let c = st.head.cardinality(limit);
+    let c = st.db.status.cardinality(limit);
     let pairs =
         |v: &[(String, usize)]| -> Vec<Value> { v.iter().map(|(n, c)| json!({"name": n, "value": c})).collect() };
     let (min_t, max_t) = if c.num_series == 0 || c.min_time > c.max_time { (0, 0) } else { (c.min_time, c.max_time) };
@@ -74,30 +75,25 @@ pub async fn tsdb(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Jso
 
 /// Beyond Prometheus's fields: the blocks on disk and what a sample costs there.
 fn storage(st: &ApiState) -> Value {
-    let blocks = st.db.blocks();
-    let (samples, bytes) = block_totals(&blocks);
+    let blocks = st.db.status.blocks();
+    let (samples, bytes) = BlockInfo::totals(&blocks);
     let list: Vec<Value> = blocks
         .iter()
         .map(|b| {
             json!({
-                "minTime": b.meta.min_time, "maxTime": b.meta.max_time, "level": b.meta.level,
-                "numSeries": b.meta.num_series, "numSamples": b.meta.num_samples, "bytes": b.disk_bytes,
+                "minTime": b.min_time, "maxTime": b.max_time, "level": b.level,
+                "numSeries": b.num_series, "numSamples": b.num_samples, "bytes": b.bytes,
             })
         })
         .collect();
     json!({
         "blocks": list,
         "blockBytes": bytes,
-        "walBytes": st.db.wal().disk_bytes(),
+        "walBytes": st.db.status.wal_bytes(),
         "bytesPerSample": if samples > 0 { bytes as f64 / samples as f64 } else { 0.0 },
         "retentionSeconds": st.retention.as_secs(),
-        "damage": st.db.damage.lock().clone(),
+        "damage": st.db.status.damage(),
     })
-}
-
-/// Samples and bytes over all blocks: what a sample costs on disk.
-pub fn block_totals(blocks: &[Arc<cardinal_tsdb::block::Block>]) -> (u64, u64) {
-    blocks.iter().fold((0, 0), |(s, b), x| (s + x.meta.num_samples, b + x.disk_bytes))
 }
 
 /// `/api/v1/metadata`: what the scrape targets say of their metric families.

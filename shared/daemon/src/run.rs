@@ -8,6 +8,7 @@ use cardinal_promql::Engine;
 use cardinal_rules::manager::{AlertOptions, RuleManager};
 use cardinal_rules::notifier::Notifier;
 use cardinal_scrape::ScrapeManager;
+use cardinal_tsdb::wal::Wal;
 use cardinal_tsdb::{Db, DbOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,8 +94,10 @@ async fn run(
     let notifier = Notifier::start(cli.notification_queue_capacity);
     let rules = Arc::new(RuleManager::new(db.clone(), engine.clone(), alert_options(&cli), Some(notifier.clone())));
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
+    let database =
+        cardinal_api::Database { query: db.clone(), latest: head.clone(), store: head.clone(), status: db.clone() };
     let parts = cardinal_api::Parts {
-        db: db.clone(),
+        db: database,
         scrape: scrape.clone(),
         rules: rules.clone(),
         notifier,
@@ -113,12 +116,12 @@ async fn run(
     };
     state.query_slots = Arc::new(tokio::sync::Semaphore::new(cli.max_concurrency.max(1)));
     let state = Arc::new(state);
-    apply(&state, &cfg)?;
+    apply(&state, db.wal(), &cfg)?;
     let listener =
         tokio::net::TcpListener::bind(&cli.listen).await.map_err(|e| format!("listening on {}: {e}", cli.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, config = %path.display(), "{} listening", role.name);
-    tokio::spawn(reload_loop(path, state.clone(), reload_rx));
+    tokio::spawn(reload_loop(path, state.clone(), db.wal().clone(), reload_rx));
     tokio::spawn(sighup_reloads(reload_tx));
     tokio::spawn(maintenance_loop(db.clone()));
     tokio::spawn(wal_sync_loop(db.clone(), cli.wal_fsync_interval));
@@ -151,7 +154,7 @@ fn alert_options(cli: &Cli) -> AlertOptions {
 
 /// Applies a config to the running daemon. Everything that can fail (rule files, HTTP
 /// clients) is checked before anything changes, so a bad config changes nothing.
-fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
+fn apply(state: &ApiState, wal: &Arc<Wal>, cfg: &Config) -> Result<(), String> {
     let rule_groups = RuleManager::load(&cfg.rule_files)?;
     Notifier::check(&cfg.alerting)?;
     for rw in &cfg.remote_write {
@@ -172,19 +175,18 @@ fn apply(state: &ApiState, cfg: &Config) -> Result<(), String> {
     state.rules.install(rule_groups, cfg.global.evaluation_interval.0);
     state.notifier.apply(&cfg.alerting, external.clone())?;
     *state.external_labels.write() = external.clone();
-    apply_remote_write(state, cfg, external)
+    apply_remote_write(state, wal, cfg, external)
 }
 
 /// Restarts the senders only when their config changed: a sender resumes from its saved
 /// WAL position either way, so a restart costs nothing but the reconnect.
-fn apply_remote_write(state: &ApiState, cfg: &Config, external: Labels) -> Result<(), String> {
+fn apply_remote_write(state: &ApiState, wal: &Arc<Wal>, cfg: &Config, external: Labels) -> Result<(), String> {
     let key = format!("{:?}{external:?}", cfg.remote_write);
     let mut running = state.remote_writers.lock();
     if running.0 == key {
         return Ok(());
     }
     running.1.clear();
-    let wal = state.db.wal();
     for rw in &cfg.remote_write {
         running.1.push(cardinal_remote::send::start(wal.clone(), rw.clone(), external.clone())?);
     }
@@ -192,9 +194,14 @@ fn apply_remote_write(state: &ApiState, cfg: &Config, external: Labels) -> Resul
     Ok(())
 }
 
-async fn reload_loop(path: PathBuf, state: Arc<ApiState>, mut rx: tokio::sync::mpsc::Receiver<ReloadRequest>) {
+async fn reload_loop(
+    path: PathBuf,
+    state: Arc<ApiState>,
+    wal: Arc<Wal>,
+    mut rx: tokio::sync::mpsc::Receiver<ReloadRequest>,
+) {
     while let Some(reply) = rx.recv().await {
-        let result = Config::load(&path).map_err(|e| e.to_string()).and_then(|cfg| apply(&state, &cfg));
+        let result = Config::load(&path).map_err(|e| e.to_string()).and_then(|cfg| apply(&state, &wal, &cfg));
         match &result {
             Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
             Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),

@@ -26,6 +26,18 @@ pub fn write_help(out: &mut String, name: &str, help: &str) {
     out.push('\n');
 }
 
+/// A family of one unlabelled sample, HELP and TYPE included: a daemon's own metrics.
+pub fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+    write_help(out, name, help);
+    write_type(out, name, kind);
+    write_sample(out, name, std::iter::empty(), value, None);
+}
+
+/// [`metric`] for a counter kept in an atomic.
+pub fn counter(out: &mut String, name: &str, help: &str, c: &std::sync::atomic::AtomicU64) {
+    metric(out, name, "counter", help, c.load(std::sync::atomic::Ordering::Relaxed) as f64);
+}
+
 /// One sample line: `name{a="1",b="2"} value [timestamp]`. Labels are written in the
 /// order given; empty-valued labels are written too (federation's `instance=""`).
 pub fn write_sample<'a>(

@@ -7,18 +7,23 @@
 //! [`Appender::commit`].
 //!
 //! Writers that keep handles on their series (scrapes, pushes, rollups) write through a
-//! [`SeriesStore`] (`series_store.rs`).
+//! [`SeriesStore`] (`series_store.rs`); `/federate` reads the newest samples through
+//! [`LatestSamples`] (`latest.rs`); the status pages read [`DbStatus`] (`status.rs`).
 //!
 //! `cardinal-tsdb` implements it for its head (the collector's whole store) and for
 //! blocks and head together (the master's); `shared/promql/tests/storage.rs` runs the
 //! engine over an implementation held in plain vectors.
 
+mod latest;
 mod series_store;
+mod status;
 
+pub use latest::{Latest, LatestSamples, Visit};
 pub use series_store::{
     AppendError, AppendObserver, ObservedSeries, ObserverMemo, SeriesAppender, SeriesLimitReached, SeriesRef,
     SeriesStore, TimeBounds, follows,
 };
+pub use status::{BlockInfo, Cardinality, DbStatus};
 
 use cardinal_model::{Labels, Matcher, Timestamp};
 use std::sync::Arc;
@@ -56,6 +61,30 @@ pub trait Querier: Sync {
     /// decoded yet.
     fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<LazySeries>;
 
+    /// Every label name with a series here, sorted.
+    fn label_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .select(&[any_series()], i64::MIN, i64::MAX)
+            .iter()
+            .flat_map(|s| s.labels.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every value label `name` has here, sorted.
+    fn label_values(&self, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .select(&[any_series()], i64::MIN, i64::MAX)
+            .iter()
+            .filter_map(|s| s.labels.get(name).map(str::to_string))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The same series grouped by the labels `keep` accepts, for an aggregation that
     /// needs only its groups' labels. A store that can group without building each
     /// series' labels (the head, by label symbols) overrides this.
@@ -68,6 +97,11 @@ pub trait Querier: Sync {
     ) -> Grouped {
         Grouped::by_labels(self.select(matchers, mint, maxt), keep)
     }
+}
+
+/// A matcher every series passes (each has a metric name).
+fn any_series() -> Matcher {
+    Matcher::new(cardinal_model::MatchOp::Regex, cardinal_model::labels::METRIC_NAME, ".+").expect("a valid regex")
 }
 
 /// Where the series of one selection keep their samples.

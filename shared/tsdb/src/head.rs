@@ -3,6 +3,7 @@
 //! chunks and, once a series has nothing left in the window, the series itself.
 
 mod isolation;
+mod latest;
 mod packed;
 mod sealed;
 mod series_store;
@@ -19,7 +20,9 @@ use crate::index::{Postings, SeriesId};
 use crate::symbols::Symbols;
 use crate::wal::{RefSample, Wal};
 use cardinal_model::{Label, Labels, Matcher, Timestamp};
-pub use cardinal_storage::{AppendError, AppendObserver, ObserverMemo, SeriesLimitReached, TimeBounds, follows};
+pub use cardinal_storage::{
+    AppendError, AppendObserver, Cardinality, ObserverMemo, SeriesLimitReached, TimeBounds, follows,
+};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -692,19 +695,6 @@ impl Drop for Appender<'_> {
 fn same_labels(sym: &Symbols, pairs: &PackedPairs, labels: &Labels) -> bool {
     pairs.len() == labels.len()
         && pairs.iter().zip(labels.iter()).all(|((n, v), l)| sym.get(n) == &*l.name && sym.get(v) == &*l.value)
-}
-
-/// What the cardinality explorer shows.
-#[derive(Debug, Clone)]
-pub struct Cardinality {
-    pub num_series: usize,
-    pub num_label_pairs: usize,
-    pub chunk_count: usize,
-    pub chunk_bytes: usize,
-    pub min_time: Timestamp,
-    pub max_time: Timestamp,
-    pub series_by_metric: Vec<(String, usize)>,
-    pub values_by_label: Vec<(String, usize)>,
 }
 
 #[cfg(test)]

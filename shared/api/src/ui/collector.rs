@@ -4,7 +4,7 @@
 use super::widgets::{self, count};
 use crate::ApiState;
 use cardinal_model::number::group_thousands;
-use cardinal_tsdb::Cardinality;
+use cardinal_storage::Cardinality;
 use maud::{Markup, html};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 const FEDERATED_PREFIX: &str = "federate:";
 
 pub fn sections(st: &ApiState) -> Markup {
-    let card = st.head.cardinality(usize::MAX);
+    let card = st.db.status.cardinality(usize::MAX);
     html! {
         (reduction(st, &card))
         (widgets::targets("Targets", "samples", st.scrape.active_targets(), 20))

@@ -14,20 +14,20 @@ pub fn sections(st: &ApiState, expr: &str) -> Markup {
         (widgets::targets("Federation sources", "series taken", st.scrape.active_targets(), 50))
         (storage(st))
         (widgets::rule_groups(st))
-        (widgets::top_metrics(&st.head.cardinality(10), 10))
+        (widgets::top_metrics(&st.db.status.cardinality(10), 10))
     }
 }
 
 fn storage(st: &ApiState) -> Markup {
-    let blocks = st.db.blocks();
-    let (samples, bytes) = crate::status::block_totals(&blocks);
+    let blocks = st.db.status.blocks();
+    let (samples, bytes) = cardinal_storage::BlockInfo::totals(&blocks);
     let per_sample = if samples > 0 { bytes as f64 / samples as f64 } else { 0.0 };
-    let wal = st.db.wal().disk_bytes();
+    let wal = st.db.status.wal_bytes();
     html! {
         section #storage {
             h2 { "Storage" }
             div.figures {
-                div.figure { span.value #head-series { (count(st.head.num_series())) } span.label { "series in the head" } }
+                div.figure { span.value #head-series { (count(st.db.status.head_series())) } span.label { "series in the head" } }
                 div.figure { span.value #block-count { (blocks.len()) } span.label { "blocks on disk" } }
                 div.figure { span.value #block-bytes { (mib(bytes)) } span.label { "in blocks" } }
                 div.figure { span.value #wal-bytes { (mib(wal)) } span.label { "in the WAL" } }
@@ -38,9 +38,9 @@ fn storage(st: &ApiState) -> Markup {
                 table {
                     tr { th { "from" } th { "to" } th.num { "level" } th.num { "series" } th.num { "samples" } th.num { "bytes" } th.num { "bytes/sample" } }
                     @for b in &blocks {
-                        tr.block { td { (utc(b.meta.min_time)) } td { (utc(b.meta.max_time)) } td.num { (b.meta.level) }
-                            td.num { (group_thousands(b.meta.num_series)) } td.num { (group_thousands(b.meta.num_samples)) }
-                            td.num { (mib(b.disk_bytes)) } td.num { (format!("{:.2}", b.disk_bytes as f64 / b.meta.num_samples.max(1) as f64)) } }
+                        tr.block { td { (utc(b.min_time)) } td { (utc(b.max_time)) } td.num { (b.level) }
+                            td.num { (group_thousands(b.num_series)) } td.num { (group_thousands(b.num_samples)) }
+                            td.num { (mib(b.bytes)) } td.num { (format!("{:.2}", b.bytes as f64 / b.num_samples.max(1) as f64)) } }
                     }
                 }
             }

@@ -4,7 +4,7 @@
 use crate::ApiState;
 use cardinal_model::number::group_thousands;
 use cardinal_scrape::manager::TargetStatus;
-use cardinal_tsdb::head::Cardinality;
+use cardinal_storage::Cardinality;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use std::time::{Duration, SystemTime};
 

@@ -8,8 +8,8 @@
 //! Blocks written before entries were framed (index magic `CRDIDX01`: one CRC over the
 //! whole body) are still read; in them any damage sets the whole block aside.
 
-use cardinal_wal::encoding::{Reader, put_labels, put_uvarint, put_varint};
 use cardinal_model::{Labels, Timestamp};
+use cardinal_wal::encoding::{Reader, put_labels, put_uvarint, put_varint};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::Path;

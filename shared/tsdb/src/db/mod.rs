@@ -17,6 +17,7 @@ use std::time::Duration;
 
 mod append;
 mod select;
+mod status;
 pub use cardinal_storage::{Grouped, LazySeries, Querier, Queryable, SeriesSamples};
 
 pub const DEFAULT_BLOCK_RANGE: i64 = 2 * 3_600_000;

@@ -79,6 +79,14 @@ impl Querier for HeadQuerier<'_> {
         let series = group_of.into_iter().enumerate().map(|(i, g)| (g, Stored::new(source.clone(), i))).collect();
         Grouped { groups, series }
     }
+
+    fn label_names(&self) -> Vec<String> {
+        self.head.label_names()
+    }
+
+    fn label_values(&self, name: &str) -> Vec<String> {
+        self.head.label_values(name)
+    }
 }
 
 /// The head as the whole store: the collector's.
@@ -141,6 +149,14 @@ impl Querier for DbQuerier<'_> {
             return Grouped::by_labels(self.select(matchers, mint, maxt), keep);
         }
         self.head.select_grouped(matchers, mint, maxt, keep)
+    }
+
+    fn label_names(&self) -> Vec<String> {
+        self.db.label_names()
+    }
+
+    fn label_values(&self, name: &str) -> Vec<String> {
+        self.db.label_values(name)
     }
 }
 

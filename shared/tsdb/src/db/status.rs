@@ -1,0 +1,102 @@
+//! The database as the status pages and `/metrics` see it (the storage contract's
+//! `DbStatus`): the head's cardinality and counters, the blocks, the WAL.
+
+use super::Db;
+use cardinal_exposition::text::{counter, metric};
+use cardinal_storage::{BlockInfo, Cardinality, DbStatus};
+
+impl DbStatus for Db {
+    fn cardinality(&self, top: usize) -> Cardinality {
+        self.head.cardinality(top)
+    }
+
+    fn head_series(&self) -> usize {
+        self.head.num_series()
+    }
+
+    fn blocks(&self) -> Vec<BlockInfo> {
+        let info = |b: &std::sync::Arc<crate::block::Block>| BlockInfo {
+            min_time: b.meta.min_time,
+            max_time: b.meta.max_time,
+            level: b.meta.level,
+            num_series: b.meta.num_series,
+            num_samples: b.meta.num_samples,
+            bytes: b.disk_bytes,
+        };
+        Db::blocks(self).iter().map(info).collect()
+    }
+
+    fn wal_bytes(&self) -> u64 {
+        self.wal().disk_bytes()
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        Db::disk_bytes(self)
+    }
+
+    fn damage(&self) -> Vec<String> {
+        self.damage.lock().clone()
+    }
+
+    fn write_metrics(&self, out: &mut String) {
+        self.head_metrics(out);
+        self.wal_and_block_metrics(out);
+    }
+}
+
+impl Db {
+    fn head_metrics(&self, out: &mut String) {
+        let h = &self.head.stats;
+        metric(out, "cardinal_head_series", "gauge", "Series in the head.", self.head.num_series() as f64);
+        metric(out, "cardinal_head_chunks", "gauge", "Chunks in the head.", h.chunks() as f64);
+        counter(out, "cardinal_head_series_created_total", "Series created in the head.", &h.series_created);
+        counter(
+            out,
+            "cardinal_head_series_removed_total",
+            "Series removed from the head by retention.",
+            &h.series_removed,
+        );
+        counter(out, "cardinal_head_samples_appended_total", "Samples appended to the head.", &h.samples_appended);
+        counter(out, "cardinal_head_out_of_order_samples_total", "Samples rejected as out of order.", &h.out_of_order);
+        counter(out, "cardinal_head_duplicate_samples_total", "Samples rejected as duplicates.", &h.duplicates);
+        counter(
+            out,
+            "cardinal_head_out_of_bounds_samples_total",
+            "Samples refused as older than the head takes (blocks or the retention window).",
+            &h.out_of_bounds,
+        );
+        counter(
+            out,
+            "cardinal_head_too_far_ahead_samples_total",
+            "Samples refused as further ahead of the clock than --storage.tsdb.max-time-ahead.",
+            &h.too_far_ahead,
+        );
+        counter(
+            out,
+            "cardinal_head_series_refused_total",
+            "New series refused at --storage.tsdb.head-series-limit.",
+            &h.series_refused,
+        );
+    }
+
+    fn wal_and_block_metrics(&self, out: &mut String) {
+        let w = &self.wal().stats;
+        counter(out, "cardinal_wal_records_total", "Records written to the WAL.", &w.records);
+        counter(out, "cardinal_wal_bytes_total", "Bytes written to the WAL.", &w.bytes);
+        counter(out, "cardinal_wal_fsyncs_total", "WAL fsyncs.", &w.fsyncs);
+        counter(
+            out,
+            "cardinal_wal_write_failures_total",
+            "WAL writes that failed (a full disk, say).",
+            &w.write_failures,
+        );
+        counter(out, "cardinal_wal_corruptions_total", "Damaged WAL records found at replay.", &w.corruptions);
+        counter(out, "cardinal_wal_truncations_total", "WAL truncations behind the head.", &w.truncations);
+        let blocks = DbStatus::blocks(self);
+        metric(out, "cardinal_blocks", "gauge", "On-disk blocks.", blocks.len() as f64);
+        let (samples, bytes) = BlockInfo::totals(&blocks);
+        metric(out, "cardinal_blocks_samples", "gauge", "Samples in on-disk blocks.", samples as f64);
+        metric(out, "cardinal_blocks_bytes", "gauge", "Bytes of on-disk blocks.", bytes as f64);
+        metric(out, "cardinal_storage_bytes", "gauge", "Bytes on disk: blocks and WAL.", Db::disk_bytes(self) as f64);
+    }
+}
