@@ -113,3 +113,40 @@ async fn a_4xx_drops_the_batch_and_the_sender_carries_on() {
     wait_until(Duration::from_secs(10), || async { !remote.samples("__name__=fwd,replica=a").is_empty() }).await;
     assert_eq!(remote.samples("__name__=fwd,replica=a"), [(base + 1, 2.0)], "the refused batch is not retried");
 }
+
+/// `cardinal_remote_storage_samples_sent_total` of the sender to `url`.
+async fn sent_to(d: &Daemon, url: &str) -> Option<f64> {
+    let (_, metrics) = d.get("/metrics").await;
+    let line =
+        metrics.lines().find(|l| l.starts_with("cardinal_remote_storage_samples_sent_total{") && l.contains(url))?;
+    line.rsplit_once(' ')?.1.parse().ok()
+}
+
+#[tokio::test]
+async fn a_reload_keeps_unchanged_senders_and_replaces_changed_ones() {
+    let ((first, url_a), (second, url_b)) = (Remote::start(204).await, Remote::start(204).await);
+    let flags = ["--web.enable-remote-write-receiver", "--web.enable-lifecycle"];
+    let master = Daemon::start("master", &config(&url_a), &flags).await;
+    let base = cardinal_model::now_ms() - 60_000;
+    for i in 0..5 {
+        push(&master, "fwd", base + i, i as f64).await;
+    }
+    wait_until(Duration::from_secs(20), || async { sent_to(&master, &url_a).await == Some(5.0) }).await;
+    // The same config again: the sender runs on, its count kept (a new one starts at 0).
+    assert_eq!(master.reload(&config(&url_a)).await.0, 200);
+    assert_eq!(sent_to(&master, &url_a).await, Some(5.0), "an unchanged sender is not restarted");
+    // Its write_relabel_configs changed: replaced, the new sender resuming where the old
+    // one stopped in the WAL.
+    let changed = config(&url_a).replace("regex: dropme", "regex: dropme2");
+    assert_eq!(master.reload(&changed).await.0, 200);
+    assert_eq!(sent_to(&master, &url_a).await, Some(0.0), "a changed sender starts afresh");
+    // Another remote: the old sender goes, the new one forwards what comes next.
+    assert_eq!(master.reload(&config(&url_b)).await.0, 200);
+    assert_eq!(sent_to(&master, &url_a).await, None);
+    push(&master, "fwd", base + 5, 5.0).await;
+    wait_until(Duration::from_secs(20), || async {
+        second.samples("__name__=fwd,replica=a").contains(&(base + 5, 5.0))
+    })
+    .await;
+    assert_eq!(first.samples("__name__=fwd,replica=a").len(), 5, "each sample once to the first remote");
+}

@@ -81,8 +81,8 @@ pub struct ApiState {
     pub started: std::time::SystemTime,
     pub retention: std::time::Duration,
     pub write_stats: write::WriteStats,
-    /// The running remote-write senders, with the config they were started from.
-    pub remote_writers: parking_lot::Mutex<(String, Vec<cardinal_remote::send::RemoteWriter>)>,
+    /// The running remote-write senders (the daemon starts and replaces them).
+    pub remote_writers: parking_lot::Mutex<Vec<cardinal_remote::send::RemoteWriter>>,
     pub endpoints: Endpoints,
     /// Whether the running config has `profile_rules`.
     pub profile_rules: AtomicBool,
@@ -118,7 +118,7 @@ impl ApiState {
             started: std::time::SystemTime::now(),
             retention: std::time::Duration::from_secs(2 * 3600),
             write_stats: write::WriteStats::default(),
-            remote_writers: parking_lot::Mutex::new((String::new(), Vec::new())),
+            remote_writers: parking_lot::Mutex::new(Vec::new()),
             endpoints: Endpoints::default(),
             profile_rules: AtomicBool::new(false),
             quit: tokio::sync::Notify::new(),

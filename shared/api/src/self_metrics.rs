@@ -82,12 +82,12 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
         }),
     ];
     for (name, kind, help, value) in families {
-        if writers.1.is_empty() {
+        if writers.is_empty() {
             break;
         }
         text::write_help(out, name, help);
         text::write_type(out, name, kind);
-        for w in &writers.1 {
+        for w in writers.iter() {
             text::write_sample(
                 out,
                 name,

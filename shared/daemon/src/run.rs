@@ -2,7 +2,7 @@
 
 use crate::cli::{Cli, Role};
 use cardinal_api::{ApiState, ReloadRequest};
-use cardinal_config::Config;
+use cardinal_config::{Config, RemoteWriteConfig};
 use cardinal_model::{Labels, now_ms};
 use cardinal_promql::Engine;
 use cardinal_rules::manager::{AlertOptions, RuleManager};
@@ -10,6 +10,7 @@ use cardinal_rules::notifier::Notifier;
 use cardinal_scrape::ScrapeManager;
 use cardinal_tsdb::wal::Wal;
 use cardinal_tsdb::{Db, DbOptions};
+use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -116,12 +117,13 @@ async fn run(
     };
     state.query_slots = Arc::new(tokio::sync::Semaphore::new(cli.max_concurrency.max(1)));
     let state = Arc::new(state);
-    apply(&state, db.wal(), &cfg)?;
+    let runtime = Arc::new(Runtime { state: state.clone(), wal: db.wal().clone(), remote_write: Mutex::default() });
+    runtime.apply(&cfg)?;
     let listener =
         tokio::net::TcpListener::bind(&cli.listen).await.map_err(|e| format!("listening on {}: {e}", cli.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, config = %path.display(), "{} listening", role.name);
-    tokio::spawn(reload_loop(path, state.clone(), db.wal().clone(), reload_rx));
+    tokio::spawn(reload_loop(path, runtime, reload_rx));
     tokio::spawn(sighup_reloads(reload_tx));
     tokio::spawn(maintenance_loop(db.clone()));
     tokio::spawn(wal_sync_loop(db.clone(), cli.wal_fsync_interval));
@@ -152,56 +154,63 @@ fn alert_options(cli: &Cli) -> AlertOptions {
     }
 }
 
-/// Applies a config to the running daemon. Everything that can fail (rule files, HTTP
-/// clients) is checked before anything changes, so a bad config changes nothing.
-fn apply(state: &ApiState, wal: &Arc<Wal>, cfg: &Config) -> Result<(), String> {
-    let rule_groups = RuleManager::load(&cfg.rule_files)?;
-    Notifier::check(&cfg.alerting)?;
-    for rw in &cfg.remote_write {
-        cardinal_client::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
-    }
-    state.scrape.apply(cfg)?;
-    state.rollups.apply(&cfg.rollups, now_ms());
-    let external = Labels::from_pairs(cfg.global.external_labels.clone());
-    state.profile_rules.store(!cfg.profiles.is_empty(), Relaxed);
-    if !cfg.profiles.is_empty() && external.is_empty() {
-        tracing::warn!(
-            "profile_rules without global.external_labels: two collectors recording the same rule \
-             would write the same series on the master; give each collector a distinct external label"
-        );
-    }
-    state.profiles.apply(&cfg.profiles);
-    state.rules.set_external_labels(external.clone());
-    state.rules.install(rule_groups, cfg.global.evaluation_interval.0);
-    state.notifier.apply(&cfg.alerting, external.clone())?;
-    *state.external_labels.write() = external.clone();
-    apply_remote_write(state, wal, cfg, external)
-}
-
-/// Restarts the senders only when their config changed: a sender resumes from its saved
-/// WAL position either way, so a restart costs nothing but the reconnect.
-fn apply_remote_write(state: &ApiState, wal: &Arc<Wal>, cfg: &Config, external: Labels) -> Result<(), String> {
-    let key = format!("{:?}{external:?}", cfg.remote_write);
-    let mut running = state.remote_writers.lock();
-    if running.0 == key {
-        return Ok(());
-    }
-    running.1.clear();
-    for rw in &cfg.remote_write {
-        running.1.push(cardinal_remote::send::start(wal.clone(), rw.clone(), external.clone())?);
-    }
-    running.0 = key;
-    Ok(())
-}
-
-async fn reload_loop(
-    path: PathBuf,
+/// What a reload changes beside the API's state: the remote-write senders tail the WAL,
+/// and run until their config changes.
+struct Runtime {
     state: Arc<ApiState>,
     wal: Arc<Wal>,
-    mut rx: tokio::sync::mpsc::Receiver<ReloadRequest>,
-) {
+    /// The config the running senders were started from.
+    remote_write: Mutex<(Vec<RemoteWriteConfig>, Labels)>,
+}
+
+impl Runtime {
+    /// Applies a config to the running daemon. Everything that can fail (rule files, HTTP
+    /// clients) is checked before anything changes, so a bad config changes nothing.
+    fn apply(&self, cfg: &Config) -> Result<(), String> {
+        let state = &self.state;
+        let rule_groups = RuleManager::load(&cfg.rule_files)?;
+        Notifier::check(&cfg.alerting)?;
+        for rw in &cfg.remote_write {
+            cardinal_client::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
+        }
+        state.scrape.apply(cfg)?;
+        state.rollups.apply(&cfg.rollups, now_ms());
+        let external = Labels::from_pairs(cfg.global.external_labels.clone());
+        state.profile_rules.store(!cfg.profiles.is_empty(), Relaxed);
+        if !cfg.profiles.is_empty() && external.is_empty() {
+            tracing::warn!(
+                "profile_rules without global.external_labels: two collectors recording the same rule \
+                 would write the same series on the master; give each collector a distinct external label"
+            );
+        }
+        state.profiles.apply(&cfg.profiles);
+        state.rules.set_external_labels(external.clone());
+        state.rules.install(rule_groups, cfg.global.evaluation_interval.0);
+        state.notifier.apply(&cfg.alerting, external.clone())?;
+        *state.external_labels.write() = external.clone();
+        self.apply_remote_write(&cfg.remote_write, external)
+    }
+
+    /// Restarts the senders only when their config changed: a sender resumes from its
+    /// saved WAL position either way, so a restart costs nothing but the reconnect.
+    fn apply_remote_write(&self, configs: &[RemoteWriteConfig], external: Labels) -> Result<(), String> {
+        let mut running = self.remote_write.lock();
+        if running.0 == configs && running.1 == external {
+            return Ok(());
+        }
+        let mut senders = self.state.remote_writers.lock();
+        senders.clear();
+        for rw in configs {
+            senders.push(cardinal_remote::send::start(self.wal.clone(), rw.clone(), external.clone())?);
+        }
+        *running = (configs.to_vec(), external);
+        Ok(())
+    }
+}
+
+async fn reload_loop(path: PathBuf, runtime: Arc<Runtime>, mut rx: tokio::sync::mpsc::Receiver<ReloadRequest>) {
     while let Some(reply) = rx.recv().await {
-        let result = Config::load(&path).map_err(|e| e.to_string()).and_then(|cfg| apply(&state, &wal, &cfg));
+        let result = Config::load(&path).map_err(|e| e.to_string()).and_then(|cfg| runtime.apply(&cfg));
         match &result {
             Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
             Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),

@@ -71,6 +71,13 @@ impl AnchoredRegex {
     }
 }
 
+/// Two regexes are the same rule when written the same.
+impl PartialEq for AnchoredRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
 impl fmt::Debug for AnchoredRegex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.source)
@@ -97,7 +104,7 @@ struct RawConfig {
 }
 
 /// One validated relabel rule.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RelabelConfig {
     pub source_labels: Vec<String>,
     pub separator: String,
