@@ -9,6 +9,7 @@ pub mod prometheus;
 pub mod sdk;
 pub mod series;
 pub mod target;
+pub mod victoria_metrics;
 pub mod vmagent;
 
 pub use daemon::{Access, Daemon, bin_path, wait_until};

@@ -1,0 +1,53 @@
+//! The master writing onward to a real VictoriaMetrics single-node (Debian's
+//! `victoria-metrics`): every sample arrives once, and an outage of it loses nothing, not
+//! even with the master `kill -9`'d and restarted in the middle of it.
+
+use cardinal_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+use e2e::victoria_metrics::VictoriaMetrics;
+use e2e::{Daemon, wait_until};
+use std::time::Duration;
+
+/// Pushes `n` samples of `series` from `from` (ms, one second apart, value = index).
+async fn push(d: &Daemon, series: &str, from: i64, range: std::ops::Range<i64>) {
+    let ts = TimeSeries {
+        labels: vec![Label { name: "__name__".into(), value: series.into() }],
+        samples: range.map(|i| Sample { value: i as f64, timestamp: from + i * 1000 }).collect(),
+        ..Default::default()
+    };
+    let body = proto::encode(&WriteRequest { timeseries: vec![ts], metadata: vec![] });
+    let r = reqwest::Client::new().post(d.url("/api/v1/write")).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+fn config(vm: &VictoriaMetrics) -> String {
+    format!(
+        "global: {{external_labels: {{replica: a}}}}\nremote_write:\n  - url: {}\n    queue_config: {{batch_send_deadline: 200ms, min_backoff: 50ms, max_backoff: 1s}}\n",
+        vm.write_url()
+    )
+}
+
+#[tokio::test]
+async fn every_sample_reaches_victoriametrics_once_through_an_outage_and_a_restart() {
+    let Some(mut vm) = VictoriaMetrics::start().await else { return };
+    let mut master = Daemon::start("master", &config(&vm), &["--web.enable-remote-write-receiver"]).await;
+    let from = cardinal_model::now_ms() - 600_000;
+    let selector = r#"{__name__="onward",replica="a"}"#;
+    let want = |n: i64| (0..n).map(|i| (from + i * 1000, i as f64)).collect::<Vec<_>>();
+    push(&master, "onward", from, 0..100).await;
+    wait_until(Duration::from_secs(30), || async { vm.export(selector).await.len() >= 100 }).await;
+    assert_eq!(vm.export(selector).await, want(100), "every sample, with the external label");
+
+    // VictoriaMetrics goes away; the master takes more, is killed and restarted in the
+    // middle, and takes more again. Then VictoriaMetrics comes back.
+    vm.stop();
+    push(&master, "onward", from, 100..200).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    master.kill9();
+    master.restart().await;
+    push(&master, "onward", from, 200..300).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    vm.restart().await;
+    wait_until(Duration::from_secs(60), || async { vm.export(selector).await.len() >= 300 }).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(vm.export(selector).await, want(300), "nothing lost, nothing twice");
+}
