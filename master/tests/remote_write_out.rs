@@ -1,6 +1,7 @@
 //! The master's `remote_write` to another system: retries while the remote fails, no
 //! loss across an outage or a SIGKILL of the master, and 4xx batches dropped and counted.
 
+use axum::response::IntoResponse;
 use cardinal_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
 use e2e::{Daemon, wait_until};
 use parking_lot::Mutex;
@@ -149,4 +150,41 @@ async fn a_reload_keeps_unchanged_senders_and_replaces_changed_ones() {
     })
     .await;
     assert_eq!(first.samples("__name__=fwd,replica=a").len(), 5, "each sample once to the first remote");
+}
+
+/// A remote that rate-limits the first request (429, `Retry-After: 2`) and takes the rest,
+/// noting when each request came.
+async fn rate_limiting_remote() -> (Arc<Mutex<Vec<std::time::Instant>>>, String) {
+    let seen: Arc<Mutex<Vec<std::time::Instant>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/receive",
+        axum::routing::post(move || {
+            let log = log.clone();
+            async move {
+                let mut log = log.lock();
+                log.push(std::time::Instant::now());
+                match log.len() {
+                    1 => (axum::http::StatusCode::TOO_MANY_REQUESTS, [("Retry-After", "2")]).into_response(),
+                    _ => axum::http::StatusCode::NO_CONTENT.into_response(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/receive", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    (seen, url)
+}
+
+#[tokio::test]
+async fn a_rate_limited_batch_is_retried_after_retry_after() {
+    let (seen, url) = rate_limiting_remote().await;
+    let cfg = config(&url).replace("max_backoff: 200ms}", "max_backoff: 200ms, retry_on_http_429: true}");
+    let master = Daemon::start("master", &cfg, &["--web.enable-remote-write-receiver"]).await;
+    push(&master, "fwd", cardinal_model::now_ms() - 1000, 1.0).await;
+    wait_until(Duration::from_secs(20), || async { seen.lock().len() >= 2 }).await;
+    let seen = seen.lock();
+    // The backoff alone (50 ms, at most 200 ms) would have retried at once.
+    assert!(seen[1] - seen[0] >= Duration::from_millis(1900), "retried after {:?}", seen[1] - seen[0]);
 }

@@ -1,7 +1,7 @@
 //! The remote-write sender: one task per `remote_write` entry, tailing the WAL, batching
 //! samples into requests and retrying as Prometheus does — 5xx and network errors with
-//! exponential backoff for as long as it takes, 429 only with `retry_on_http_429`, any
-//! other 4xx dropped and counted. The reader only moves past a batch once it is
+//! exponential backoff for as long as it takes, 429 only with `retry_on_http_429` (after
+//! its `Retry-After`, when it gives one), any other 4xx dropped and counted. The reader only moves past a batch once it is
 //! delivered (or dropped), and its position is saved beside the WAL, so neither an outage
 //! of the remote nor a restart of this daemon loses samples.
 
@@ -61,6 +61,24 @@ struct Sender {
     series: HashMap<u64, Option<Labels>>,
     position_file: PathBuf,
     id: u64,
+}
+
+/// Why a request failed: its status (none: no answer), what to log, and how long the
+/// remote asked to be left alone.
+struct Failed {
+    status: Option<u16>,
+    msg: String,
+    retry_after: Option<Duration>,
+}
+
+/// A `Retry-After` header's wait: whole seconds or an HTTP date; `None` for anything else
+/// or a date already past (the backoff applies then, as in Prometheus).
+fn retry_after(value: &str) -> Option<Duration> {
+    if let Ok(secs) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs)).filter(|d| !d.is_zero());
+    }
+    let at = httpdate::parse_http_date(value.trim()).ok()?;
+    at.duration_since(std::time::SystemTime::now()).ok()
 }
 
 /// Starts a sender for `cfg`. Fails only on a config it cannot use (an unreadable CA file).
@@ -179,10 +197,11 @@ impl Sender {
                     *self.stats.last_error.lock() = None;
                     return;
                 }
-                Err((status, msg)) => {
+                Err(Failed { status, msg, retry_after }) => {
                     self.stats.requests_failed.fetch_add(1, Relaxed);
                     *self.stats.last_error.lock() = Some(msg.clone());
-                    let retry = status.is_none_or(|s| s >= 500 || (s == 429 && q.retry_on_http_429));
+                    let rate_limited = status == Some(429) && q.retry_on_http_429;
+                    let retry = status.is_none_or(|s| s >= 500) || rate_limited;
                     if !retry {
                         tracing::error!(url = %self.cfg.url, error = %msg, samples = n, "remote write refused a batch; dropped");
                         self.stats.samples_dropped.fetch_add(n, Relaxed);
@@ -191,16 +210,19 @@ impl Sender {
                     if stop.load(Relaxed) {
                         return;
                     }
-                    tracing::warn!(url = %self.cfg.url, error = %msg, ?backoff, "remote write failed; retrying");
+                    // As Prometheus 2.42: a rate limit's Retry-After replaces the backoff, and
+                    // the backoff then doubles from it.
+                    let sleep = retry_after.filter(|_| rate_limited).unwrap_or(backoff);
+                    tracing::warn!(url = %self.cfg.url, error = %msg, ?sleep, "remote write failed; retrying");
                     self.stats.retries.fetch_add(1, Relaxed);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(q.max_backoff.0);
+                    tokio::time::sleep(sleep).await;
+                    backoff = (sleep * 2).min(q.max_backoff.0);
                 }
             }
         }
     }
 
-    async fn post(&self, body: &[u8]) -> Result<(), (Option<u16>, String)> {
+    async fn post(&self, body: &[u8]) -> Result<(), Failed> {
         let mut req = self
             .client
             .post(&self.cfg.url)
@@ -212,14 +234,17 @@ impl Sender {
         for (k, v) in &self.cfg.headers {
             req = req.header(k, v);
         }
-        let req = cardinal_client::authorize(req, &self.cfg.http).map_err(|e| (Some(400), e))?;
-        let resp = req.body(body.to_vec()).send().await.map_err(|e| (None, cardinal_client::error_chain(&e)))?;
+        let failed = |status, msg| Failed { status, msg, retry_after: None };
+        let req = cardinal_client::authorize(req, &self.cfg.http).map_err(|e| failed(Some(400), e))?;
+        let resp = req.body(body.to_vec()).send().await.map_err(|e| failed(None, cardinal_client::error_chain(&e)))?;
         let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok(());
         }
+        let retry_after = resp.headers().get("Retry-After").and_then(|v| v.to_str().ok()).and_then(retry_after);
         let text = resp.text().await.unwrap_or_default();
-        Err((Some(status), format!("server returned HTTP status {status}: {}", text.trim())))
+        let msg = format!("server returned HTTP status {status}: {}", text.trim());
+        Err(Failed { status: Some(status), msg, retry_after })
     }
 
     fn saved_position(&self) -> Position {
@@ -266,4 +291,20 @@ fn request(batch: Vec<Pending>) -> WriteRequest {
         timeseries[i].samples.push(Sample { value: p.v, timestamp: p.t });
     }
     WriteRequest { timeseries, metadata: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_to_come() {
+        assert_eq!(retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after("0"), None, "no wait: the backoff applies");
+        assert_eq!(retry_after("soon"), None);
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        let waited = retry_after(&httpdate::fmt_http_date(later)).expect("a date to come");
+        assert!(waited > Duration::from_secs(110) && waited <= Duration::from_secs(120), "{waited:?}");
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), None, "a date past");
+    }
 }
