@@ -90,6 +90,12 @@ pub struct Cli {
     /// created). 0 = no limit.
     #[arg(long = "storage.tsdb.head-series-limit", default_value_t = 0)]
     pub head_series_limit: usize,
+    /// Most bytes of WAL segments kept for a remote-write sender that has fallen behind
+    /// (its remote down) beyond what the head needs; older segments go, and their
+    /// samples are lost to that remote, counted in `cardinal_wal_held_segments_dropped_total`,
+    /// rather than the disk filling. 0 = no limit.
+    #[arg(long = "storage.remote.max-held-wal-size", default_value = "1GB", value_parser = parse_bytes)]
+    pub remote_max_held_wal: u64,
     /// How often the WAL is fsynced: the most scraped data a power loss can take.
     #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "1s", value_parser = parse_duration)]
     pub wal_fsync_interval: Duration,

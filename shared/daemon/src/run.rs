@@ -69,6 +69,7 @@ fn open_db(role: &Role, cli: &Cli) -> Result<Arc<Db>, String> {
     };
     let db = Db::open(&cli.data, opts).map_err(|e| format!("opening storage in {}: {e}", cli.data.display()))?;
     db.head.set_series_limit(cli.head_series_limit);
+    db.wal().set_hold_limit(cli.remote_max_held_wal);
     Ok(Arc::new(db))
 }
 

@@ -27,11 +27,7 @@ impl WalReader {
     pub fn open(wal: &Wal, resume: Position, mut f: impl FnMut(Record)) -> io::Result<WalReader> {
         let (checkpoint, segments) = wal.files()?;
         if let Some(path) = checkpoint {
-            segment::read(&path, |body| {
-                if let Ok(rec) = record::decode(body) {
-                    f(rec);
-                }
-            })?;
+            read_checkpoint(&path, &mut f)?;
         }
         let first = segments.first().copied().unwrap_or(1);
         Ok(WalReader { pos: Position { segment: first, offset: 0 }, resume, corruptions: 0 })
@@ -44,7 +40,7 @@ impl WalReader {
         loop {
             let path = wal.segment_path(self.pos.segment);
             if !path.exists() {
-                return Ok(progressed | self.skip_missing(wal)?);
+                return Ok(progressed | self.skip_missing(wal, &mut f)?);
             }
             let resume = self.resume;
             let seg = self.pos.segment;
@@ -88,18 +84,30 @@ impl WalReader {
         }
     }
 
-    /// The segment we were reading is gone (a checkpoint replaced it): go on from the
-    /// oldest one left.
-    fn skip_missing(&mut self, wal: &Wal) -> io::Result<bool> {
-        let (_, segments) = wal.files()?;
-        match segments.into_iter().find(|s| *s > self.pos.segment) {
-            Some(next) => {
-                self.pos = Position { segment: next, offset: 0 };
-                Ok(true)
-            }
-            None => Ok(false),
+    /// The segment we were reading is gone (a checkpoint replaced it, the reader having
+    /// fallen further behind than the WAL's hold limit): go on from the oldest one left,
+    /// after the checkpoint's series, which include those the lost segments defined.
+    fn skip_missing(&mut self, wal: &Wal, f: &mut impl FnMut(Record) -> bool) -> io::Result<bool> {
+        let (checkpoint, segments) = wal.files()?;
+        let Some(next) = segments.into_iter().find(|s| *s > self.pos.segment) else { return Ok(false) };
+        if let Some(path) = checkpoint {
+            read_checkpoint(&path, |rec| {
+                f(rec);
+            })?;
         }
+        self.pos = Position { segment: next, offset: 0 };
+        Ok(true)
     }
+}
+
+/// The records (series definitions) of a checkpoint.
+fn read_checkpoint(path: &Path, mut f: impl FnMut(Record)) -> io::Result<()> {
+    segment::read(path, |body| {
+        if let Ok(rec) = record::decode(body) {
+            f(rec);
+        }
+    })
+    .map(drop)
 }
 
 fn next_exists(wal: &Wal, seg: u32) -> bool {
@@ -110,4 +118,44 @@ fn next_exists(wal: &Wal, seg: u32) -> bool {
 /// right after flushing more into this one).
 fn still_growing(path: &Path, offset: u64) -> io::Result<bool> {
     Ok(std::fs::metadata(path)?.len() > offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cardinal_model::Labels;
+    use cardinal_wal::RefSample;
+
+    /// A reader left behind past the hold limit loses the segments that went, but goes on
+    /// with the next one, knowing its series again from the checkpoint.
+    #[test]
+    fn a_reader_behind_truncated_segments_goes_on_from_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path(), 4096, |_| {}).unwrap();
+        let labels = |i: u64| Labels::from_pairs([("__name__", format!("s{i}"))]);
+        let mut reader = WalReader::open(&wal, Position::default(), |_| {}).unwrap();
+        wal.hold(1, reader.pos.segment);
+        // Every series defined first, in the first segment; their samples fill the rest.
+        (0..100u64).for_each(|i| wal.log_series(&[(i, &labels(i))]));
+        wal.flush().unwrap();
+        for i in 0..100u64 {
+            wal.log_samples(&(0..20).map(|k| RefSample { id: i, t: (i * 20 + k) as i64, v: 1.0 }).collect::<Vec<_>>());
+        }
+        wal.flush().unwrap();
+        wal.set_hold_limit(2 * 4096);
+        assert!(wal.truncate(i64::MAX, || (0..100).map(|i| (i, labels(i))).collect()).unwrap() > 0);
+        let (mut series, mut samples) = (std::collections::HashSet::new(), 0);
+        let mut read = |rec| {
+            match rec {
+                Record::Series(list) => series.extend(list.into_iter().map(|(id, _)| id)),
+                Record::Samples(list) => {
+                    assert!(list.iter().all(|s| series.contains(&s.id)), "every sample's series known");
+                    samples += list.len();
+                }
+            }
+            true
+        };
+        while reader.poll(&wal, &mut read).unwrap() {}
+        assert!(samples > 0 && samples < 2000, "the newest samples read, the dropped ones not: {samples}");
+    }
 }

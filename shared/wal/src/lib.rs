@@ -44,6 +44,9 @@ pub struct WalStats {
     pub write_failures: AtomicU64,
     pub corruptions: AtomicU64,
     pub truncations: AtomicU64,
+    /// Segments truncated that a reader (a remote-write sender) had not read yet, past
+    /// the hold limit.
+    pub held_segments_dropped: AtomicU64,
 }
 
 /// What replay found.
@@ -78,6 +81,9 @@ pub struct Wal {
     pub last_error: Mutex<Option<String>>,
     /// Segments readers (remote-write senders) still need: truncation keeps them.
     holds: Mutex<std::collections::HashMap<u64, u32>>,
+    /// How many bytes of segments truncation keeps for readers alone (0: no bound), so
+    /// that a remote down for days cannot fill the disk.
+    hold_limit: AtomicU64,
 }
 
 impl Wal {
@@ -113,6 +119,7 @@ impl Wal {
             stats,
             last_error: Mutex::new(None),
             holds: Mutex::new(std::collections::HashMap::new()),
+            hold_limit: AtomicU64::new(0),
         };
         Ok((wal, report))
     }
@@ -232,7 +239,7 @@ impl Wal {
         let current = self.w.lock().seg;
         let mut first_kept = self.closed.lock().iter().find(|(_, t)| **t >= mint).map_or(current, |(s, _)| *s);
         if let Some(held) = self.holds.lock().values().min() {
-            first_kept = first_kept.min(*held);
+            first_kept = self.within_hold_limit(*held, first_kept);
         }
         let doomed: Vec<u32> = self.closed.lock().range(..first_kept).map(|(s, _)| *s).collect();
         if doomed.is_empty() {
@@ -245,6 +252,35 @@ impl Wal {
         }
         self.stats.truncations.fetch_add(1, Relaxed);
         Ok(doomed.len())
+    }
+
+    /// The first segment to keep when readers hold `held` and later and the head needs
+    /// `needed` and later: readers keep at most the hold limit's bytes of segments the
+    /// head no longer needs, the newest; older ones go, and are counted.
+    fn within_hold_limit(&self, held: u32, needed: u32) -> u32 {
+        let limit = self.hold_limit.load(Relaxed);
+        if held >= needed || limit == 0 {
+            return held.min(needed);
+        }
+        let size = |seg: u32| fs::metadata(self.dir.join(segment_name(seg))).map_or(0, |m| m.len());
+        let (mut first, mut bytes) = (needed, 0);
+        while first > held && bytes + size(first - 1) <= limit {
+            first -= 1;
+            bytes += size(first);
+        }
+        if first > held {
+            tracing::warn!(
+                dropped = first - held,
+                "a remote-write reader is behind by more than the WAL hold limit; its oldest segments are dropped"
+            );
+            self.stats.held_segments_dropped.fetch_add(u64::from(first - held), Relaxed);
+        }
+        first
+    }
+
+    /// Bounds the bytes of segments kept for readers alone (0: no bound).
+    pub fn set_hold_limit(&self, bytes: u64) {
+        self.hold_limit.store(bytes, Relaxed);
     }
 
     fn write_checkpoint(&self, n: u32, live: &[(u64, Labels)]) -> io::Result<()> {

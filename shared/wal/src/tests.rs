@@ -172,3 +172,28 @@ fn pending_series_survive_a_segment_cut() {
     let at = got.iter().position(|r| *r == Record::Series(vec![(7, labels(7))])).expect("series 7 replayed");
     assert!(samples_in(&got[at..]).contains(&RefSample { id: 7, t: 200, v: 2.0 }));
 }
+
+/// A reader far behind keeps at most the hold limit's bytes of segments the head no
+/// longer needs: the newest of them; older ones go, counted, and a checkpoint keeps the
+/// series they defined.
+#[test]
+fn a_reader_holds_segments_only_up_to_the_hold_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(dir.path(), 4096, |_| {}).unwrap();
+    wal.hold(7, 1);
+    for i in 0..100u64 {
+        wal.log_series(&[(i, &labels(i))]);
+        wal.log_samples(&(0..20).map(|k| RefSample { id: i, t: (i * 20 + k) as i64, v: 1.0 }).collect::<Vec<_>>());
+    }
+    let before = wal.segments();
+    assert!(before > 4, "{before} segments");
+    let live = || (0..100).map(|i| (i, labels(i))).collect();
+    assert_eq!(wal.truncate(i64::MAX, live).unwrap(), 0, "no limit: the reader's hold keeps them all");
+    wal.set_hold_limit(2 * 4096);
+    let removed = wal.truncate(i64::MAX, live).unwrap();
+    let kept: u64 = wal.files().unwrap().1.iter().map(|s| std::fs::metadata(wal.segment_path(*s)).unwrap().len()).sum();
+    assert!(removed > 0 && kept <= 3 * 4096, "{removed} removed, {kept} bytes kept");
+    assert_eq!(wal.stats.held_segments_dropped.load(Relaxed), removed as u64);
+    let (checkpoint, _) = wal.files().unwrap();
+    assert!(checkpoint.is_some(), "the series of what went are in a checkpoint");
+}

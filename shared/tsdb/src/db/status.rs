@@ -92,6 +92,12 @@ impl Db {
         );
         counter(out, "cardinal_wal_corruptions_total", "Damaged WAL records found at replay.", &w.corruptions);
         counter(out, "cardinal_wal_truncations_total", "WAL truncations behind the head.", &w.truncations);
+        counter(
+            out,
+            "cardinal_wal_held_segments_dropped_total",
+            "WAL segments truncated before a remote-write sender read them, past --storage.remote.max-held-wal-size.",
+            &w.held_segments_dropped,
+        );
         let blocks = DbStatus::blocks(self);
         metric(out, "cardinal_blocks", "gauge", "On-disk blocks.", blocks.len() as f64);
         let (samples, bytes) = BlockInfo::totals(&blocks);
