@@ -123,8 +123,9 @@ async fn http_sd_follows_the_endpoint_and_keeps_its_targets_when_it_fails() {
         sd.set_status(200);
         sd.set_content_type("application/json");
     }
-    let failures = d.log().iter().filter(|l| l.contains("HTTP SD: refresh failed")).count();
-    assert!(failures >= 6, "each failed refresh is logged: {failures}");
+    // Each failed refresh is logged (the last answer's line may still be on its way).
+    let failures = || d.log().iter().filter(|l| l.contains("HTTP SD: refresh failed")).count();
+    wait_until(WAIT, || async { failures() >= 6 }).await;
 
     sd.set_body(&groups("two", &[&b]));
     wait_until(WAIT, || async { !d.federate(&sel).await.contains("from_a") }).await;
