@@ -188,3 +188,34 @@ async fn a_rate_limited_batch_is_retried_after_retry_after() {
     // The backoff alone (50 ms, at most 200 ms) would have retried at once.
     assert!(seen[1] - seen[0] >= Duration::from_millis(1900), "retried after {:?}", seen[1] - seen[0]);
 }
+
+/// A sender replaced by a reload while its batch is being retried must not mark that
+/// batch done: the sender after it resumes from the WAL position saved when it started,
+/// and a crash before that one delivers must not find the old sender's position, past
+/// the batch, in the file.
+#[tokio::test]
+async fn a_batch_in_retry_at_a_reload_is_not_skipped_even_across_a_crash() {
+    let (remote, url) = Remote::start(503).await;
+    let flags = ["--web.enable-remote-write-receiver", "--web.enable-lifecycle"];
+    let mut master = Daemon::start("master", &config(&url), &flags).await;
+    let base = cardinal_model::now_ms() - 60_000;
+    for i in 0..10 {
+        push(&master, "fwd", base + i, i as f64).await;
+    }
+    let failed = || async {
+        let (_, m) = master.get("/metrics").await;
+        m.lines().any(|l| l.starts_with("cardinal_remote_storage_failed_requests_total{") && !l.ends_with(" 0"))
+    };
+    wait_until(Duration::from_secs(20), failed).await;
+    let changed = config(&url).replace("regex: dropme", "regex: dropme2");
+    assert_eq!(master.reload(&changed).await.0, 200);
+    // The old sender wakes from its backoff (at most 200 ms), sees it is stopped, and
+    // gives up its batch; then the master dies before the remote is back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    master.kill9();
+    master.restart().await;
+    remote.status.store(204, Relaxed);
+    let want: Vec<(i64, f64)> = (0..10).map(|i| (base + i, i as f64)).collect();
+    wait_until(Duration::from_secs(20), || async { remote.samples("__name__=fwd,replica=a").len() >= 10 }).await;
+    assert_eq!(remote.samples("__name__=fwd,replica=a"), want, "the batch in retry, once");
+}

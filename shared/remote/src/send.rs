@@ -131,7 +131,11 @@ impl Sender {
             };
             let due = batch.len() >= max || (!batch.is_empty() && since.elapsed() >= deadline);
             if due {
-                self.deliver(std::mem::take(&mut batch), &stop).await;
+                if !self.deliver(std::mem::take(&mut batch), &stop).await {
+                    // Stopped with the batch undelivered: the position stays before it,
+                    // for whichever sender runs next.
+                    return;
+                }
                 self.save_position(reader.pos);
                 since = tokio::time::Instant::now();
             } else if !progressed {
@@ -182,8 +186,9 @@ impl Sender {
         }
     }
 
-    /// Sends one batch, retrying until it is delivered, refused for good, or we stop.
-    async fn deliver(&self, batch: Vec<Pending>, stop: &AtomicBool) {
+    /// Sends one batch, retrying until it is delivered, refused for good (both: `true`,
+    /// the batch is done with), or we stop (`false`).
+    async fn deliver(&self, batch: Vec<Pending>, stop: &AtomicBool) -> bool {
         let n = batch.len() as u64;
         let newest = batch.iter().map(|p| p.t).max().unwrap_or(i64::MIN);
         let body = proto::encode(&request(batch));
@@ -195,7 +200,7 @@ impl Sender {
                     self.stats.samples_sent.fetch_add(n, Relaxed);
                     self.stats.highest_sent_ms.fetch_max(newest, Relaxed);
                     *self.stats.last_error.lock() = None;
-                    return;
+                    return true;
                 }
                 Err(Failed { status, msg, retry_after }) => {
                     self.stats.requests_failed.fetch_add(1, Relaxed);
@@ -205,10 +210,10 @@ impl Sender {
                     if !retry {
                         tracing::error!(url = %self.cfg.url, error = %msg, samples = n, "remote write refused a batch; dropped");
                         self.stats.samples_dropped.fetch_add(n, Relaxed);
-                        return;
+                        return true;
                     }
                     if stop.load(Relaxed) {
-                        return;
+                        return false;
                     }
                     // As Prometheus 2.42: a rate limit's Retry-After replaces the backoff, and
                     // the backoff then doubles from it.
