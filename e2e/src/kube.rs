@@ -133,10 +133,10 @@ impl FakeKube {
     pub async fn start() -> FakeKube {
         let cluster = Arc::new(Mutex::new(Cluster { version: 1, ..Cluster::default() }));
         let app = axum::Router::new()
-            .route("/api/v1/{resource}", axum::routing::get(everywhere))
-            .route("/api/v1/namespaces/{ns}/{resource}", axum::routing::get(in_namespace))
-            .route("/apis/{group}/{version}/{resource}", axum::routing::get(grouped_everywhere))
-            .route("/apis/{group}/{version}/namespaces/{ns}/{resource}", axum::routing::get(grouped_in_namespace))
+            .route("/api/v1/{resource}", axum::routing::get(handle))
+            .route("/api/v1/namespaces/{ns}/{resource}", axum::routing::get(handle))
+            .route("/apis/{group}/{version}/{resource}", axum::routing::get(handle))
+            .route("/apis/{group}/{version}/namespaces/{ns}/{resource}", axum::routing::get(handle))
             .with_state(cluster.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -216,40 +216,15 @@ fn matches(ns: &Option<String>, selector: &Option<(String, String)>, object: &Va
     in_ns && selector.as_ref().is_none_or(|(k, v)| object["metadata"]["labels"][k] == v.as_str())
 }
 
-async fn everywhere(
+/// Any of the routes: a resource, in a namespace or all, of the core API or a group.
+async fn handle(
     State(c): State<Arc<Mutex<Cluster>>>,
     uri: Uri,
-    Path(resource): Path<String>,
+    Path(mut path): Path<HashMap<String, String>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    serve(c, uri, resource, None, q)
-}
-
-async fn in_namespace(
-    State(c): State<Arc<Mutex<Cluster>>>,
-    uri: Uri,
-    Path((ns, resource)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    serve(c, uri, resource, Some(ns), q)
-}
-
-async fn grouped_everywhere(
-    State(c): State<Arc<Mutex<Cluster>>>,
-    uri: Uri,
-    Path((_, _, resource)): Path<(String, String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    serve(c, uri, resource, None, q)
-}
-
-async fn grouped_in_namespace(
-    State(c): State<Arc<Mutex<Cluster>>>,
-    uri: Uri,
-    Path((_, _, ns, resource)): Path<(String, String, String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    serve(c, uri, resource, Some(ns), q)
+    let resource = path.remove("resource").expect("routes name the resource");
+    serve(c, uri, resource, path.remove("ns"), q)
 }
 
 fn serve(

@@ -2,7 +2,9 @@
 //! loss across an outage or a SIGKILL of the master, and 4xx batches dropped and counted.
 
 use axum::response::IntoResponse;
-use cardinal_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+mod common;
+
+use cardinal_remote::proto::WriteRequest;
 use e2e::{Daemon, wait_until};
 use parking_lot::Mutex;
 use prost::Message;
@@ -59,14 +61,7 @@ impl Remote {
 }
 
 async fn push(d: &Daemon, name: &str, t: i64, v: f64) {
-    let ts = TimeSeries {
-        labels: vec![Label { name: "__name__".into(), value: name.into() }],
-        samples: vec![Sample { value: v, timestamp: t }],
-        ..Default::default()
-    };
-    let body = proto::encode(&WriteRequest { timeseries: vec![ts], metadata: vec![] });
-    let r = reqwest::Client::new().post(d.url("/api/v1/write")).body(body).send().await.unwrap();
-    assert_eq!(r.status(), 204);
+    common::push_samples(d, name, &[(t, v)]).await;
 }
 
 fn config(url: &str) -> String {

@@ -2,21 +2,17 @@
 //! `victoria-metrics`): every sample arrives once, and an outage of it loses nothing, not
 //! even with the master `kill -9`'d and restarted in the middle of it.
 
-use cardinal_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+mod common;
+
 use e2e::victoria_metrics::VictoriaMetrics;
 use e2e::{Daemon, wait_until};
 use std::time::Duration;
 
-/// Pushes `n` samples of `series` from `from` (ms, one second apart, value = index).
+/// Pushes the samples `range` of `series`: from `from` (ms), one second apart, each
+/// valued its index.
 async fn push(d: &Daemon, series: &str, from: i64, range: std::ops::Range<i64>) {
-    let ts = TimeSeries {
-        labels: vec![Label { name: "__name__".into(), value: series.into() }],
-        samples: range.map(|i| Sample { value: i as f64, timestamp: from + i * 1000 }).collect(),
-        ..Default::default()
-    };
-    let body = proto::encode(&WriteRequest { timeseries: vec![ts], metadata: vec![] });
-    let r = reqwest::Client::new().post(d.url("/api/v1/write")).body(body).send().await.unwrap();
-    assert_eq!(r.status(), 204);
+    let samples: Vec<(i64, f64)> = range.map(|i| (from + i * 1000, i as f64)).collect();
+    common::push_samples(d, series, &samples).await;
 }
 
 fn config(vm: &VictoriaMetrics) -> String {

@@ -89,3 +89,17 @@ fn the_engine_answers_alike_over_any_queryable() {
         assert_eq!(range, engine.range(&head, &expr, 60_000, 585_000, 15_000).unwrap(), "range {q}");
     }
 }
+
+/// The contract's label names and values, by default read off a selection of every
+/// series, answer as the head's own index does.
+#[test]
+fn label_names_and_values_answer_alike_over_any_queryable() {
+    let data = data();
+    let (vectors, head) = (Vectors(Arc::new(data.clone())), head(&data));
+    let (ours, theirs) = (vectors.querier(), head.querier());
+    assert_eq!(ours.label_names(), ["__name__", "job", "pod"]);
+    assert_eq!(ours.label_names(), theirs.label_names());
+    assert_eq!(ours.label_values("job"), ["a", "b"]);
+    assert_eq!(ours.label_values("pod"), theirs.label_values("pod"));
+    assert!(ours.label_values("absent").is_empty());
+}

@@ -9,7 +9,7 @@
 use super::metadata::Metadata;
 use super::pod::{self, Pod};
 use super::service::{self, Service};
-use super::{Follow, Meta, NamedPort, Object, Snapshot, join_host_port, with_presence};
+use super::{Follow, Meta, NamedPort, Object, join_host_port, with_presence};
 use crate::{Target, TargetGroup};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -57,19 +57,6 @@ impl Object for Endpoints {
     }
 }
 
-/// Watches endpoints, services and pods (and nodes for `attach_metadata.node`); the
-/// groups are rebuilt from all of them.
-pub(super) fn start(mut follow: Follow<'_>) -> (Follow<'_>, Snapshot) {
-    let endpoints = follow.kind::<Endpoints, Arc<Endpoints>>(|e| Some(Arc::new(e)));
-    let behind = Behind::follow(&mut follow);
-    let snapshot = move || {
-        let behind = behind();
-        let groups = endpoints.values().into_iter().map(|e| group(&e, &behind));
-        groups.filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
-    };
-    (follow, Box::new(snapshot))
-}
-
 /// What the endpoints roles join their objects with: services and pods by
 /// `namespace/name`, and what `attach_metadata` asks for.
 pub(super) struct Behind {
@@ -113,7 +100,7 @@ impl<'a> SeenPods<'a> {
 const E: &str = "__meta_kubernetes_endpoint_";
 
 /// The group of `eps`, with what is `behind` it.
-fn group(eps: &Endpoints, behind: &Behind) -> TargetGroup {
+pub(super) fn group(eps: &Endpoints, behind: &Behind) -> TargetGroup {
     let m = &eps.metadata;
     let mut labels = BTreeMap::from([
         ("__meta_kubernetes_namespace".to_string(), m.namespace.clone()),

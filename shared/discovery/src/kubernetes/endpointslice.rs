@@ -6,11 +6,10 @@
 
 use super::endpoints::{Behind, Reference, SeenPods};
 use super::pod::{self, Pod};
-use super::{Follow, Meta, Object, PRESENT, Snapshot, join_host_port, service};
+use super::{Meta, Object, PRESENT, join_host_port, service};
 use crate::{Target, TargetGroup};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -65,19 +64,8 @@ impl Object for EndpointSlice {
     }
 }
 
-/// Watches endpoint slices and what is behind them; the groups are rebuilt from all.
-pub(super) fn start(mut follow: Follow<'_>) -> (Follow<'_>, Snapshot) {
-    let slices = follow.kind::<EndpointSlice, Arc<EndpointSlice>>(|e| Some(Arc::new(e)));
-    let behind = Behind::follow(&mut follow);
-    let snapshot = move || {
-        let behind = behind();
-        let groups = slices.values().into_iter().map(|s| group(&s, &behind));
-        groups.filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
-    };
-    (follow, Box::new(snapshot))
-}
-
-fn group(slice: &EndpointSlice, behind: &Behind) -> TargetGroup {
+/// The group of `slice`, with what is `behind` it.
+pub(super) fn group(slice: &EndpointSlice, behind: &Behind) -> TargetGroup {
     let m = &slice.metadata;
     let mut labels = BTreeMap::from([
         ("__meta_kubernetes_namespace".to_string(), m.namespace.clone()),
@@ -150,6 +138,7 @@ fn container_port(pod: &Pod, port: &Port, labels: &mut BTreeMap<String, String>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn a_slice_joins_its_service_and_pods_as_prometheus_does() {

@@ -23,6 +23,7 @@ mod watch;
 use crate::{Discoverer, Groups, TargetGroup, Updates};
 use api::Api;
 use cardinal_config::KubernetesSdConfig;
+use endpoints::Behind;
 use futures_util::future::BoxFuture;
 use metadata::Metadata;
 use serde::Deserialize;
@@ -130,8 +131,8 @@ async fn run(cfg: KubernetesSdConfig, out: Updates) {
         "service" => follow.own_groups::<service::Service>(),
         "node" => follow.own_groups::<node::Node>(),
         "ingress" => follow.own_groups::<ingress::Ingress>(),
-        "endpoints" => endpoints::start(follow),
-        "endpointslice" => endpointslice::start(follow),
+        "endpoints" => follow.rebuilt(Behind::follow, endpoints::group),
+        "endpointslice" => follow.rebuilt(Behind::follow, endpointslice::group),
         _ => follow.own_groups::<pod::Pod>(),
     };
     loop {
@@ -182,18 +183,33 @@ impl Follow<'_> {
 
     /// A role whose objects are its groups with `attach_metadata`'s labels: the objects
     /// are kept and the groups rebuilt, as a node or namespace may change under them.
-    fn own_groups_with_metadata<T: OwnGroup>(mut self) -> (Self, Snapshot) {
+    fn own_groups_with_metadata<T: OwnGroup>(self) -> (Self, Snapshot) {
+        self.rebuilt(Metadata::follow, |o: &T, m: &Metadata| {
+            let mut g = o.group();
+            m.node(o.node_name(), &mut g.labels);
+            m.namespace(&o.meta().namespace, &mut g.labels);
+            g
+        })
+    }
+
+    /// A role whose groups are rebuilt on every change from its objects and what
+    /// `context` watches beside them (services and pods, nodes, namespaces).
+    fn rebuilt<T, C, F>(
+        mut self,
+        context: impl FnOnce(&mut Self) -> F,
+        group: fn(&T, &C) -> TargetGroup,
+    ) -> (Self, Snapshot)
+    where
+        T: Object + Sync,
+        C: 'static,
+        F: Fn() -> C + Send + 'static,
+    {
         let objects = self.kind::<T, Arc<T>>(|o| Some(Arc::new(o)));
-        let metadata = Metadata::follow(&mut self);
+        let context = context(&mut self);
         let snapshot = move || {
-            let m = metadata();
-            let group = |o: Arc<T>| {
-                let mut g = o.group();
-                m.node(o.node_name(), &mut g.labels);
-                m.namespace(&o.meta().namespace, &mut g.labels);
-                g
-            };
-            objects.values().into_iter().map(group).filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
+            let c = context();
+            let groups = objects.values().into_iter().map(|o| group(&o, &c));
+            groups.filter(|g| !g.targets.is_empty()).map(Arc::new).collect()
         };
         (self, Box::new(snapshot))
     }

@@ -6,7 +6,7 @@ use crate::block::Block;
 use crate::compact;
 use crate::head::Head;
 use crate::wal::{self, Record, Wal};
-use cardinal_model::{Labels, Matcher, Timestamp};
+use cardinal_model::Timestamp;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::io;
@@ -116,14 +116,6 @@ impl Db {
 
     pub fn blocks(&self) -> Vec<Arc<Block>> {
         self.blocks.read().clone()
-    }
-
-    /// Labels of the series matching any of the matcher sets, with data in `[mint, maxt]`.
-    pub fn series(&self, sets: &[Vec<Matcher>], mint: Timestamp, maxt: Timestamp) -> Vec<Labels> {
-        let mut out: Vec<Labels> = sets.iter().flat_map(|ms| self.select(ms, mint, maxt)).map(|s| s.labels).collect();
-        out.sort();
-        out.dedup();
-        out
     }
 
     pub fn label_names(&self) -> Vec<String> {

@@ -49,60 +49,58 @@ impl Db {
         let h = &self.head.stats;
         metric(out, "cardinal_head_series", "gauge", "Series in the head.", self.head.num_series() as f64);
         metric(out, "cardinal_head_chunks", "gauge", "Chunks in the head.", h.chunks() as f64);
-        counter(out, "cardinal_head_series_created_total", "Series created in the head.", &h.series_created);
-        counter(
-            out,
-            "cardinal_head_series_removed_total",
-            "Series removed from the head by retention.",
-            &h.series_removed,
-        );
-        counter(out, "cardinal_head_samples_appended_total", "Samples appended to the head.", &h.samples_appended);
-        counter(out, "cardinal_head_out_of_order_samples_total", "Samples rejected as out of order.", &h.out_of_order);
-        counter(out, "cardinal_head_duplicate_samples_total", "Samples rejected as duplicates.", &h.duplicates);
-        counter(
-            out,
-            "cardinal_head_out_of_bounds_samples_total",
-            "Samples refused as older than the head takes (blocks or the retention window).",
-            &h.out_of_bounds,
-        );
-        counter(
-            out,
-            "cardinal_head_too_far_ahead_samples_total",
-            "Samples refused as further ahead of the clock than --storage.tsdb.max-time-ahead.",
-            &h.too_far_ahead,
-        );
-        counter(
-            out,
-            "cardinal_head_series_refused_total",
-            "New series refused at --storage.tsdb.head-series-limit.",
-            &h.series_refused,
-        );
+        for (name, help, c) in [
+            ("cardinal_head_series_created_total", "Series created in the head.", &h.series_created),
+            ("cardinal_head_series_removed_total", "Series removed from the head by retention.", &h.series_removed),
+            ("cardinal_head_samples_appended_total", "Samples appended to the head.", &h.samples_appended),
+            ("cardinal_head_out_of_order_samples_total", "Samples rejected as out of order.", &h.out_of_order),
+            ("cardinal_head_duplicate_samples_total", "Samples rejected as duplicates.", &h.duplicates),
+            (
+                "cardinal_head_out_of_bounds_samples_total",
+                "Samples refused as older than the head takes (blocks or the retention window).",
+                &h.out_of_bounds,
+            ),
+            (
+                "cardinal_head_too_far_ahead_samples_total",
+                "Samples refused as further ahead of the clock than --storage.tsdb.max-time-ahead.",
+                &h.too_far_ahead,
+            ),
+            (
+                "cardinal_head_series_refused_total",
+                "New series refused at --storage.tsdb.head-series-limit.",
+                &h.series_refused,
+            ),
+        ] {
+            counter(out, name, help, c);
+        }
     }
 
     fn wal_and_block_metrics(&self, out: &mut String) {
         let w = &self.wal().stats;
-        counter(out, "cardinal_wal_records_total", "Records written to the WAL.", &w.records);
-        counter(out, "cardinal_wal_bytes_total", "Bytes written to the WAL.", &w.bytes);
-        counter(out, "cardinal_wal_fsyncs_total", "WAL fsyncs.", &w.fsyncs);
-        counter(
-            out,
-            "cardinal_wal_write_failures_total",
-            "WAL writes that failed (a full disk, say).",
-            &w.write_failures,
-        );
-        counter(out, "cardinal_wal_corruptions_total", "Damaged WAL records found at replay.", &w.corruptions);
-        counter(out, "cardinal_wal_truncations_total", "WAL truncations behind the head.", &w.truncations);
-        counter(
-            out,
-            "cardinal_wal_held_segments_dropped_total",
-            "WAL segments truncated before a remote-write sender read them, past --storage.remote.max-held-wal-size.",
-            &w.held_segments_dropped,
-        );
+        for (name, help, c) in [
+            ("cardinal_wal_records_total", "Records written to the WAL.", &w.records),
+            ("cardinal_wal_bytes_total", "Bytes written to the WAL.", &w.bytes),
+            ("cardinal_wal_fsyncs_total", "WAL fsyncs.", &w.fsyncs),
+            ("cardinal_wal_write_failures_total", "WAL writes that failed (a full disk, say).", &w.write_failures),
+            ("cardinal_wal_corruptions_total", "Damaged WAL records found at replay.", &w.corruptions),
+            ("cardinal_wal_truncations_total", "WAL truncations behind the head.", &w.truncations),
+            (
+                "cardinal_wal_held_segments_dropped_total",
+                "WAL segments truncated before a remote-write sender read them, past --storage.remote.max-held-wal-size.",
+                &w.held_segments_dropped,
+            ),
+        ] {
+            counter(out, name, help, c);
+        }
         let blocks = DbStatus::blocks(self);
-        metric(out, "cardinal_blocks", "gauge", "On-disk blocks.", blocks.len() as f64);
         let (samples, bytes) = BlockInfo::totals(&blocks);
-        metric(out, "cardinal_blocks_samples", "gauge", "Samples in on-disk blocks.", samples as f64);
-        metric(out, "cardinal_blocks_bytes", "gauge", "Bytes of on-disk blocks.", bytes as f64);
-        metric(out, "cardinal_storage_bytes", "gauge", "Bytes on disk: blocks and WAL.", Db::disk_bytes(self) as f64);
+        for (name, help, value) in [
+            ("cardinal_blocks", "On-disk blocks.", blocks.len() as f64),
+            ("cardinal_blocks_samples", "Samples in on-disk blocks.", samples as f64),
+            ("cardinal_blocks_bytes", "Bytes of on-disk blocks.", bytes as f64),
+            ("cardinal_storage_bytes", "Bytes on disk: blocks and WAL.", Db::disk_bytes(self) as f64),
+        ] {
+            metric(out, name, "gauge", help, value);
+        }
     }
 }

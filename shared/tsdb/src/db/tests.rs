@@ -1,5 +1,6 @@
 use super::*;
 use cardinal_model::MatchOp;
+use cardinal_model::{Labels, Matcher};
 use cardinal_storage::{Queryable, Stored};
 
 const H: i64 = 3_600_000;

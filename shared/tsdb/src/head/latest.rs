@@ -27,7 +27,7 @@ impl LatestSamples for Head {
 
 impl Head {
     /// Series matching any of the selectors, each once, sorted as Prometheus emits them.
-    pub fn select_union(&self, sets: &[Vec<Matcher>]) -> Vec<SeriesRef> {
+    fn select_union(&self, sets: &[Vec<Matcher>]) -> Vec<SeriesRef> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for ms in sets {
