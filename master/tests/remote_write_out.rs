@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// A remote-write endpoint recording what it accepts, answering with a settable status.
@@ -18,6 +18,10 @@ use std::time::Duration;
 struct Remote {
     status: Arc<AtomicU16>,
     got: Arc<Mutex<Received>>,
+    /// How long each request takes to answer, and the most requests seen at once.
+    delay_ms: Arc<AtomicU64>,
+    in_flight: Arc<AtomicU64>,
+    most_in_flight: Arc<AtomicU64>,
 }
 
 /// Samples received, by series (`name=value,…`).
@@ -33,6 +37,10 @@ impl Remote {
             axum::routing::post(move |body: axum::body::Bytes| {
                 let state = state.clone();
                 async move {
+                    let now = state.in_flight.fetch_add(1, Relaxed) + 1;
+                    state.most_in_flight.fetch_max(now, Relaxed);
+                    tokio::time::sleep(Duration::from_millis(state.delay_ms.load(Relaxed))).await;
+                    state.in_flight.fetch_sub(1, Relaxed);
                     let status = state.status.load(Relaxed);
                     if status == 204 {
                         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
@@ -108,6 +116,45 @@ async fn a_4xx_drops_the_batch_and_the_sender_carries_on() {
     push(&master, "fwd", base + 1, 2.0).await;
     wait_until(Duration::from_secs(10), || async { !remote.samples("__name__=fwd,replica=a").is_empty() }).await;
     assert_eq!(remote.samples("__name__=fwd,replica=a"), [(base + 1, 2.0)], "the refused batch is not retried");
+}
+
+/// A remote slower than the samples come: the sender adds shards (Prometheus's rule, every
+/// 10 s), sends on them at once, and still delivers every series' samples once and in order.
+#[tokio::test]
+async fn a_slow_remote_gets_more_shards_and_every_sample_once_in_order() {
+    let (remote, url) = Remote::start(204).await;
+    remote.delay_ms.store(50, Relaxed);
+    let cfg = config(&url).replace(
+        "batch_send_deadline:",
+        "max_samples_per_send: 100, capacity: 200, max_shards: 8, batch_send_deadline:",
+    );
+    let master = Daemon::start("master", &cfg, &["--web.enable-remote-write-receiver"]).await;
+    // 200 series scraped every 2 s for the last 10 minutes: 600 requests, 30 s on one
+    // shard, and the sender soon minutes behind.
+    let base = cardinal_model::now_ms() - 600_000;
+    let series: Vec<(i64, f64)> = (0..300).map(|i| (base + i * 2000, i as f64)).collect();
+    let names: Vec<String> = (0..200).map(|s| format!("s{s}")).collect();
+    for sample in &series {
+        let one = [*sample];
+        let batch: Vec<(&str, &[(i64, f64)])> = names.iter().map(|n| (n.as_str(), &one[..])).collect();
+        common::push_series(&master, &batch).await;
+    }
+    let shards = || async {
+        let (_, m) = master.get("/metrics").await;
+        let line = m.lines().find(|l| l.starts_with("prometheus_remote_storage_shards{"))?.to_string();
+        line.rsplit(' ').next()?.parse::<f64>().ok()
+    };
+    wait_until(Duration::from_secs(30), || async { shards().await.is_some_and(|n| n > 1.0) }).await;
+    let all = || async { (0..200).all(|s| remote.samples(&format!("__name__=s{s},replica=a")).len() >= 300) };
+    wait_until(Duration::from_secs(60), all).await;
+    for s in 0..200 {
+        assert_eq!(remote.samples(&format!("__name__=s{s},replica=a")), series, "series s{s}: once each, in order");
+    }
+    assert!(remote.most_in_flight.load(Relaxed) > 1, "shards send at once");
+    let (_, m) = master.get("/metrics").await;
+    for family in ["shards_desired", "shards_max", "shard_capacity", "samples_pending", "samples_total"] {
+        assert!(m.contains(&format!("prometheus_remote_storage_{family}{{")), "{family} exported");
+    }
 }
 
 /// `cardinal_remote_storage_samples_sent_total` of the sender to `url`.

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use cardinal_exposition::text::{self, counter, metric};
+use cardinal_remote::send::RemoteWriter;
 use cardinal_rules::manager::GroupStatus;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -57,46 +58,115 @@ fn remote_write_metrics(out: &mut String, st: &ApiState) {
     sender_metrics(out, st);
 }
 
-/// A metric family of the senders: name, type, help, and how to read it.
-type SenderFamily = (&'static str, &'static str, &'static str, fn(&cardinal_remote::send::SenderStats) -> f64);
+/// A metric family of the senders: name, type, help, and how to read it off a sender.
+type SenderFamily = (&'static str, &'static str, &'static str, fn(&RemoteWriter) -> f64);
 
-/// Per `remote_write` entry: what was sent, dropped, retried, and how far behind it is.
+fn load(a: &std::sync::atomic::AtomicU64) -> f64 {
+    a.load(Relaxed) as f64
+}
+
+/// Per `remote_write` entry (labelled `remote_name`, `url`): our own names, then
+/// Prometheus's `prometheus_remote_storage_*` with its meaning, which the mixin's
+/// remote-storage alerts read.
+const SENDER_FAMILIES: [SenderFamily; 16] = [
+    ("cardinal_remote_storage_samples_sent_total", "counter", "Samples delivered to the remote.", |w| {
+        load(&w.stats.samples_sent)
+    }),
+    ("cardinal_remote_storage_samples_dropped_total", "counter", "Samples the remote refused for good (4xx).", |w| {
+        load(&w.stats.samples_failed)
+    }),
+    ("cardinal_remote_storage_failed_requests_total", "counter", "Requests that failed.", |w| {
+        load(&w.stats.requests_failed)
+    }),
+    ("cardinal_remote_storage_retries_total", "counter", "Requests retried.", |w| load(&w.stats.retries)),
+    ("cardinal_remote_storage_highest_sent_timestamp_seconds", "gauge", "Newest sample delivered.", sent_seconds),
+    ("prometheus_remote_storage_samples_total", "counter", "Total number of samples sent to remote storage.", |w| {
+        load(&w.stats.samples_attempted)
+    }),
+    (
+        "prometheus_remote_storage_samples_failed_total",
+        "counter",
+        "Total number of samples which failed on send to remote storage, non-recoverable errors.",
+        |w| load(&w.stats.samples_failed),
+    ),
+    (
+        "prometheus_remote_storage_samples_retried_total",
+        "counter",
+        "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
+        |w| load(&w.stats.samples_retried),
+    ),
+    (
+        "prometheus_remote_storage_samples_dropped_total",
+        "counter",
+        "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
+        |w| load(&w.stats.samples_dropped),
+    ),
+    (
+        "prometheus_remote_storage_samples_pending",
+        "gauge",
+        "The number of samples pending in the queues shards to be sent to the remote storage.",
+        |w| load(&w.stats.samples_pending),
+    ),
+    (
+        "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+        "gauge",
+        "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
+        sent_seconds,
+    ),
+    (
+        "prometheus_remote_storage_shards",
+        "gauge",
+        "The number of shards used for parallel sending to the remote storage.",
+        |w| w.stats.shards.load(Relaxed) as f64,
+    ),
+    (
+        "prometheus_remote_storage_shards_desired",
+        "gauge",
+        "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.",
+        |w| f64::from_bits(w.stats.shards_desired.load(Relaxed)),
+    ),
+    (
+        "prometheus_remote_storage_shards_min",
+        "gauge",
+        "The minimum number of shards that the queue is allowed to run.",
+        |w| w.queue.min_shards as f64,
+    ),
+    (
+        "prometheus_remote_storage_shards_max",
+        "gauge",
+        "The maximum number of shards that the queue is allowed to run.",
+        |w| w.queue.max_shards as f64,
+    ),
+    (
+        "prometheus_remote_storage_shard_capacity",
+        "gauge",
+        "The capacity of each shard of the queue used for parallel sending to the remote storage.",
+        |w| w.queue.capacity as f64,
+    ),
+];
+
+fn sent_seconds(w: &RemoteWriter) -> f64 {
+    w.stats.highest_sent_ms.load(Relaxed).max(0) as f64 / 1000.0
+}
+
 fn sender_metrics(out: &mut String, st: &ApiState) {
     let writers = st.remote_writers.lock();
-    let families: [SenderFamily; 5] = [
-        ("cardinal_remote_storage_samples_sent_total", "counter", "Samples delivered to the remote.", |s| {
-            s.samples_sent.load(Relaxed) as f64
-        }),
-        (
-            "cardinal_remote_storage_samples_dropped_total",
-            "counter",
-            "Samples the remote refused for good (4xx).",
-            |s| s.samples_dropped.load(Relaxed) as f64,
-        ),
-        ("cardinal_remote_storage_failed_requests_total", "counter", "Requests that failed.", |s| {
-            s.requests_failed.load(Relaxed) as f64
-        }),
-        ("cardinal_remote_storage_retries_total", "counter", "Requests retried.", |s| s.retries.load(Relaxed) as f64),
-        ("cardinal_remote_storage_highest_sent_timestamp_seconds", "gauge", "Newest sample delivered.", |s| {
-            s.highest_sent_ms.load(Relaxed).max(0) as f64 / 1000.0
-        }),
-    ];
-    for (name, kind, help, value) in families {
-        if writers.is_empty() {
-            break;
-        }
+    let Some(first) = writers.first() else { return };
+    for (name, kind, help, value) in SENDER_FAMILIES {
         text::write_help(out, name, help);
         text::write_type(out, name, kind);
         for w in writers.iter() {
-            text::write_sample(
-                out,
-                name,
-                [("remote_name", w.name.as_str()), ("url", w.url.as_str())],
-                value(&w.stats),
-                None,
-            );
+            text::write_sample(out, name, [("remote_name", w.name.as_str()), ("url", w.url.as_str())], value(w), None);
         }
     }
+    // One WAL feeds every sender: the newest sample in it, without a sender's labels.
+    metric(
+        out,
+        "prometheus_remote_storage_highest_timestamp_in_seconds",
+        "gauge",
+        "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch.",
+        first.newest_logged_ms().max(0) as f64 / 1000.0,
+    );
 }
 
 /// A per-rule rollup metric family: name, type, help, and how to read it off a rule.

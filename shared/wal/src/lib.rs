@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 pub const DEFAULT_SEGMENT_SIZE: u64 = 128 << 20;
 const CHECKPOINT_PREFIX: &str = "checkpoint.";
@@ -84,6 +84,8 @@ pub struct Wal {
     /// How many bytes of segments truncation keeps for readers alone (0: no bound), so
     /// that a remote down for days cannot fill the disk.
     hold_limit: AtomicU64,
+    /// The newest sample time logged (replayed ones included): how far a reader is behind.
+    newest_sample: AtomicI64,
 }
 
 impl Wal {
@@ -111,6 +113,7 @@ impl Wal {
         }
         let next = kept.last().map_or(first_kept.max(1), |(s, _)| s + 1);
         let w = Writer::create(dir, next)?;
+        let newest = closed.values().copied().max().unwrap_or(i64::MIN);
         let wal = Wal {
             dir: dir.to_path_buf(),
             segment_size,
@@ -120,6 +123,7 @@ impl Wal {
             last_error: Mutex::new(None),
             holds: Mutex::new(std::collections::HashMap::new()),
             hold_limit: AtomicU64::new(0),
+            newest_sample: AtomicI64::new(newest),
         };
         Ok((wal, report))
     }
@@ -141,6 +145,12 @@ impl Wal {
         }
         let max_t = samples.iter().map(|s| s.t).max().unwrap_or(i64::MIN);
         self.log(max_t, |buf| record::encode_samples(buf, samples));
+        self.newest_sample.fetch_max(max_t, Relaxed);
+    }
+
+    /// The newest sample time logged so far, if any.
+    pub fn newest_sample_time(&self) -> Option<Timestamp> {
+        Some(self.newest_sample.load(Relaxed)).filter(|t| *t != i64::MIN)
     }
 
     fn log(&self, max_t: Timestamp, encode: impl FnOnce(&mut Vec<u8>)) {
