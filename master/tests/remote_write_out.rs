@@ -18,6 +18,8 @@ use std::time::Duration;
 struct Remote {
     status: Arc<AtomicU16>,
     got: Arc<Mutex<Received>>,
+    /// Metadata entries received: (family, type, help, unit).
+    metadata: Arc<Mutex<Vec<(String, i32, String, String)>>>,
     /// How long each request takes to answer, and the most requests seen at once.
     delay_ms: Arc<AtomicU64>,
     in_flight: Arc<AtomicU64>,
@@ -44,7 +46,10 @@ impl Remote {
                     let status = state.status.load(Relaxed);
                     if status == 204 {
                         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
-                        for ts in WriteRequest::decode(raw.as_slice()).unwrap().timeseries {
+                        let req = WriteRequest::decode(raw.as_slice()).unwrap();
+                        let meta = req.metadata.into_iter().map(|m| (m.metric_family_name, m.r#type, m.help, m.unit));
+                        state.metadata.lock().extend(meta);
+                        for ts in req.timeseries {
                             let key: Vec<String> =
                                 ts.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect();
                             let mut got = state.got.lock();
@@ -155,6 +160,41 @@ async fn a_slow_remote_gets_more_shards_and_every_sample_once_in_order() {
     for family in ["shards_desired", "shards_max", "shard_capacity", "samples_pending", "samples_total"] {
         assert!(m.contains(&format!("prometheus_remote_storage_{family}{{")), "{family} exported");
     }
+}
+
+/// With `metadata_config.send`, what the scrape targets say of their families goes to the
+/// remote every `send_interval`, typed as the protocol's enum; without, nothing does.
+#[tokio::test]
+async fn metadata_goes_onward_every_send_interval_unless_turned_off() {
+    let target = e2e::TestTarget::start(
+        "# HELP req_total Requests served.\n# TYPE req_total counter\n# UNIT req_total requests\nreq_total 1\n# TYPE temp gauge\ntemp 3\n",
+    )
+    .await;
+    let scrape = format!(
+        "scrape_configs: [{{job_name: t, scrape_interval: 1s, static_configs: [{{targets: ['{}']}}]}}]\n",
+        target.addr
+    );
+    let meta_cfg = |url: &str, send: bool| {
+        let setting = format!("    metadata_config: {{send: {send}, send_interval: 1s}}\n    write_relabel");
+        config(url).replace("    write_relabel", &setting) + &scrape
+    };
+    let (remote, url) = Remote::start(204).await;
+    let master = Daemon::start("master", &meta_cfg(&url, true), &[]).await;
+    wait_until(Duration::from_secs(20), || async { remote.metadata.lock().len() >= 2 }).await;
+    let got: std::collections::BTreeSet<_> = remote.metadata.lock().iter().cloned().collect();
+    assert!(got.contains(&("req_total".into(), 1, "Requests served.".into(), "requests".into())), "{got:?}");
+    assert!(got.contains(&("temp".into(), 2, String::new(), String::new())), "{got:?}");
+    let (_, m) = master.get("/metrics").await;
+    let counted = m.lines().any(|l| l.starts_with("prometheus_remote_storage_metadata_total{") && !l.ends_with(" 0"));
+    assert!(counted, "metadata counted");
+    drop(master);
+
+    let (quiet, url) = Remote::start(204).await;
+    let _master = Daemon::start("master", &meta_cfg(&url, false), &[]).await;
+    wait_until(Duration::from_secs(20), || async { quiet.got.lock().keys().any(|k| k.contains("__name__=temp")) })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(quiet.metadata.lock().is_empty(), "send: false sends none");
 }
 
 /// `cardinal_remote_storage_samples_sent_total` of the sender to `url`.

@@ -68,12 +68,12 @@ fn load(a: &std::sync::atomic::AtomicU64) -> f64 {
 /// Per `remote_write` entry (labelled `remote_name`, `url`): our own names, then
 /// Prometheus's `prometheus_remote_storage_*` with its meaning, which the mixin's
 /// remote-storage alerts read.
-const SENDER_FAMILIES: [SenderFamily; 16] = [
+const SENDER_FAMILIES: [SenderFamily; 19] = [
     ("cardinal_remote_storage_samples_sent_total", "counter", "Samples delivered to the remote.", |w| {
         load(&w.stats.samples_sent)
     }),
     ("cardinal_remote_storage_samples_dropped_total", "counter", "Samples the remote refused for good (4xx).", |w| {
-        load(&w.stats.samples_failed)
+        load(&w.stats.samples.failed)
     }),
     ("cardinal_remote_storage_failed_requests_total", "counter", "Requests that failed.", |w| {
         load(&w.stats.requests_failed)
@@ -81,25 +81,43 @@ const SENDER_FAMILIES: [SenderFamily; 16] = [
     ("cardinal_remote_storage_retries_total", "counter", "Requests retried.", |w| load(&w.stats.retries)),
     ("cardinal_remote_storage_highest_sent_timestamp_seconds", "gauge", "Newest sample delivered.", sent_seconds),
     ("prometheus_remote_storage_samples_total", "counter", "Total number of samples sent to remote storage.", |w| {
-        load(&w.stats.samples_attempted)
+        load(&w.stats.samples.attempted)
     }),
     (
         "prometheus_remote_storage_samples_failed_total",
         "counter",
         "Total number of samples which failed on send to remote storage, non-recoverable errors.",
-        |w| load(&w.stats.samples_failed),
+        |w| load(&w.stats.samples.failed),
     ),
     (
         "prometheus_remote_storage_samples_retried_total",
         "counter",
         "Total number of samples which failed on send to remote storage but were retried because the send error was recoverable.",
-        |w| load(&w.stats.samples_retried),
+        |w| load(&w.stats.samples.retried),
     ),
     (
         "prometheus_remote_storage_samples_dropped_total",
         "counter",
         "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
         |w| load(&w.stats.samples_dropped),
+    ),
+    (
+        "prometheus_remote_storage_metadata_total",
+        "counter",
+        "Total number of metadata entries sent to remote storage.",
+        |w| load(&w.stats.metadata.attempted),
+    ),
+    (
+        "prometheus_remote_storage_metadata_failed_total",
+        "counter",
+        "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+        |w| load(&w.stats.metadata.failed),
+    ),
+    (
+        "prometheus_remote_storage_metadata_retried_total",
+        "counter",
+        "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+        |w| load(&w.stats.metadata.retried),
     ),
     (
         "prometheus_remote_storage_samples_pending",

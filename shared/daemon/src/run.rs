@@ -202,10 +202,28 @@ impl Runtime {
         let mut senders = self.state.remote_writers.lock();
         senders.clear();
         for rw in configs {
-            senders.push(cardinal_remote::send::start(self.wal.clone(), rw.clone(), external.clone())?);
+            let sender = cardinal_remote::send::start(self.wal.clone(), rw.clone(), external.clone(), self.metadata());
+            senders.push(sender?);
         }
         *running = (configs.to_vec(), external);
         Ok(())
+    }
+
+    /// What the scrape targets say of their families, for the senders' `metadata_config`.
+    fn metadata(&self) -> cardinal_remote::send::MetadataSource {
+        let scrape = self.state.scrape.clone();
+        Arc::new(move || {
+            let families = scrape.metadata().into_iter();
+            let entries = families.flat_map(|(name, metas)| {
+                metas.into_iter().map(move |m| cardinal_remote::proto::MetricMetadata {
+                    r#type: cardinal_remote::proto::metric_type(m.kind),
+                    metric_family_name: name.clone(),
+                    help: m.help,
+                    unit: m.unit,
+                })
+            });
+            entries.collect()
+        })
     }
 }
 

@@ -65,6 +65,13 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
+/// `MetricMetadata.type` for an exposition type name (`counter`, `gaugehistogram`, …).
+pub fn metric_type(kind: &str) -> i32 {
+    const TYPES: [&str; 8] =
+        ["unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset"];
+    TYPES.iter().position(|t| *t == kind).unwrap_or(0) as i32
+}
+
 /// The request body: protobuf in snappy's block format.
 pub fn encode(req: &WriteRequest) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy of an in-memory buffer")

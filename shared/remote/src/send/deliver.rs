@@ -1,9 +1,9 @@
 //! One request to the remote, retried as Prometheus does: 5xx and network errors with
 //! exponential backoff (`min_backoff` doubling to `max_backoff`) for as long as it takes,
 //! 429 only with `retry_on_http_429` (after its `Retry-After`, when it gives one), any
-//! other 4xx dropped and counted.
+//! other 4xx dropped and counted. Samples and metadata go through the same retries.
 
-use super::SenderStats;
+use super::{Counts, SenderStats};
 use crate::proto;
 use cardinal_config::RemoteWriteConfig;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -34,23 +34,32 @@ fn retry_after(value: &str) -> Option<Duration> {
     at.duration_since(std::time::SystemTime::now()).ok()
 }
 
+/// What one request carries: how many entries, the counters they move, and for samples the
+/// newest sample time (delivered samples also move the sent totals).
+pub(super) struct Batch<'a> {
+    pub n: u64,
+    pub counts: &'a Counts,
+    pub newest_sample: Option<i64>,
+}
+
 impl Remote {
-    /// Sends one encoded request of `n` samples, newest at `newest`, retrying until it is
-    /// delivered, refused for good (both: `true`, the samples are done with), or we stop
-    /// (`false`).
-    pub async fn deliver(&self, body: bytes::Bytes, n: u64, newest: i64, stop: &AtomicBool) -> bool {
+    /// Sends one encoded request, retrying until it is delivered, refused for good (both:
+    /// `true`, its entries are done with), or we stop (`false`).
+    pub async fn deliver(&self, body: bytes::Bytes, batch: Batch<'_>, stop: &AtomicBool) -> bool {
         let q = &self.cfg.queue_config;
-        let s = &self.stats;
+        let (s, n) = (&self.stats, batch.n);
         let mut backoff = q.min_backoff.0;
         let began = Instant::now();
         loop {
-            s.samples_attempted.fetch_add(n, Relaxed);
+            batch.counts.attempted.fetch_add(n, Relaxed);
             match self.post(&body).await {
                 Ok(()) => {
-                    s.samples_sent.fetch_add(n, Relaxed);
-                    s.send_nanos.fetch_add(began.elapsed().as_nanos() as u64, Relaxed);
-                    s.highest_sent_ms.fetch_max(newest, Relaxed);
-                    s.last_sent_unix_ms.store(cardinal_model::now_ms(), Relaxed);
+                    if let Some(newest) = batch.newest_sample {
+                        s.samples_sent.fetch_add(n, Relaxed);
+                        s.send_nanos.fetch_add(began.elapsed().as_nanos() as u64, Relaxed);
+                        s.highest_sent_ms.fetch_max(newest, Relaxed);
+                        s.last_sent_unix_ms.store(cardinal_model::now_ms(), Relaxed);
+                    }
                     *s.last_error.lock() = None;
                     return true;
                 }
@@ -61,7 +70,7 @@ impl Remote {
                     let retry = status.is_none_or(|s| s >= 500) || rate_limited;
                     if !retry {
                         tracing::error!(url = %self.cfg.url, error = %msg, samples = n, "remote write refused a batch; dropped");
-                        s.samples_failed.fetch_add(n, Relaxed);
+                        batch.counts.failed.fetch_add(n, Relaxed);
                         return true;
                     }
                     if stop.load(Relaxed) {
@@ -72,7 +81,7 @@ impl Remote {
                     let sleep = retry_after.filter(|_| rate_limited).unwrap_or(backoff);
                     tracing::warn!(url = %self.cfg.url, error = %msg, ?sleep, "remote write failed; retrying");
                     s.retries.fetch_add(1, Relaxed);
-                    s.samples_retried.fetch_add(n, Relaxed);
+                    batch.counts.retried.fetch_add(n, Relaxed);
                     tokio::time::sleep(sleep).await;
                     backoff = (sleep * 2).min(q.max_backoff.0);
                 }

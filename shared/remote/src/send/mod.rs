@@ -13,6 +13,7 @@
 //! round waiting for its slowest shard. How many shards: `shards.rs`, Prometheus's rule.
 
 mod deliver;
+mod metadata;
 mod position;
 pub mod shards;
 
@@ -21,7 +22,7 @@ use crate::wal_reader::WalReader;
 use cardinal_config::RemoteWriteConfig;
 use cardinal_model::Labels;
 use cardinal_wal::{Record, Wal};
-use deliver::Remote;
+use deliver::{Batch, Remote};
 use parking_lot::Mutex;
 use position::PositionFile;
 use std::collections::HashMap;
@@ -30,6 +31,17 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering:
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Samples or metadata entries through the remote's requests.
+#[derive(Default)]
+pub struct Counts {
+    /// Put in a request, once per attempt (Prometheus's `samples_total`).
+    pub attempted: AtomicU64,
+    /// In a request that was retried.
+    pub retried: AtomicU64,
+    /// Refused by the remote for good (a 4xx).
+    pub failed: AtomicU64,
+}
+
 /// What a sender did, for `/metrics` (as Prometheus's `prometheus_remote_storage_*`).
 #[derive(Default)]
 pub struct SenderStats {
@@ -37,12 +49,9 @@ pub struct SenderStats {
     pub samples_in: AtomicU64,
     /// Delivered.
     pub samples_sent: AtomicU64,
-    /// Put in a request, once per attempt (Prometheus's `samples_total`).
-    pub samples_attempted: AtomicU64,
-    /// In a request that was retried.
-    pub samples_retried: AtomicU64,
-    /// Refused by the remote for good (a 4xx).
-    pub samples_failed: AtomicU64,
+    pub samples: Counts,
+    /// Metric metadata entries, per `metadata_config`.
+    pub metadata: Counts,
     /// Dropped by `write_relabel_configs`, or of a series the WAL never defined.
     pub samples_dropped: AtomicU64,
     /// Read and not yet delivered.
@@ -91,8 +100,10 @@ struct Pending {
     v: f64,
 }
 
+pub use metadata::MetadataSource;
+
 struct Sender {
-    remote: Remote,
+    remote: Arc<Remote>,
     wal: Arc<Wal>,
     external: Labels,
     /// WAL series id → labels to send (None: dropped by write_relabel_configs).
@@ -102,8 +113,14 @@ struct Sender {
     tuner: shards::ShardTuner,
 }
 
-/// Starts a sender for `cfg`. Fails only on a config it cannot use (an unreadable CA file).
-pub fn start(wal: Arc<Wal>, cfg: RemoteWriteConfig, external: Labels) -> Result<RemoteWriter, String> {
+/// Starts a sender for `cfg`, and with `metadata_config.send` one for what `metadata`
+/// gives. Fails only on a config it cannot use (an unreadable CA file).
+pub fn start(
+    wal: Arc<Wal>,
+    cfg: RemoteWriteConfig,
+    external: Labels,
+    metadata: MetadataSource,
+) -> Result<RemoteWriter, String> {
     let client = cardinal_client::build_client(&cfg.http)?;
     let name = cfg.name.clone().unwrap_or_else(|| format!("{:016x}", cardinal_model::stable_hash(cfg.url.as_bytes())));
     let id = cardinal_model::stable_hash(name.as_bytes());
@@ -112,8 +129,12 @@ pub fn start(wal: Arc<Wal>, cfg: RemoteWriteConfig, external: Labels) -> Result<
     stats.shards.store(cfg.queue_config.min_shards.max(1), Relaxed);
     let stop = Arc::new(AtomicBool::new(false));
     let (url, queue) = (cfg.url.clone(), cfg.queue_config.clone());
+    let remote = Arc::new(Remote { cfg, client, stats: stats.clone() });
+    if remote.cfg.metadata_config.send {
+        tokio::spawn(metadata::run(remote.clone(), metadata, stop.clone()));
+    }
     let sender = Sender {
-        remote: Remote { cfg, client, stats: stats.clone() },
+        remote,
         wal: wal.clone(),
         external,
         series: HashMap::new(),
@@ -237,7 +258,8 @@ impl Sender {
                 let chunk: Vec<Pending> = part.by_ref().take(per_request).collect();
                 let (n, newest) = (chunk.len() as u64, chunk.iter().map(|p| p.t).max().unwrap_or(i64::MIN));
                 let body = bytes::Bytes::from(proto::encode(&request(chunk)));
-                if !self.remote.deliver(body, n, newest, stop).await {
+                let batch = Batch { n, counts: &self.remote.stats.samples, newest_sample: Some(newest) };
+                if !self.remote.deliver(body, batch, stop).await {
                     return false;
                 }
                 pending.fetch_sub(n, Relaxed);
