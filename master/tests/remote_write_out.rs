@@ -18,13 +18,15 @@ use std::time::Duration;
 struct Remote {
     status: Arc<AtomicU16>,
     got: Arc<Mutex<Received>>,
-    /// Metadata entries received: (family, type, help, unit).
-    metadata: Arc<Mutex<Vec<(String, i32, String, String)>>>,
+    metadata: Arc<Mutex<Vec<Meta>>>,
     /// How long each request takes to answer, and the most requests seen at once.
     delay_ms: Arc<AtomicU64>,
     in_flight: Arc<AtomicU64>,
     most_in_flight: Arc<AtomicU64>,
 }
+
+/// A metadata entry received: family, type, help, unit.
+type Meta = (String, i32, String, String);
 
 /// Samples received, by series (`name=value,…`).
 type Received = BTreeMap<String, Vec<(i64, f64)>>;
