@@ -9,12 +9,14 @@
 //! `demo master …`), so one `cargo run` builds everything. `demo workload …` serves the
 //! mesh alone, for the docker-compose stack, and `demo certs` the stack's demo TLS
 //! certificates. `demo compare` runs the scenario with our daemons and then with
-//! Prometheus's, and prints the costs side by side.
+//! Prometheus's, and prints the costs side by side; `demo remote-write` does the same for
+//! remote_write onward.
 
 mod api;
 mod compare;
 mod process;
 mod profiles;
+mod remote_write;
 mod stack;
 mod workload;
 
@@ -80,6 +82,11 @@ fn main() -> ExitCode {
             let cli = compare::Cli::parse_from(std::iter::once(program).chain(args.skip(1)));
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             return exit(runtime.block_on(compare::run(cli)));
+        }
+        Some("remote-write") => {
+            let cli = remote_write::Cli::parse_from(std::iter::once(program).chain(args.skip(1)));
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            return exit(runtime.block_on(remote_write::run(cli)));
         }
         _ => {}
     }

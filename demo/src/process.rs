@@ -21,8 +21,8 @@ pub struct Daemon {
 
 impl Daemon {
     /// Starts `role` (collector or master) with `<dir>/<role>.yml`, data in
-    /// `<dir>/<role>-data` and its log in `<dir>/<role>.log`.
-    pub fn spawn(program: &Program, role: &'static str, dir: &Path, listen: &str) -> Result<Daemon, String> {
+    /// `<dir>/<role>-data`, its log in `<dir>/<role>.log`, and `flags` besides.
+    pub fn spawn(program: &Program, role: &'static str, dir: &Path, listen: &str, flags: &[&str]) -> Result<Daemon, String> {
         let mut cmd = match program {
             Program::Cardinal => {
                 let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
@@ -36,6 +36,7 @@ impl Daemon {
             .arg(format!("--config.file={}", dir.join(format!("{role}.yml")).display()))
             .arg(format!("--web.listen-address={listen}"))
             .arg(format!("--storage.tsdb.path={}", dir.join(format!("{role}-data")).display()))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -75,8 +76,17 @@ impl Daemon {
 
     /// The most resident memory the process has had (VmHWM), in bytes.
     pub fn peak_rss(&self) -> Option<u64> {
+        self.status_bytes("VmHWM:")
+    }
+
+    /// The process's resident memory now (VmRSS), in bytes.
+    pub fn rss(&self) -> Option<u64> {
+        self.status_bytes("VmRSS:")
+    }
+
+    fn status_bytes(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
     }
@@ -126,6 +136,7 @@ mod tests {
         }
         assert!(child.cpu_seconds().is_some_and(|s| (0.2..20.0).contains(&s)), "{:?}", child.cpu_seconds());
         assert!(child.peak_rss().is_some_and(|b| b > 100_000 && b < 1 << 30), "{:?}", child.peak_rss());
+        assert!(child.rss().is_some_and(|b| b > 100_000 && b <= child.peak_rss().unwrap()), "{:?}", child.rss());
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("a"), [0u8; 100]).unwrap();

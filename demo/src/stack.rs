@@ -56,8 +56,8 @@ pub async fn run(o: Options) -> Result<(), String> {
     let master_cfg = MASTER_CONFIG.replace("127.0.0.1:9090", &o.collector).replace("15s", &o.interval);
     write(dir, "master.yml", &master_cfg)?;
 
-    let collector = Daemon::spawn(&Program::Cardinal, "collector", dir, &o.collector)?;
-    let master = Daemon::spawn(&Program::Cardinal, "master", dir, &o.master)?;
+    let collector = Daemon::spawn(&Program::Cardinal, "collector", dir, &o.collector, &[])?;
+    let master = Daemon::spawn(&Program::Cardinal, "master", dir, &o.master, &[])?;
     println!("collector  http://{}/  (federate: http://{}/federate)", o.collector, o.collector);
     println!("master     http://{}/  (Prometheus data source for Grafana)", o.master);
     println!("logs and data in {}; Ctrl-C stops everything", dir.display());

@@ -50,9 +50,9 @@ pub async fn run(plan: &Plan, program: Program) -> Result<Figures, String> {
     write(&dir, "collector.yml", &shipped::collector_config(&plan.workload, &plan.interval, ""))?;
     write(&dir, "istio.rules.yml", &shipped::istio_rules(&plan.interval, &plan.window()))?;
     write(&dir, "master.yml", &master_config(&c_addr, &plan.interval))?;
-    let mut collector = Daemon::spawn(&program, "collector", &dir, &c_addr)?;
+    let mut collector = Daemon::spawn(&program, "collector", &dir, &c_addr, &[])?;
     collector.ready(&c_addr, Duration::from_secs(60)).await?;
-    let mut master = Daemon::spawn(&program, "master", &dir, &m_addr)?;
+    let mut master = Daemon::spawn(&program, "master", &dir, &m_addr, &[])?;
     master.ready(&m_addr, Duration::from_secs(60)).await?;
     let started = unix_now();
     println!("{name}: collector on {c_addr}, master on {m_addr}; waiting until the master has every rollup…");
