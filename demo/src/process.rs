@@ -22,7 +22,13 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `role` (collector or master) with `<dir>/<role>.yml`, data in
     /// `<dir>/<role>-data`, its log in `<dir>/<role>.log`, and `flags` besides.
-    pub fn spawn(program: &Program, role: &'static str, dir: &Path, listen: &str, flags: &[&str]) -> Result<Daemon, String> {
+    pub fn spawn(
+        program: &Program,
+        role: &'static str,
+        dir: &Path,
+        listen: &str,
+        flags: &[&str],
+    ) -> Result<Daemon, String> {
         let mut cmd = match program {
             Program::Cardinal => {
                 let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);

@@ -97,6 +97,12 @@ async fn side(cli: &Cli, root: &Path, program: Program) -> Result<Drain, String>
         peak_rss,
     };
     println!("{name}: drained {} samples in {:.1} s, {:.1} CPU s", drain.samples, drain.seconds, drain.cpu_seconds);
+    // Anything past the total would be a sample sent twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered = sink.samples.load(Relaxed);
+    if delivered != total {
+        return Err(format!("{name}: the sink received {delivered} samples of {total} pushed"));
+    }
     Ok(drain)
 }
 
