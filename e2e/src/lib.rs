@@ -6,6 +6,7 @@ pub mod browser;
 pub mod daemon;
 pub mod kube;
 pub mod prometheus;
+pub mod rates;
 pub mod sdk;
 pub mod series;
 pub mod target;

@@ -9,6 +9,7 @@ use e2e::alertmanager::Alertmanager;
 use e2e::browser::{Browser, parse_count, text_by_id};
 use e2e::istio::{DURATION_BUCKETS, EDGES, Mesh, SERIES_PER_POD, duration_quantile};
 use e2e::prometheus::raw_samples;
+use e2e::rates::{self, near};
 use e2e::{Daemon, Workload, shipped, wait_until};
 use serde_json::Value;
 use std::time::Duration;
@@ -21,13 +22,6 @@ const WAIT: Duration = Duration::from_secs(90);
 
 fn now() -> f64 {
     cardinal_model::now_ms() as f64 / 1000.0
-}
-
-/// Asserts `got` is within `tolerance` (relative) of `want`.
-fn near(what: &str, got: f64, want: f64, tolerance: f64) {
-    let off = (got - want).abs() / want;
-    println!("{what}: {got}, want {want} (off by {:.2}%)", off * 100.0);
-    assert!(off <= tolerance, "{what}: {got}, want {want} ± {:.1}% (off by {:.2}%)", tolerance * 100.0, off * 100.0);
 }
 
 struct Stack {
@@ -148,50 +142,12 @@ async fn series_are_cut(s: &Stack) {
 
 /// The master's newest rolled-up sample.
 async fn newest(master: &Daemon) -> f64 {
-    master.scalar("max(timestamp(istio_requests_total))").await.unwrap_or(0.0)
+    rates::newest(master, "istio_requests_total").await
 }
 
-/// The rate at which the `series` rolled-up counters `selector` picks grew, read off the
-/// stored samples: the sum of their values at the latest instant all of them share,
-/// less the sum at the earliest such instant after `from`, over the time between, and
-/// those two instants (ms). No extrapolation, so neither the federation's lag nor a
-/// missed federation scrape at a window's edge (which make `rate()` read low near now,
-/// in Prometheus as here) blurs it.
-async fn counter_rate(master: &Daemon, selector: &str, series: usize, from: f64) -> (f64, i64, i64) {
-    let at = newest(master).await;
-    let span = (at - from).ceil() as u64;
-    let samples = raw_samples(&master.url(""), &format!("{selector}[{span}s]"), at, &[]).await;
-    let mut by_time: std::collections::BTreeMap<i64, (usize, f64)> = Default::default();
-    for ((_, t), v) in samples {
-        let e = by_time.entry(t).or_default();
-        (e.0, e.1) = (e.0 + 1, e.1 + f64::from_bits(v));
-    }
-    let shared: Vec<(i64, f64)> =
-        by_time.into_iter().filter(|(_, (n, _))| *n == series).map(|(t, (_, v))| (t, v)).collect();
-    let (Some(&(t1, v1)), Some(&(t2, v2))) = (shared.first(), shared.last()) else {
-        panic!("{selector}: no instant holds all {series} series");
-    };
-    assert!(t2 - t1 >= 20_000, "{selector}: shared instants {t1}..{t2}");
-    ((v2 - v1) / ((t2 - t1) as f64 / 1000.0), t1, t2)
-}
-
-/// The rate at which the rollup's inputs grew as the collector scraped them between the
-/// instants `t1` and `t2` (ms): each input's last sample at or before `t2` less its last
-/// at or before `t1`. What the rolled-up counter must have counted over the same span.
+/// What the collector scraped of the rollup's inputs between `t1` and `t2`.
 async fn scraped_rate(collector: &Daemon, t1: i64, t2: i64) -> f64 {
-    let span = (t2 - t1) / 1000 + 10;
-    let selector = format!("istio_requests_total{{reporter=\"source\"}}[{span}s]");
-    let samples = raw_samples(&collector.url(""), &selector, t2 as f64 / 1000.0, &[]).await;
-    let mut last: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
-    for ((series, t), v) in &samples {
-        let e = last.entry(series.as_str()).or_default();
-        if *t <= t1 {
-            e.0 = f64::from_bits(*v);
-        }
-        e.1 = f64::from_bits(*v);
-    }
-    assert_eq!(last.len(), MESH.pods * EDGES, "every input's samples");
-    last.values().map(|(before, after)| after - before).sum::<f64>() / ((t2 - t1) as f64 / 1000.0)
+    rates::scraped_rate(collector, "istio_requests_total{reporter=\"source\"}", Some(MESH.pods * EDGES), t1, t2).await
 }
 
 /// The rolled-up counter's rate from `from` to the newest sample counts exactly what was
@@ -202,7 +158,7 @@ async fn scraped_rate(collector: &Daemon, t1: i64, t2: i64) -> f64 {
 /// before it, so the difference of two can be off by that much of the span; returns
 /// that bound.
 async fn rolled_up_rate_holds(s: &Stack, what: &str, from: f64) -> f64 {
-    let (rolled_up, t1, t2) = counter_rate(&s.master, "istio_requests_total", PAIRS, from).await;
+    let (rolled_up, t1, t2) = rates::counter_rate(&s.master, "istio_requests_total", PAIRS, from).await;
     let scraped = scraped_rate(&s.collector, t1, t2).await;
     near(&format!("{what}, against the inputs' samples"), rolled_up, scraped, 0.01);
     let timing = 2.5 / ((t2 - t1) as f64 / 1000.0);
@@ -227,7 +183,7 @@ async fn rollups_match_the_known_rates(s: &Stack, from: f64) {
     let per_workload = MESH.edges(0).iter().map(|e| e.rate).sum::<f64>() * (MESH.pods / MESH.workloads) as f64;
     for w in 0..MESH.workloads {
         let selector = format!("istio_requests_total{{source_workload=\"workload-{w}\"}}");
-        near(&selector, counter_rate(master, &selector, EDGES, from).await.0, per_workload, timing.max(0.03));
+        near(&selector, rates::counter_rate(master, &selector, EDGES, from).await.0, per_workload, timing.max(0.03));
     }
 }
 

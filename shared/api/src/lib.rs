@@ -88,6 +88,8 @@ pub struct ApiState {
     pub profile_rules: AtomicBool,
     /// Signalled by `POST /-/quit`.
     pub quit: tokio::sync::Notify,
+    /// The HA tracker pushes and federation scrapes go through, when `ha_tracker` is set.
+    pub ha: Option<Arc<cardinal_ha::HaStore>>,
     /// `--query.max-concurrency` slots, shared by every endpoint that evaluates or
     /// selects (queries, series and label lookups, `/federate`).
     pub query_slots: Arc<tokio::sync::Semaphore>,
@@ -123,6 +125,7 @@ impl ApiState {
             profile_rules: AtomicBool::new(false),
             quit: tokio::sync::Notify::new(),
             query_slots: Arc::new(tokio::sync::Semaphore::new(20)),
+            ha: None,
         }
     }
 }

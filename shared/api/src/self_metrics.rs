@@ -346,6 +346,9 @@ fn notifier_metrics(out: &mut String, st: &ApiState) {
 pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     let mut out = String::new();
     st.db.status.write_metrics(&mut out);
+    if let Some(ha) = &st.ha {
+        ha.write_metrics(&mut out);
+    }
     let s = &st.scrape.stats;
     counter(&mut out, "cardinal_scrapes_total", "Scrapes attempted.", &s.scrapes);
     counter(&mut out, "cardinal_scrape_failures_total", "Scrapes that failed (up == 0).", &s.failures);

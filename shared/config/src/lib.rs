@@ -1,6 +1,7 @@
 //! The configuration file, in Prometheus's YAML schema. Unknown fields are errors that
 //! name `file:line:column`; cross-field checks follow Prometheus's messages.
 
+mod ha;
 mod http;
 mod kubernetes;
 mod names;
@@ -10,6 +11,7 @@ pub mod rollup;
 mod scrape;
 mod units;
 
+pub use ha::HaTrackerConfig;
 pub use http::{Authorization, BasicAuth, Credentials, HttpClientConfig, TlsConfig};
 pub use kubernetes::KubernetesSdConfig;
 pub use profile::{ProfileRule, ProfileRuleConfig};
@@ -49,6 +51,9 @@ pub struct Config {
     pub profile_rules: Vec<ProfileRuleConfig>,
     #[serde(skip)]
     pub profiles: Vec<ProfileRule>,
+    /// The master's deduplication of HA pairs (`ha.rs`); read at start only.
+    #[serde(default)]
+    pub ha_tracker: Option<HaTrackerConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -139,7 +144,7 @@ impl Config {
         }
         self.rollups = rollup::finish_all(&self.rollup_rules, &self.global)?;
         self.profiles = profile::finish_all(&self.profile_rules)?;
-        Ok(())
+        self.ha_tracker.as_ref().map_or(Ok(()), HaTrackerConfig::validate)
     }
 
     fn resolve_paths(&mut self, dir: &Path) {

@@ -291,3 +291,30 @@ fn profile_rule_errors_are_clear() {
         assert!(err.contains(want), "{text}\n→ {err}\nwanted {want}");
     }
 }
+
+#[test]
+fn ha_tracker_takes_mimirs_defaults_and_refuses_what_cannot_work() {
+    let cfg = Config::parse("ha_tracker: {}\n", "t.yml").unwrap();
+    let ha = cfg.ha_tracker.expect("set");
+    assert_eq!((ha.cluster_label.as_str(), ha.replica_label.as_str()), ("cluster", "__replica__"));
+    assert_eq!(ha.failover_timeout.0, Duration::from_secs(30));
+    assert!(ha.counter_names.re.is_match("istio_requests_total") && !ha.counter_names.re.is_match("x:rate1m"));
+    assert!(Config::parse("", "t.yml").unwrap().ha_tracker.is_none(), "off unless set");
+    for (text, want) in [
+        ("ha_tracker: {replica_label: cluster}\n", "must differ"),
+        ("ha_tracker: {cluster_label: 'a-b'}\n", "not a valid label name"),
+        ("ha_tracker: {failover_timeout: 0s}\n", "greater than 0"),
+        ("ha_tracker: {counter_names: '('}\n", "invalid regex"),
+        ("ha_tracker: {replicas: 2}\n", "t.yml:1"),
+    ] {
+        let err = Config::parse(text, "t.yml").unwrap_err().to_string();
+        assert!(err.contains(want), "{text}: {err}");
+    }
+}
+
+#[test]
+fn the_shipped_ha_master_config_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/master-ha.yml");
+    let cfg = Config::load(&path).unwrap();
+    assert_eq!(cfg.ha_tracker.expect("set").replica_label, "replica");
+}

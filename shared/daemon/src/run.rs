@@ -86,7 +86,13 @@ async fn run(
     // before the restart, and the state file holds what they contributed.
     let rollups = cardinal_rollup::Rollups::open(head.clone(), Some(cli.data.clone()));
     head.set_observer(rollups.clone());
-    let scrape = Arc::new(ScrapeManager::new(head.clone(), cli.scrape_timestamp_tolerance()));
+    // Federation scrapes and pushes write through the HA tracker when there is one.
+    let ha = cfg.ha_tracker.clone().map(|h| Arc::new(cardinal_ha::HaStore::new(head.clone(), h)));
+    let ingest: Arc<dyn cardinal_storage::SeriesStore> = match &ha {
+        Some(ha) => ha.clone(),
+        None => head.clone(),
+    };
+    let scrape = Arc::new(ScrapeManager::new(ingest.clone(), cli.scrape_timestamp_tolerance()));
     let engine = Engine {
         lookback: cli.lookback,
         timeout: cli.query_timeout,
@@ -97,7 +103,7 @@ async fn run(
     let rules = Arc::new(RuleManager::new(db.clone(), engine.clone(), alert_options(&cli), Some(notifier.clone())));
     let (reload_tx, reload_rx) = tokio::sync::mpsc::channel::<ReloadRequest>(4);
     let database =
-        cardinal_api::Database { query: db.clone(), latest: head.clone(), store: head.clone(), status: db.clone() };
+        cardinal_api::Database { query: db.clone(), latest: head.clone(), store: ingest, status: db.clone() };
     let parts = cardinal_api::Parts {
         db: database,
         scrape: scrape.clone(),
@@ -117,8 +123,14 @@ async fn run(
         profile_ingestion_flag: cli.enable_profile_ingestion,
     };
     state.query_slots = Arc::new(tokio::sync::Semaphore::new(cli.max_concurrency.max(1)));
+    state.ha = ha;
     let state = Arc::new(state);
-    let runtime = Arc::new(Runtime { state: state.clone(), wal: db.wal().clone(), remote_write: Mutex::default() });
+    let runtime = Arc::new(Runtime {
+        state: state.clone(),
+        wal: db.wal().clone(),
+        remote_write: Mutex::default(),
+        ha_tracker: cfg.ha_tracker.clone(),
+    });
     runtime.apply(&cfg)?;
     let listener =
         tokio::net::TcpListener::bind(&cli.listen).await.map_err(|e| format!("listening on {}: {e}", cli.listen))?;
@@ -162,6 +174,8 @@ struct Runtime {
     wal: Arc<Wal>,
     /// The config the running senders were started from.
     remote_write: Mutex<(Vec<RemoteWriteConfig>, Labels)>,
+    /// `ha_tracker` as started: scrape loops and pushes hold handles made under it.
+    ha_tracker: Option<cardinal_config::HaTrackerConfig>,
 }
 
 impl Runtime {
@@ -169,6 +183,9 @@ impl Runtime {
     /// clients) is checked before anything changes, so a bad config changes nothing.
     fn apply(&self, cfg: &Config) -> Result<(), String> {
         let state = &self.state;
+        if cfg.ha_tracker != self.ha_tracker {
+            return Err("ha_tracker changed: it takes effect at a restart only".into());
+        }
         let rule_groups = RuleManager::load(&cfg.rule_files)?;
         Notifier::check(&cfg.alerting)?;
         for rw in &cfg.remote_write {
