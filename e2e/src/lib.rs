@@ -9,6 +9,7 @@ pub mod prometheus;
 pub mod rates;
 pub mod sdk;
 pub mod series;
+pub mod small_mesh;
 pub mod target;
 pub mod victoria_metrics;
 pub mod vmagent;

@@ -41,14 +41,18 @@ pub async fn counter_rate(d: &Daemon, selector: &str, series: usize, from: f64) 
     ((v2 - v1) / ((t2 - t1) as f64 / 1000.0), t1, t2)
 }
 
-/// The rate at which the series `selector` picks on `collector` (`inputs` of them, when
-/// that is known: no churn) grew as it scraped them between the instants `t1` and `t2`
+/// The rate at which the series `selector` picks on `collectors` (`inputs` of them, when
+/// that is known: no churn) grew as they scraped them between the instants `t1` and `t2`
 /// (ms): each input's last sample at or before `t2` less its last at or before `t1` (none:
-/// a new input, counted from zero). What a counter rolled up from them must have
-/// counted over the same span.
-pub async fn scraped_rate(collector: &Daemon, selector: &str, inputs: Option<usize>, t1: i64, t2: i64) -> f64 {
+/// a new input, counted from zero). An input scraped by several collectors in turn (a
+/// target moving between shards) is one input. What a counter rolled up from them must
+/// have counted over the same span.
+pub async fn scraped_rate(collectors: &[&Daemon], selector: &str, inputs: Option<usize>, t1: i64, t2: i64) -> f64 {
     let span = (t2 - t1) / 1000 + 10;
-    let samples = raw_samples(&collector.url(""), &format!("{selector}[{span}s]"), t2 as f64 / 1000.0, &[]).await;
+    let mut samples = BTreeMap::new();
+    for c in collectors {
+        samples.extend(raw_samples(&c.url(""), &format!("{selector}[{span}s]"), t2 as f64 / 1000.0, &[]).await);
+    }
     let mut last: BTreeMap<&str, (f64, f64)> = Default::default();
     for ((series, t), v) in &samples {
         let e = last.entry(series.as_str()).or_default();

@@ -9,40 +9,26 @@
 //! (within 1%) what the mesh served; alerts from both replicas reach Alertmanager as one.
 
 use e2e::alertmanager::Alertmanager;
-use e2e::istio::{EDGES, Mesh};
 use e2e::rates::{self, near};
+use e2e::small_mesh::{COUNTER, INTERVAL, MESH, PAIRS, WAIT, now};
 use e2e::workload::Churn;
 use e2e::{Daemon, Workload, shipped, wait_until};
 use std::time::Duration;
 
-const MESH: Mesh = Mesh { pods: 20, workloads: 4 };
-const PAIRS: usize = MESH.workloads * EDGES;
-const INTERVAL: &str = "2s";
-const WAIT: Duration = Duration::from_secs(90);
-const COUNTER: &str = "istio_requests_total";
-
-fn now() -> f64 {
-    cardinal_model::now_ms() as f64 / 1000.0
-}
-
 /// One replica: the shipped rules and rollup (every 4 s, as in the reference test), the
 /// pair's labels, and alerts sent without the replica label, as Prometheus HA pairs do.
 async fn collector(w: &Workload, replica: &str, am: Option<&Alertmanager>) -> Daemon {
-    let rollup = "interval: 4s\n    flush_delay: 6s";
-    let mut extra = shipped::collector_block("rollup_rules").replace("interval: 15s", rollup);
+    let mut extra = String::new();
     if let Some(am) = am {
         extra += &format!(
             "\nalerting:\n  alert_relabel_configs: [{{action: labeldrop, regex: replica}}]\n  alertmanagers:\n    - static_configs: [{{targets: ['{}']}}]\n",
             am.addr
         );
     }
-    let files = [
-        ("istio.rules.yml", shipped::istio_rules(INTERVAL, "10s")),
-        ("alerts.rules.yml", shipped::alert_rules(INTERVAL, "10s", "4s")),
-    ];
+    let mut files = e2e::small_mesh::rule_files();
+    files.push(("alerts.rules.yml", shipped::alert_rules(INTERVAL, "10s", "4s")));
     let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    let labels = format!("cluster: mesh, replica: {replica}");
-    let cfg = shipped::collector_config(w, INTERVAL, &extra).replace("collector: c1", &labels);
+    let cfg = e2e::small_mesh::collector_config(w, &format!("cluster: mesh, replica: {replica}"), &extra);
     Daemon::start_with_files("collector", &cfg, &files, &["--rules.alert.resend-delay=1s"]).await
 }
 
@@ -103,7 +89,7 @@ async fn an_ha_pair_loses_a_replica_for_two_minutes_without_a_gap_a_reset_or_a_c
     let (rolled_up, t1, t2) = rates::counter_rate(&master, COUNTER, PAIRS, from).await;
     let survivor = &b;
     let selector = format!("{COUNTER}{{reporter=\"source\"}}");
-    let scraped = rates::scraped_rate(survivor, &selector, None, t1, t2).await;
+    let scraped = rates::scraped_rate(&[survivor], &selector, None, t1, t2).await;
     near("the rolled-up rate across the fail-over, against the survivor's inputs", rolled_up, scraped, 0.01);
     // `increase()` over the same span (starting a millisecond before its first sample, so
     // that it extrapolates by nothing), against the mesh's count.

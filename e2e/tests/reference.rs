@@ -147,7 +147,8 @@ async fn newest(master: &Daemon) -> f64 {
 
 /// What the collector scraped of the rollup's inputs between `t1` and `t2`.
 async fn scraped_rate(collector: &Daemon, t1: i64, t2: i64) -> f64 {
-    rates::scraped_rate(collector, "istio_requests_total{reporter=\"source\"}", Some(MESH.pods * EDGES), t1, t2).await
+    rates::scraped_rate(&[collector], "istio_requests_total{reporter=\"source\"}", Some(MESH.pods * EDGES), t1, t2)
+        .await
 }
 
 /// The rolled-up counter's rate from `from` to the newest sample counts exactly what was

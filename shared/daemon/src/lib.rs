@@ -10,6 +10,7 @@
 
 mod cli;
 mod run;
+mod sharding;
 
 pub use cli::Role;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! Starting, reloading and stopping a daemon.
 
 use crate::cli::{Cli, Role};
+use crate::sharding::ShardedJobs;
 use cardinal_api::{ApiState, ReloadRequest};
 use cardinal_config::{Config, RemoteWriteConfig};
 use cardinal_model::{Labels, now_ms};
@@ -130,6 +131,7 @@ async fn run(
         wal: db.wal().clone(),
         remote_write: Mutex::default(),
         ha_tracker: cfg.ha_tracker.clone(),
+        sharded: Mutex::default(),
     });
     runtime.apply(&cfg)?;
     let listener =
@@ -176,6 +178,8 @@ struct Runtime {
     remote_write: Mutex<(Vec<RemoteWriteConfig>, Labels)>,
     /// `ha_tracker` as started: scrape loops and pushes hold handles made under it.
     ha_tracker: Option<cardinal_config::HaTrackerConfig>,
+    /// The sharded scrape jobs as last applied.
+    sharded: Mutex<ShardedJobs>,
 }
 
 impl Runtime {
@@ -193,6 +197,12 @@ impl Runtime {
         }
         state.scrape.apply(cfg)?;
         state.rollups.apply(&cfg.rollups, now_ms());
+        let sharded = ShardedJobs::of(cfg);
+        if let Some((from, until)) = sharded.hand_over(&self.sharded.lock(), cfg, now_ms()) {
+            tracing::info!(until, "a sharded job's share of targets changed: inputs arriving now set baselines");
+            state.rollups.hand_over(from, until);
+        }
+        *self.sharded.lock() = sharded;
         let external = Labels::from_pairs(cfg.global.external_labels.clone());
         state.profile_rules.store(!cfg.profiles.is_empty(), Relaxed);
         if !cfg.profiles.is_empty() && external.is_empty() {

@@ -142,6 +142,14 @@ impl Rollups {
         self.write(&retired);
     }
 
+    /// Targets of a sharded scrape job may be arriving from another collector, from
+    /// `from` until `until` (wall clock, ms): see `RuleState::hand_over`.
+    pub fn hand_over(&self, from: Timestamp, until: Timestamp) {
+        for rule in &self.current.read().rules {
+            rule.lock().hand_over(from, until);
+        }
+    }
+
     /// Writes out every window whose time has come and checkpoints the state. Returns the
     /// number of samples written.
     pub fn flush(&self, now: Timestamp) -> usize {

@@ -6,7 +6,7 @@ pub use crate::inputs::{Input, Inputs};
 use crate::window::{Acc, first_sample_counts, from_increases, is_cumulative};
 use cardinal_config::{Grouping, RollupRule};
 use cardinal_model::{Labels, LabelsBuilder, Timestamp, labels::METRIC_NAME, stale_nan};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One output series.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,6 +64,11 @@ pub struct RuleState {
     /// When the state this process resumed from was saved: samples up to then went into
     /// the previous process's windows.
     resumed_at: Timestamp,
+    /// A hand-over of targets between sharded collectors, from and until when (sample
+    /// time): inputs arriving in it, or coming back to this shard, set baselines (`hand_over`).
+    handover: (Timestamp, Timestamp),
+    /// Inputs that set a baseline in the hand-over, until their second sample.
+    arrived: HashSet<u64>,
     pub stats: RuleStats,
 }
 
@@ -78,6 +83,8 @@ impl RuleState {
             first_window,
             resumed_at: Timestamp::MIN,
             resume_until: now.saturating_add((2 * step).max(60_000)),
+            handover: (Timestamp::MIN, Timestamp::MIN),
+            arrived: HashSet::new(),
             rule,
             step,
             inputs: Inputs::default(),
@@ -88,6 +95,39 @@ impl RuleState {
             flushes: 0,
             stats: RuleStats::default(),
         }
+    }
+
+    /// Targets may be moving to this collector from another shard, from `from` until
+    /// `until`: another shard's rollups counted their history, so an input arriving in that
+    /// time only sets its baseline, and so does one coming back (not seen for three
+    /// intervals before `from`) instead of counting its increase while it was away. What
+    /// it served between `from` (about when the other shard stopped scraping it) and its
+    /// first scrape here is counted at its second, at the rate between the two.
+    pub fn hand_over(&mut self, from: Timestamp, until: Timestamp) {
+        self.handover = (from, until.max(from.saturating_add(2 * self.step)));
+        self.arrived.clear();
+    }
+
+    /// For an input known before: `back`, it set a baseline now; or, at its second
+    /// sample after one, the increase it made between the hand-over's start and its
+    /// baseline `first`, at the rate it grows by from there to `now`.
+    fn arrival(&mut self, key: u64, back: bool, first: (Timestamp, f64), now: (Timestamp, f64)) -> f64 {
+        if back {
+            self.arrived.insert(key);
+            return 0.0;
+        }
+        if self.arrived.is_empty() || !self.arrived.remove(&key) {
+            return 0.0;
+        }
+        let (since_start, between) = ((first.0 - self.handover.0).max(0), now.0 - first.0);
+        if now.1 < first.1 || between <= 0 {
+            return 0.0;
+        }
+        (now.1 - first.1) * since_start as f64 / between as f64
+    }
+
+    fn handing_over(&self, t: Timestamp) -> bool {
+        (self.handover.0..self.handover.1).contains(&t)
     }
 
     /// Rebuilds the group index after groups were restored from a checkpoint.
@@ -129,12 +169,17 @@ impl RuleState {
             window = self.flushed + self.step;
             late = Some(Late::Shifted);
         }
+        let handing_over = self.handing_over(t);
+        let came_back_before = self.handover.0.saturating_sub(3 * self.step);
         if let Some(i) = self.inputs.get_mut(key, slot) {
             if t <= i.last_t {
                 self.stats.out_of_order += 1;
                 return None;
             }
-            let delta = if v >= i.last_v {
+            let back = handing_over && i.last_t < came_back_before;
+            let delta = if back {
+                0.0
+            } else if v >= i.last_v {
                 v - i.last_v
             } else {
                 self.stats.counter_resets += 1;
@@ -142,13 +187,17 @@ impl RuleState {
             };
             let (prev_t, prev_v, group) = (i.last_t, i.last_v, i.group);
             *i = Input { last_v: v, last_t: t, group, seen: self.flushes };
+            let delta = delta + self.arrival(key, back, (prev_t, prev_v), (t, v));
             let prev_in_window = (self.window_of(prev_t) == Some(window)).then_some(prev_v);
             self.add_to_window(window, group, delta, v, prev_in_window, t);
         } else {
             let group = self.group_for(&labels(), existing);
             let g = self.groups[group as usize].as_mut().expect("live group");
             g.inputs += 1;
-            let baseline = !first_sample_counts(output) || (g.resumed && t < self.resume_until);
+            let baseline = !first_sample_counts(output) || (g.resumed && t < self.resume_until) || handing_over;
+            if handing_over && first_sample_counts(output) {
+                self.arrived.insert(key);
+            }
             *slot = self.inputs.insert(key, Input { last_v: v, last_t: t, group, seen: self.flushes });
             self.add_to_window(window, group, if baseline { 0.0 } else { v }, v, None, t);
         }

@@ -56,6 +56,30 @@ fn total_counts_new_pods_from_zero_and_absorbs_resets() {
     assert_eq!(s.stats.counter_resets, 1);
 }
 
+/// Targets moving in from another shard (from 50s, for 20s) only set baselines, as does one
+/// coming back after being away (more than three intervals); at their second sample they
+/// add what they served since the hand-over began, at the rate between the two. One
+/// scraped right through the reload counts on, and a pod first seen after the hand-over
+/// counts from zero again.
+#[test]
+fn a_hand_over_takes_arriving_and_returning_inputs_as_baselines() {
+    let mut s = fresh("total");
+    feed(&mut s, "returns", 5_000, 100.0);
+    for (t, v) in [(5_000, 10.0), (25_000, 20.0), (45_000, 30.0)] {
+        feed(&mut s, "stays", t, v);
+    }
+    s.hand_over(50_000, 70_000);
+    feed(&mut s, "stays", 55_000, 40.0); // +10
+    feed(&mut s, "moved_in", 55_000, 500.0); // baseline
+    feed(&mut s, "returns", 55_000, 300.0); // away since 5s: baseline
+    feed(&mut s, "moved_in", 65_000, 505.0); // +5, and 0.5/s for the 5s before 55s: +2.5
+    feed(&mut s, "returns", 65_000, 310.0); // +10, and 1/s for 5s: +5
+    feed(&mut s, "new_pod", 75_000, 7.0); // after the hand-over: counts 7
+    let out = flush(&mut s, 100_000);
+    let want = [(10_000, 110.0), (30_000, 120.0), (50_000, 130.0), (60_000, 140.0), (70_000, 162.5), (80_000, 169.5)];
+    assert_eq!(values(&out), want);
+}
+
 #[test]
 fn total_prometheus_and_rates_take_first_samples_as_baselines() {
     let mut tp = fresh("total_prometheus");
