@@ -1,6 +1,7 @@
 //! The master writing onward to a real VictoriaMetrics single-node (Debian's
 //! `victoria-metrics`): every sample arrives once, and an outage of it loses nothing, not
-//! even with the master `kill -9`'d and restarted in the middle of it.
+//! even with the master `kill -9`'d and restarted in the middle of it. The outage lasts
+//! seconds here; `CARDINAL_E2E_LONG=1` makes it the five minutes.
 
 mod common;
 
@@ -24,6 +25,8 @@ fn config(vm: &VictoriaMetrics) -> String {
 
 #[tokio::test]
 async fn every_sample_reaches_victoriametrics_once_through_an_outage_and_a_restart() {
+    let long = std::env::var("CARDINAL_E2E_LONG").is_ok_and(|v| v == "1");
+    let half_outage = Duration::from_secs(if long { 150 } else { 2 });
     let Some(mut vm) = VictoriaMetrics::start().await else { return };
     let mut master = Daemon::start("master", &config(&vm), &["--web.enable-remote-write-receiver"]).await;
     let from = cardinal_model::now_ms() - 600_000;
@@ -37,11 +40,11 @@ async fn every_sample_reaches_victoriametrics_once_through_an_outage_and_a_resta
     // middle, and takes more again. Then VictoriaMetrics comes back.
     vm.stop();
     push(&master, "onward", from, 100..200).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(half_outage).await;
     master.kill9();
     master.restart().await;
     push(&master, "onward", from, 200..300).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(half_outage + Duration::from_secs(1)).await;
     vm.restart().await;
     wait_until(Duration::from_secs(60), || async { vm.export(selector).await.len() >= 300 }).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
