@@ -19,7 +19,7 @@ fn text(o: &Output) -> String {
 const TEST_FILES: &[&str] = &[
     "config/rules/istio.test.yml",
     "config/rules/alerts.test.yml",
-    "config/rules/shards.test.yml",
+    "config/master-rules/shards.test.yml",
     "shared/promql/tests/rules/edge-cases.test.yml",
     "shared/rules/tests/alerts/templates.test.yml",
 ];
@@ -41,7 +41,9 @@ fn the_same_files_pass_under_promtool() {
         let out = Command::new(&promtool).args(["test", "rules"]).arg(repo(f)).output().unwrap();
         assert!(out.status.success(), "promtool on {f}:\n{}", text(&out));
     }
-    for rules in ["config/rules/istio.rules.yml", "config/rules/alerts.rules.yml", "config/rules/shards.rules.yml"] {
+    for rules in
+        ["config/rules/istio.rules.yml", "config/rules/alerts.rules.yml", "config/master-rules/shards.rules.yml"]
+    {
         let out = Command::new(&promtool).args(["check", "rules"]).arg(repo(rules)).output().unwrap();
         assert!(out.status.success(), "{}", text(&out));
     }

@@ -171,10 +171,9 @@ impl Sender {
                     false
                 }
             };
-            // Full, or a request's worth with nothing more to read now, or waited long enough.
-            let drained = round.len() < cap;
-            let due = !drained
-                || (round.len() >= q.max_samples_per_send)
+            // A request's worth (all there is to read now, up to a full round), or waited
+            // long enough.
+            let due = round.len() >= q.max_samples_per_send
                 || (!round.is_empty() && since.elapsed() >= q.batch_send_deadline.0);
             if due {
                 if !self.send_round(std::mem::take(&mut round), &stop).await {
