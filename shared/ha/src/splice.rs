@@ -19,7 +19,6 @@
 use cardinal_model::Timestamp;
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::time::Instant;
 
 type Point = (Timestamp, f64);
 
@@ -63,6 +62,7 @@ impl Standby {
     }
 }
 
+#[derive(Default)]
 struct State {
     /// The replica whose values are stored now.
     replica: Option<Arc<str>>,
@@ -73,14 +73,8 @@ struct State {
     /// The newest value stored.
     last: Option<Point>,
     standby: Vec<Standby>,
-    /// When a sample of the series last came, from any replica.
-    touched: Instant,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State { replica: None, offset: 0.0, last_raw: None, last: None, standby: Vec::new(), touched: Instant::now() }
-    }
+    /// The newest sample time seen, from any replica.
+    newest: Timestamp,
 }
 
 /// One counter series' splice, shared by the handles of all its replicas.
@@ -91,11 +85,13 @@ impl Splice {
     /// A splice continuing from `last`, the newest value stored before (after a restart
     /// of the master the head still has it).
     pub fn from_stored(last: Option<Point>) -> Splice {
-        Splice(Mutex::new(State { last, ..State::default() }))
+        Splice(Mutex::new(State { last, newest: last.map_or(0, |l| l.0), ..State::default() }))
     }
 
     /// Stores the elected `replica`'s raw `(t, v)` through `write`, as spliced; the
-    /// splice moves on only if `write` succeeds.
+    /// splice moves on only if `write` succeeds. A value that is not a number (a stale
+    /// marker) or infinite is written as it is and leaves the splice alone: one such
+    /// sample would otherwise poison the offset for good.
     pub fn store<E>(
         &self,
         replica: &Arc<str>,
@@ -103,11 +99,11 @@ impl Splice {
         v: f64,
         write: impl FnOnce(f64) -> Result<(), E>,
     ) -> Result<(), E> {
-        if cardinal_model::is_stale_nan(v) {
+        if !v.is_finite() {
             return write(v);
         }
         let mut st = self.0.lock();
-        st.touched = Instant::now();
+        st.newest = st.newest.max(t);
         let offset = st.offset_for(replica, v);
         let out = v + offset;
         write(out)?;
@@ -121,9 +117,9 @@ impl Splice {
         Ok(())
     }
 
-    /// When a sample of the series last came.
-    pub fn touched(&self) -> Instant {
-        self.0.lock().touched
+    /// The newest sample time seen, from any replica.
+    pub fn newest(&self) -> Timestamp {
+        self.0.lock().newest
     }
 
     /// `replica`'s raw value behind a stored `v` (`v` itself if it is not the one stored).
@@ -132,13 +128,13 @@ impl Splice {
         if st.replica.as_ref() == Some(replica) { v - st.offset } else { v }
     }
 
-    /// Notes a standby replica's raw sample (not stored).
+    /// Notes a standby replica's raw sample (not stored; not a number or infinite: ignored).
     pub fn standby(&self, replica: &Arc<str>, t: Timestamp, v: f64) {
-        if cardinal_model::is_stale_nan(v) {
+        if !v.is_finite() {
             return;
         }
         let mut st = self.0.lock();
-        st.touched = Instant::now();
+        st.newest = st.newest.max(t);
         let last_t = st.last.map(|l| l.0);
         match st.standby.iter_mut().find(|s| s.replica == *replica) {
             Some(s) => s.note(last_t, (t, v)),
@@ -236,6 +232,21 @@ mod tests {
         assert!(cardinal_model::is_stale_nan(store(&s, &a, 5, stale)));
         assert_eq!(store(&s, &b, 10, 7.0), 100.0);
         assert_eq!(store(&s, &b, 20, 9.0), 102.0);
+    }
+
+    #[test]
+    fn values_that_are_not_numbers_or_infinite_pass_and_leave_the_offset_alone() {
+        let (a, b) = (Arc::from("a"), Arc::from("b"));
+        let s = Splice::default();
+        store(&s, &a, 0, 100.0);
+        s.standby(&b, 0, 10.0);
+        assert!(store(&s, &a, 5, f64::NAN).is_nan());
+        assert_eq!(store(&s, &a, 6, f64::INFINITY), f64::INFINITY);
+        s.standby(&b, 7, f64::NAN);
+        s.standby(&b, 8, f64::NEG_INFINITY);
+        assert_eq!(store(&s, &a, 10, 104.0), 104.0);
+        assert_eq!(store(&s, &b, 20, 16.0), 110.0, "b's 10 at t=10 (its last finite sample), +6");
+        assert_eq!(s.newest(), 20);
     }
 
     #[test]

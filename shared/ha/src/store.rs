@@ -14,7 +14,7 @@ use cardinal_storage::{AppendError, SeriesAppender, SeriesLimitReached, SeriesRe
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub struct HaStore {
     inner: Arc<dyn SeriesStore>,
@@ -36,8 +36,8 @@ struct Splices {
     prune_at: usize,
 }
 
-/// How long a splice is kept without a sample of its series.
-const FORGET_AFTER: Duration = Duration::from_secs(3600);
+/// How long (sample time, ms) a splice is kept without a sample of its series.
+const FORGET_AFTER_MS: i64 = 3_600_000;
 
 struct HaSeries {
     inner: SeriesRef,
@@ -99,8 +99,8 @@ impl HaStore {
             return s.clone();
         }
         if splices.by_series.len() >= splices.prune_at {
-            let now = Instant::now();
-            splices.by_series.retain(|_, s| now.saturating_duration_since(s.touched()) < FORGET_AFTER);
+            let oldest = cardinal_model::now_ms() - FORGET_AFTER_MS;
+            splices.by_series.retain(|_, s| s.newest() >= oldest);
             splices.prune_at = (2 * splices.by_series.len()).max(1024);
         }
         let last = self.inner.last_sample(inner).filter(|(_, v)| !v.is_nan());
