@@ -5,6 +5,7 @@ pub mod alertmanager;
 pub mod browser;
 pub mod daemon;
 pub mod kube;
+pub mod link;
 pub mod prometheus;
 pub mod rates;
 pub mod sdk;

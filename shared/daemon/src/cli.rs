@@ -80,6 +80,10 @@ pub struct Cli {
     /// Maximum bytes of storage (blocks and WAL); the oldest blocks go first. 0 = no limit.
     #[arg(long = "storage.tsdb.retention.size", default_value = "0", value_parser = parse_bytes)]
     pub retention_size: u64,
+    /// The time range the head is cut into blocks by (Prometheus's hidden flag of the same
+    /// name and default); shorter only for tests that need blocks within minutes.
+    #[arg(long = "storage.tsdb.min-block-duration", default_value = "2h", value_parser = parse_block_duration, hide = true)]
+    pub min_block_duration: Duration,
     /// Samples further ahead of the wall clock than this are refused at every entry
     /// point (Prometheus refuses scraped samples 10m ahead): one far-future sample would
     /// otherwise become the newest time that compaction and retention count from.
@@ -187,6 +191,15 @@ impl Cli {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     cardinal_model::parse_duration(s)
+}
+
+/// A block range: whole seconds, at least a minute (blocks are cut at most once a minute).
+fn parse_block_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(60) {
+        return Err(format!("{s} is shorter than a minute"));
+    }
+    Ok(d)
 }
 
 fn parse_bytes(s: &str) -> Result<u64, String> {

@@ -66,6 +66,7 @@ fn open_db(role: &Role, cli: &Cli) -> Result<Arc<Db>, String> {
         compaction: role.compaction,
         max_ahead: Some(cli.max_time_ahead),
         max_age: cli.retention,
+        block_range: cli.min_block_duration.as_millis() as i64,
         ..DbOptions::default()
     };
     let db = Db::open(&cli.data, opts).map_err(|e| format!("opening storage in {}: {e}", cli.data.display()))?;
@@ -87,11 +88,12 @@ async fn run(
     // before the restart, and the state file holds what they contributed.
     let rollups = cardinal_rollup::Rollups::open(head.clone(), Some(cli.data.clone()));
     head.set_observer(rollups.clone());
-    // Federation scrapes and pushes write through the HA tracker when there is one.
-    let ha = cfg.ha_tracker.clone().map(|h| Arc::new(cardinal_ha::HaStore::new(head.clone(), h)));
+    // Federation scrapes and pushes write through the HA tracker when there is one, and
+    // on to the database (the head, and late samples beside the blocks).
+    let ha = cfg.ha_tracker.clone().map(|h| Arc::new(cardinal_ha::HaStore::new(db.clone(), h)));
     let ingest: Arc<dyn cardinal_storage::SeriesStore> = match &ha {
         Some(ha) => ha.clone(),
-        None => head.clone(),
+        None => db.clone(),
     };
     let scrape = Arc::new(ScrapeManager::new(ingest.clone(), cli.scrape_timestamp_tolerance()));
     let engine = Engine {
@@ -150,7 +152,7 @@ async fn run(
     rules.stop();
     // Open windows are saved and written after the restart.
     rollups.save();
-    if let Err(e) = db.wal().sync() {
+    if let Err(e) = db.fsync_wals() {
         tracing::error!(error = %e, "final WAL sync failed");
     }
     tracing::info!("{} stopped", role.name);
@@ -309,7 +311,7 @@ async fn wal_sync_loop(db: Arc<Db>, every: Duration) {
         tick.tick().await;
         let db = db.clone();
         // Errors are recorded by the WAL itself (and refuse pushes until it recovers).
-        let _ = tokio::task::spawn_blocking(move || db.wal().sync()).await;
+        let _ = tokio::task::spawn_blocking(move || db.fsync_wals()).await;
     }
 }
 

@@ -3,7 +3,7 @@
 //! < 1 s. Also the last day alone, and the block read the query starts with.
 
 use cardinal_promql::Engine;
-use cardinal_tsdb::block::{SeriesChunks, write_block};
+use cardinal_tsdb::block::{BlockSpec, SeriesChunks, write_block};
 use cardinal_tsdb::compact::encode_chunks;
 use cardinal_tsdb::{Db, DbOptions};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
                 chunks: encode_chunks(&scrape_like_counter(i, d * DAY, (d + 1) * DAY, 60_000)),
             })
             .collect();
-        write_block(&dir.path().join("blocks"), d * DAY, (d + 1) * DAY, 2, series).unwrap();
+        write_block(&dir.path().join("blocks"), BlockSpec::new(d * DAY, (d + 1) * DAY, 2), series).unwrap();
     }
     let db = Db::open(dir.path(), DbOptions { compaction: true, ..DbOptions::default() }).unwrap();
     let m = [cardinal_model::Matcher::equal("__name__", "istio_requests_total")];

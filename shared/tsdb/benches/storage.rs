@@ -3,7 +3,7 @@
 //! `query` bench, beside the query.
 
 use cardinal_model::Labels;
-use cardinal_tsdb::block::{SeriesChunks, write_block};
+use cardinal_tsdb::block::{BlockSpec, SeriesChunks, write_block};
 use cardinal_tsdb::compact::encode_chunks;
 use cardinal_tsdb::wal::{DEFAULT_SEGMENT_SIZE, RefSample, Wal};
 use cardinal_tsdb::{Db, DbOptions};
@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
             .enumerate()
             .map(|(i, s)| SeriesChunks { labels: labels(i), chunks: encode_chunks(s) })
             .collect();
-        let path = write_block(blocks.path(), 0, 2 * 3_600_000, 1, series).unwrap().unwrap();
+        let path = write_block(blocks.path(), BlockSpec::new(0, 2 * 3_600_000, 1), series).unwrap().unwrap();
         let size = |f: &str| std::fs::metadata(path.join(f)).map_or(0, |m| m.len());
         let bytes: u64 = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
         println!(

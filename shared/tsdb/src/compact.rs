@@ -1,7 +1,9 @@
-//! Compaction: cutting the head's oldest range into a block, and merging adjacent blocks
-//! into larger ones so a months-long query opens a few dozen blocks, not thousands.
+//! Compaction: cutting the head's oldest range into a block, and merging blocks into
+//! larger ones so a months-long query opens a few dozen blocks, not thousands. Blocks
+//! may overlap (late samples are written out as blocks of their own); a merge makes one
+//! block of them, each sample once.
 
-use crate::block::{Block, EncodedChunk, SeriesChunks, write_block};
+use crate::block::{Block, BlockSpec, EncodedChunk, SeriesChunks, write_block};
 use crate::chunk::XorAppender;
 use crate::head::Head;
 use cardinal_model::Timestamp;
@@ -21,7 +23,7 @@ pub fn head_to_block(head: &Head, parent: &Path, mint: Timestamp, maxt: Timestam
             series.push(SeriesChunks { labels: head.labels(&s), chunks: encode_chunks(&samples) });
         }
     }
-    write_block(parent, mint, maxt, 1, series)
+    write_block(parent, BlockSpec::new(mint, maxt, 1), series)
 }
 
 /// Samples a chunk in a block holds at most: a 2 h block of 15 s scrapes is one chunk a
@@ -46,8 +48,10 @@ pub fn encode_chunks(samples: &[(Timestamp, f64)]) -> Vec<EncodedChunk> {
         .collect()
 }
 
-/// Merges blocks (sorted by time, not overlapping) into one covering their union; chunks
-/// are copied as they are, not re-encoded (but those of an older format).
+/// Merges blocks (sorted by min time) into one covering their union. A series' chunks
+/// are copied as they are (re-encoded only from a block of an older format), unless
+/// blocks overlap in it: then its samples are decoded, ordered, and each timestamp kept
+/// once.
 pub fn merge(parent: &Path, blocks: &[Arc<Block>]) -> io::Result<Option<PathBuf>> {
     let mut by_labels: BTreeMap<_, SeriesChunks> = BTreeMap::new();
     for b in blocks {
@@ -59,18 +63,43 @@ pub fn merge(parent: &Path, blocks: &[Arc<Block>]) -> io::Result<Option<PathBuf>
             entry.chunks.extend(b.chunks_for_merge(i));
         }
     }
-    let min = blocks.iter().map(|b| b.meta.min_time).min().unwrap_or(0);
-    let max = blocks.iter().map(|b| b.meta.max_time).max().unwrap_or(0);
-    let level = blocks.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1;
-    write_block(parent, min, max, level, by_labels.into_values().collect())
+    let mut series: Vec<SeriesChunks> = by_labels.into_values().collect();
+    for s in &mut series {
+        if !in_order(&s.chunks) {
+            s.chunks = encode_chunks(&merged_samples(&s.chunks));
+        }
+    }
+    let spec = BlockSpec {
+        min_time: blocks.iter().map(|b| b.meta.min_time).min().unwrap_or(0),
+        max_time: blocks.iter().map(|b| b.meta.max_time).max().unwrap_or(0),
+        level: blocks.iter().map(|b| b.meta.level).max().unwrap_or(0) + 1,
+        parents: blocks.iter().filter_map(|b| Some(b.dir.file_name()?.to_string_lossy().into_owned())).collect(),
+    };
+    write_block(parent, spec, series)
+}
+
+/// Whether each chunk starts after the one before ends.
+fn in_order(chunks: &[EncodedChunk]) -> bool {
+    chunks.windows(2).all(|w| w[0].1 < w[1].0)
+}
+
+/// Overlapping chunks' samples in time order, one per timestamp (the first found: the
+/// copies of a sample written twice are alike).
+fn merged_samples(chunks: &[EncodedChunk]) -> Vec<(Timestamp, f64)> {
+    let mut samples: Vec<(Timestamp, f64)> =
+        chunks.iter().flat_map(|c| crate::chunk::XorIter::new(&c.3).collect::<Vec<_>>()).collect();
+    samples.sort_by_key(|s| s.0);
+    samples.dedup_by_key(|s| s.0);
+    samples
 }
 
 /// The next group of blocks worth merging: two or more blocks inside one aligned window of
-/// a larger range, once that window is complete (the newest block has reached its end).
-/// `ranges` ascend, the first being the head's block range.
+/// a range, once that window is complete (the newest block has reached its end).
+/// `ranges` ascend, the first being the head's block range: a window of that one holds
+/// two blocks only when late samples were written out beside the head's.
 pub fn plan_merge(blocks: &[(Timestamp, Timestamp)], ranges: &[i64]) -> Option<Vec<usize>> {
     let newest = blocks.iter().map(|b| b.1).max()?;
-    for &r in ranges.iter().skip(1) {
+    for &r in ranges {
         let mut windows: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
         for (i, (min, max)) in blocks.iter().enumerate() {
             let w = min.div_euclid(r);
@@ -117,5 +146,25 @@ mod tests {
         // The second 6h window holds one block and is not complete: nothing more to do.
         assert_eq!(plan_merge(&blocks[..2], &ranges), None);
         assert_eq!(plan_merge(&[(0, 6 * H), (6 * H, 8 * H)], &ranges), None);
+    }
+
+    #[test]
+    fn overlapping_blocks_of_one_range_merge_once_it_is_complete() {
+        let ranges = block_ranges(2 * H, 100 * H);
+        let blocks = [(0, 2 * H), (H, 2 * H), (2 * H, 4 * H)];
+        assert_eq!(plan_merge(&blocks, &ranges), Some(vec![0, 1]));
+        assert_eq!(plan_merge(&blocks[..2], &ranges), Some(vec![0, 1]));
+        assert_eq!(plan_merge(&[(0, H), (H / 2, 3 * H / 2)], &ranges), None, "the window is not complete");
+    }
+
+    #[test]
+    fn overlapping_chunks_merge_into_ordered_samples_each_timestamp_once() {
+        let a = encode_chunks(&[(0, 1.0), (20, 3.0), (40, 5.0)]);
+        let b = encode_chunks(&[(10, 2.0), (20, 3.0), (30, 4.0)]);
+        let chunks: Vec<EncodedChunk> = a.into_iter().chain(b).collect();
+        assert!(!in_order(&chunks));
+        let want = [(0, 1.0), (10, 2.0), (20, 3.0), (30, 4.0), (40, 5.0)];
+        assert_eq!(merged_samples(&chunks), want);
+        assert!(in_order(&encode_chunks(&want)));
     }
 }

@@ -46,6 +46,12 @@ pub struct BlockMeta {
     /// 1 for a block cut from the head, one more for each merge.
     pub level: u32,
     pub version: u32,
+    /// The directory names of the blocks a merge made this one from: a crash between
+    /// writing it and deleting them leaves both, and opening deletes the parents. (Blocks
+    /// may overlap, since late samples are written out as blocks of their own, so being
+    /// covered by another block says nothing.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<String>,
 }
 
 /// The format blocks are written in. Version 1 held chunks in Prometheus's own layout

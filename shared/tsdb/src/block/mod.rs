@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-pub use writer::{EncodedChunk, SeriesChunks, write_block};
+pub use writer::{BlockSpec, EncodedChunk, SeriesChunks, write_block};
 
 pub struct Block {
     pub dir: PathBuf,

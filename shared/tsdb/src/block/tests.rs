@@ -12,7 +12,7 @@ fn sample_block(dir: &Path) -> PathBuf {
             }
         })
         .collect();
-    write_block(dir, 0, 500 * 15_000, 1, series).unwrap().unwrap()
+    write_block(dir, BlockSpec::new(0, 500 * 15_000, 1), series).unwrap().unwrap()
 }
 
 #[test]
@@ -46,9 +46,10 @@ fn a_version_1_block_reads_and_merges_into_the_current_format() {
     let (min, max) = (LEGACY_SAMPLES[0].0, LEGACY_SAMPLES[5].0);
     let labels = Labels::from_pairs([("__name__", "m")]);
     let chunks = vec![(min, max, 6, LEGACY_CHUNK.to_vec())];
-    let old = write_block(dir.path(), min, max + 1, 1, vec![SeriesChunks { labels: labels.clone(), chunks }])
-        .unwrap()
-        .unwrap();
+    let old =
+        write_block(dir.path(), BlockSpec::new(min, max + 1, 1), vec![SeriesChunks { labels: labels.clone(), chunks }])
+            .unwrap()
+            .unwrap();
     let meta = std::fs::read_to_string(old.join(format::META)).unwrap();
     std::fs::write(old.join(format::META), meta.replace("\"version\": 3", "\"version\": 1")).unwrap();
     let want = vec![(labels.to_string(), LEGACY_SAMPLES.iter().map(|(t, v)| (*t, v.to_bits())).collect())];
@@ -59,9 +60,7 @@ fn a_version_1_block_reads_and_merges_into_the_current_format() {
     let later: Vec<(i64, f64)> = (1..=3).map(|k| (max + k * 15_000, k as f64)).collect();
     let new = write_block(
         dir.path(),
-        max + 1,
-        max + 60_000,
-        1,
+        BlockSpec::new(max + 1, max + 60_000, 1),
         vec![SeriesChunks { labels: labels.clone(), chunks: encode_chunks(&later) }],
     )
     .unwrap()

@@ -1,6 +1,7 @@
 //! The database a daemon opens: the head (made durable by the WAL) and, for the master,
-//! the on-disk blocks the head is compacted into. Queries see both as one: blocks cover
-//! everything before the head's lower bound, the head everything from it.
+//! the on-disk blocks the head is compacted into, with a late head (`late.rs`) for samples
+//! older than the head's lower bound. Queries see all as one: blocks and the late head
+//! cover everything before the head's lower bound, the head everything from it.
 
 use crate::block::Block;
 use crate::compact;
@@ -16,6 +17,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 mod append;
+mod ingest;
+mod late;
 mod select;
 mod status;
 pub use cardinal_storage::{Grouped, LazySeries, Querier, Queryable, SeriesSamples};
@@ -59,8 +62,10 @@ pub struct Db {
     opts: DbOptions,
     pub head: Arc<Head>,
     wal: Arc<Wal>,
-    /// Sorted by time, not overlapping.
+    /// Sorted by min time; they may overlap (late samples' blocks).
     blocks: RwLock<Vec<Arc<Block>>>,
+    /// Samples older than the head's lower bound, on the master (with compaction).
+    late: Option<late::Late>,
     /// What opening found damaged, for the logs and the status page.
     pub damage: Mutex<Vec<String>>,
     maintenance: Mutex<()>,
@@ -72,12 +77,16 @@ impl Db {
     pub fn open(dir: &Path, opts: DbOptions) -> io::Result<Db> {
         let blocks_dir = dir.join("blocks");
         std::fs::create_dir_all(&blocks_dir)?;
+        let late = match opts.compaction {
+            true => Some(late::Late::open(&dir.join("late"), &blocks_dir, &opts)?),
+            false => None,
+        };
         let mut damage = Vec::new();
         let blocks = open_blocks(&blocks_dir, &mut damage)?;
         let head = Arc::new(Head::new());
         head.set_time_limits(opts.max_age, opts.max_ahead);
-        if let Some(last) = blocks.last() {
-            head.set_min_valid(ingest_floor(last, &mut damage));
+        if let Some(newest) = blocks.iter().max_by_key(|b| b.meta.max_time) {
+            head.set_min_valid(ingest_floor(newest, &mut damage));
         }
         let started = std::time::Instant::now();
         let (wal, report) = replay_wal(&dir.join("wal"), opts.wal_segment_size, &head)?;
@@ -105,6 +114,7 @@ impl Db {
             head,
             wal,
             blocks: RwLock::new(blocks),
+            late,
             damage: Mutex::new(damage),
             maintenance: Mutex::new(()),
         })
@@ -120,6 +130,9 @@ impl Db {
 
     pub fn label_names(&self) -> Vec<String> {
         let mut out = self.head.label_names();
+        for l in self.late_heads() {
+            out.extend(l.head.label_names());
+        }
         for b in self.blocks() {
             out.extend(b.label_names().map(str::to_string));
         }
@@ -130,6 +143,9 @@ impl Db {
 
     pub fn label_values(&self, name: &str) -> Vec<String> {
         let mut out = self.head.label_values(name);
+        for l in self.late_heads() {
+            out.extend(l.head.label_values(name));
+        }
         for b in self.blocks() {
             out.extend(b.label_values(name).into_iter().map(str::to_string));
         }
@@ -145,6 +161,7 @@ impl Db {
     pub fn maintain(&self, now: Timestamp) -> io::Result<()> {
         let _one_at_a_time = self.maintenance.lock();
         if self.opts.compaction {
+            self.write_out_late()?;
             self.compact_head(now)?;
             self.merge_blocks()?;
             self.apply_retention(now)?;
@@ -244,9 +261,21 @@ impl Db {
         self.wal.truncate(mint, || self.head.live_series()).map(|_| ())
     }
 
-    /// Bytes on disk: blocks and WAL.
+    /// Bytes on disk: blocks and WALs.
     pub fn disk_bytes(&self) -> u64 {
-        self.blocks().iter().map(|b| b.disk_bytes).sum::<u64>() + self.wal.disk_bytes()
+        let late = self.late.as_ref().map_or(0, |l| l.disk_bytes());
+        self.blocks().iter().map(|b| b.disk_bytes).sum::<u64>() + self.wal.disk_bytes() + late
+    }
+
+    /// Fsyncs the WALs (the head's and the late head's): run on the fsync interval.
+    pub fn fsync_wals(&self) -> io::Result<()> {
+        self.wal.sync()?;
+        self.late.as_ref().map_or(Ok(()), |l| l.fsync())
+    }
+
+    /// The late heads a read must see (none on the collector).
+    fn late_heads(&self) -> Vec<Arc<late::LateHead>> {
+        self.late.as_ref().map_or_else(Vec::new, |l| l.heads())
     }
 }
 
@@ -314,8 +343,8 @@ fn replay(head: &Head, by_id: &mut FxHashMap<u64, crate::SeriesRef>, rec: Record
 }
 
 /// Opens every block; a damaged one is reported and set aside (renamed `.damaged`) so
-/// that it neither stops the start nor is deleted. A block another covers (a crash
-/// between writing a merged block and deleting its parts) is removed.
+/// that it neither stops the start nor is deleted. A block a merge was made from (a
+/// crash between writing the merged block and deleting its parts) is removed.
 fn open_blocks(dir: &Path, damage: &mut Vec<String>) -> io::Result<Vec<Arc<Block>>> {
     let mut blocks = Vec::new();
     for e in std::fs::read_dir(dir)? {
@@ -341,15 +370,16 @@ fn open_blocks(dir: &Path, damage: &mut Vec<String>) -> io::Result<Vec<Arc<Block
             }
         }
     }
-    blocks.sort_by_key(|b| (b.meta.min_time, std::cmp::Reverse(b.meta.max_time)));
-    let mut kept: Vec<Arc<Block>> = Vec::new();
+    let merged: std::collections::HashSet<String> = blocks.iter().flat_map(|b| b.meta.parents.clone()).collect();
+    let mut kept = Vec::with_capacity(blocks.len());
     for b in blocks {
-        if kept.last().is_some_and(|k| k.meta.max_time >= b.meta.max_time) {
+        if b.dir.file_name().is_some_and(|n| merged.contains(n.to_string_lossy().as_ref())) {
             std::fs::remove_dir_all(&b.dir)?;
-            continue;
+        } else {
+            kept.push(b);
         }
-        kept.push(b);
     }
+    kept.sort_by_key(|b| b.meta.min_time);
     Ok(kept)
 }
 

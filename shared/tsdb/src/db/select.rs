@@ -10,15 +10,20 @@ use cardinal_storage::{Grouped, LazySeries, Querier, Queryable, SampleSource, Se
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-/// One series' places in blocks (block, index there) and in the head.
-type BlocksAndHead = (Vec<(Arc<Block>, usize)>, Option<SeriesRef>);
+/// One series' places: in blocks (block, index there), in late heads, and in the head.
+#[derive(Default)]
+struct Places {
+    blocks: Vec<(Arc<Block>, usize)>,
+    late: Vec<SeriesRef>,
+    head: Option<SeriesRef>,
+}
 
-/// Where a selection's series are stored: in blocks (before the head's lower bound) and in
-/// the head (from it). Each reader decodes the time range it needs, on its own thread: a
-/// 30-day range query reads tens of millions of samples, and decoding them all up front
-/// into one allocation cost more than the query itself.
+/// Where a selection's series are stored: in blocks and late heads (before the head's
+/// lower bound) and in the head (from it). Each reader decodes the time range it needs,
+/// on its own thread: a 30-day range query reads tens of millions of samples, and
+/// decoding them all up front into one allocation cost more than the query itself.
 struct StoredSeries {
-    series: Vec<BlocksAndHead>,
+    series: Vec<Places>,
     /// The head's lower bound when selected: blocks answer before it, the head from it.
     head_min: Timestamp,
     /// The head's append batches the read may see (blocks hold committed samples only).
@@ -27,13 +32,50 @@ struct StoredSeries {
 
 impl SampleSource for StoredSeries {
     fn read(&self, i: usize, mint: Timestamp, maxt: Timestamp, out: &mut Vec<(Timestamp, f64)>) {
-        let (blocks, head) = &self.series[i];
-        for (b, at) in blocks {
-            b.samples(*at, mint, maxt.min(self.head_min - 1), out);
+        let places = &self.series[i];
+        let (start, before_head) = (out.len(), maxt.min(self.head_min - 1));
+        for (b, at) in &places.blocks {
+            b.samples(*at, mint, before_head, out);
         }
-        if let Some(s) = head {
+        for s in &places.late {
+            s.samples(mint, before_head, out);
+        }
+        in_time_order(out, start);
+        if let Some(s) = &places.head {
             s.samples_seen(mint.max(self.head_min), maxt, &self.view, out);
         }
+    }
+}
+
+/// Orders `out[start..]`, read from places that may overlap (late samples' blocks beside
+/// the head's), keeping each timestamp once (a sample both in a block and written late).
+/// Already in order, the usual case, it costs one pass.
+fn in_time_order(out: &mut Vec<(Timestamp, f64)>, start: usize) {
+    if out[start..].windows(2).all(|w| w[0].0 < w[1].0) {
+        return;
+    }
+    let mut read = out.split_off(start);
+    read.sort_by_key(|s| s.0);
+    read.dedup_by_key(|s| s.0);
+    out.append(&mut read);
+}
+
+/// A selection's series, each once however many places hold it.
+#[derive(Default)]
+struct Found {
+    labels: Vec<Labels>,
+    places: Vec<Places>,
+    at: FxHashMap<Labels, usize>,
+}
+
+impl Found {
+    fn place(&mut self, labels: &Labels) -> &mut Places {
+        let i = *self.at.entry(labels.clone()).or_insert_with(|| {
+            self.labels.push(labels.clone());
+            self.places.push(Places::default());
+            self.places.len() - 1
+        });
+        &mut self.places[i]
     }
 }
 
@@ -105,36 +147,33 @@ struct DbQuerier<'a> {
 
 impl Querier for DbQuerier<'_> {
     fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<LazySeries> {
+        // Late heads before blocks: one written out in between is then read twice (and
+        // each timestamp kept once), never missed.
+        let late = self.db.late_heads();
         let blocks = self.db.blocks_overlapping(mint, maxt);
-        if blocks.is_empty() {
+        let late_series: Vec<_> = late.iter().map(|l| (l, l.head.select(matchers))).collect();
+        if blocks.is_empty() && late_series.iter().all(|(_, s)| s.is_empty()) {
             // No merging to do (the collector, a young master).
             return self.head.select(matchers, mint, maxt);
         }
-        let mut labels: Vec<Labels> = Vec::new();
-        let mut stored: Vec<BlocksAndHead> = Vec::new();
-        let mut pos: FxHashMap<Labels, usize> = FxHashMap::default();
+        let mut found = Found::default();
         for b in &blocks {
             for i in b.select(matchers) {
-                let l = b.labels(i);
-                let at = *pos.entry(l.clone()).or_insert_with(|| {
-                    labels.push(l.clone());
-                    stored.push((Vec::new(), None));
-                    stored.len() - 1
-                });
-                stored[at].0.push((b.clone(), i));
+                found.place(b.labels(i)).blocks.push((b.clone(), i));
+            }
+        }
+        for (l, series) in late_series {
+            for s in series {
+                let labels = l.head.labels(&s);
+                found.place(&labels).late.push(s);
             }
         }
         for s in self.head.head.select(matchers) {
-            let l = self.head.head.labels(&s);
-            match pos.get(&l) {
-                Some(&at) => stored[at].1 = Some(s),
-                None => {
-                    labels.push(l);
-                    stored.push((Vec::new(), Some(s)));
-                }
-            }
+            let labels = self.head.head.labels(&s);
+            found.place(&labels).head = Some(s);
         }
-        let source = StoredSeries { series: stored, head_min: self.head.head_min, view: self.head.view.clone() };
+        let Found { labels, places, .. } = found;
+        let source = StoredSeries { series: places, head_min: self.head.head_min, view: self.head.view.clone() };
         LazySeries::sharing(labels, Arc::new(source))
     }
 
@@ -145,7 +184,8 @@ impl Querier for DbQuerier<'_> {
         maxt: Timestamp,
         keep: &dyn Fn(&str) -> bool,
     ) -> Grouped {
-        if !self.db.blocks_overlapping(mint, maxt).is_empty() {
+        let late = self.db.late_heads().iter().any(|l| l.head.num_series() > 0);
+        if late || !self.db.blocks_overlapping(mint, maxt).is_empty() {
             return Grouped::by_labels(self.select(matchers, mint, maxt), keep);
         }
         self.head.select_grouped(matchers, mint, maxt, keep)

@@ -73,6 +73,10 @@ impl Db {
         ] {
             counter(out, name, help, c);
         }
+        if let Some(late) = &self.late {
+            let help = "Samples older than the head's lower bound (the newest block's end) kept beside the blocks.";
+            counter(out, "cardinal_late_samples_appended_total", help, &late.appended);
+        }
     }
 
     fn wal_and_block_metrics(&self, out: &mut String) {

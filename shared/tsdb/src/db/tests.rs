@@ -241,3 +241,134 @@ fn replay_leaves_out_samples_too_far_ahead_and_reports_them() {
     let (s, _) = db.head.get_or_create(&labels(1));
     assert_eq!(db.head.append(&s, now + 1000, 3.0), Ok(()));
 }
+
+/// Appends through the ingest store (as federation and pushes do) `series`' samples at
+/// 15 s intervals over `[from, to)` shifted by `offset`, value = t/1000 + i.
+fn push(db: &Db, series: &[usize], from: i64, to: i64, offset: i64) -> Result<usize, crate::AppendError> {
+    use cardinal_storage::SeriesStore;
+    let mut batch = SeriesStore::batch(db);
+    let mut n = 0;
+    for &i in series {
+        let (s, _) = SeriesStore::get_or_create(db, &labels(i));
+        for t in (from..to).step_by(15_000).map(|t| t + offset) {
+            batch.append(&s, t, (t / 1000 + i as i64) as f64)?;
+            n += 1;
+        }
+    }
+    batch.commit();
+    Ok(n)
+}
+
+/// Every series' samples strictly in time order, and the total.
+fn ordered_count(db: &Db) -> usize {
+    let all = all(db);
+    for s in &all {
+        assert!(s.samples.windows(2).all(|w| w[0].0 < w[1].0), "{} is in order, each timestamp once", s.labels);
+    }
+    all.iter().map(|s| s.samples.len()).sum()
+}
+
+#[test]
+fn samples_older_than_the_blocks_are_kept_written_out_and_merged_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    let mut written = fill(&db, 2, 0, 4 * H);
+    db.maintain(4 * H).unwrap();
+    assert_eq!(db.head.min_valid(), 2 * H);
+    // A backlog before the head's lower bound: new points between the stored ones, a
+    // series the blocks lack, and points the blocks already hold (pushed twice).
+    written += push(&db, &[0, 5], H, 2 * H, 7_500).unwrap();
+    push(&db, &[1], H, 2 * H, 0).unwrap();
+    assert_eq!(ordered_count(&db), written, "read from the late head beside the blocks");
+    let blocks = db.blocks().len();
+    db.maintain(4 * H).unwrap();
+    // Written out as a block of its own, at once merged with the head's of that range.
+    assert_eq!(db.blocks().len(), blocks);
+    assert_eq!(db.blocks()[0].meta.level, 2);
+    assert!(db.late_heads().iter().all(|l| l.head.num_series() == 0));
+    assert_eq!(ordered_count(&db), written);
+    drop(db);
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    assert_eq!(ordered_count(&db), written, "after a restart");
+    assert_eq!(db.head.min_valid(), 2 * H, "a late block does not move the head's lower bound");
+
+    // Late samples the process dies holding come back from their WAL, as blocks.
+    written += push(&db, &[6], 0, H, 0).unwrap();
+    cardinal_storage::SeriesStore::sync(&db).unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    assert_eq!(ordered_count(&db), written, "the late WAL replayed");
+
+    // Once the 6 h window is complete, its overlapping blocks merge into one.
+    written += fill(&db, 2, 4 * H, 8 * H);
+    db.maintain(8 * H).unwrap();
+    let blocks = db.blocks();
+    let first: Vec<_> = blocks.iter().filter(|b| b.meta.min_time < 6 * H).collect();
+    assert_eq!(first.len(), 1, "{:?}", blocks.iter().map(|b| &b.meta).collect::<Vec<_>>());
+    assert_eq!(ordered_count(&db), written);
+    let stored: u64 = blocks.iter().map(|b| b.meta.num_samples).sum();
+    assert_eq!(stored as usize + count_head(&db), written, "the merged block holds each sample once");
+}
+
+fn count_head(db: &Db) -> usize {
+    let mut out = Vec::new();
+    db.head
+        .all_series()
+        .iter()
+        .map(|s| {
+            out.clear();
+            s.samples(db.head.min_valid(), i64::MAX, &mut out);
+            out.len()
+        })
+        .sum()
+}
+
+#[test]
+fn a_late_sample_before_the_retention_window_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = cardinal_model::now_ms();
+    let mut o = opts(true);
+    o.max_age = Some(Duration::from_secs(10 * 3600));
+    let db = Db::open(dir.path(), o).unwrap();
+    fill(&db, 1, now - 4 * H, now);
+    db.maintain(now).unwrap();
+    assert!(db.head.min_valid() > now - 4 * H);
+    assert_eq!(push(&db, &[0], now - 11 * H, now - 11 * H + 1, 0), Err(crate::AppendError::OutOfBounds));
+    assert_eq!(push(&db, &[0], now - 9 * H, now - 9 * H + 1, 0), Ok(1));
+}
+
+#[test]
+fn the_parts_of_a_merge_a_crash_left_are_deleted_and_overlapping_blocks_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks_dir = dir.path().join("blocks");
+    std::fs::create_dir_all(&blocks_dir).unwrap();
+    let block = |min: i64, max: i64, v: f64| {
+        let chunks = crate::compact::encode_chunks(&[(min, v)]);
+        let series = vec![crate::block::SeriesChunks { labels: labels(0), chunks }];
+        let dir = crate::block::write_block(&blocks_dir, crate::block::BlockSpec::new(min, max, 1), series);
+        Arc::new(Block::open(&dir.unwrap().unwrap()).unwrap())
+    };
+    let (a, b) = (block(0, 2 * H, 1.0), block(2 * H, 4 * H, 2.0));
+    crate::compact::merge(&blocks_dir, &[a.clone(), b.clone()]).unwrap().unwrap();
+    let (c, d) = (block(4 * H, 6 * H, 3.0), block(4 * H, 6 * H, 4.0));
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    let kept: Vec<_> = db.blocks().iter().map(|b| b.dir.clone()).collect();
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(!a.dir.exists() && !b.dir.exists(), "the merged parts are gone");
+    assert!(c.dir.exists() && d.dir.exists(), "two blocks of one range are both kept");
+}
+
+#[test]
+fn a_batch_the_compaction_overtakes_sends_its_older_samples_beside_the_blocks() {
+    use cardinal_storage::SeriesStore;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    let written = fill(&db, 1, 0, 4 * H);
+    let (s, _) = SeriesStore::get_or_create(&db, &labels(3));
+    let mut batch = SeriesStore::batch(&db);
+    db.maintain(4 * H).unwrap();
+    assert_eq!(db.head.min_valid(), 2 * H, "the head's lower bound moved after the batch began");
+    assert_eq!(batch.append(&s, H, 1.0), Ok(()));
+    batch.commit();
+    assert_eq!(ordered_count(&db), written + 1);
+}
