@@ -5,6 +5,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 pub use testbed::tools::{free_addr, which};
 
+/// Written in a tool's config, replaced by the address the tool listens on (for a job
+/// that scrapes the tool itself).
+pub const OWN_ADDRESS: &str = "${OWN_ADDRESS}";
+
 pub struct Prometheus {
     pub addr: String,
     _process: Tool,
@@ -33,8 +37,8 @@ impl Tool {
     }
 
     /// Starts the installed tool `name` with the flags `args` makes of its config file's
-    /// path, its data directory and a free 127.0.0.1 address; `None` (with the reason
-    /// printed) when it is not installed.
+    /// path, its data directory and a free 127.0.0.1 address (also put for [`OWN_ADDRESS`]
+    /// in `config`); `None` (with the reason printed) when it is not installed.
     pub fn launch(
         name: &str,
         config: &str,
@@ -43,8 +47,8 @@ impl Tool {
         let bin = find_tool(name)?;
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("config.yml");
-        std::fs::write(&cfg, config).expect("write config");
         let addr = free_addr();
+        std::fs::write(&cfg, config.replace(OWN_ADDRESS, &addr)).expect("write config");
         let data = dir.path().join("data").display().to_string();
         let child = Command::new(bin)
             .args(args(&cfg.display().to_string(), &data, &addr))

@@ -92,7 +92,53 @@ pub struct ApiState {
     pub ha: Option<Arc<cardinal_ha::HaStore>>,
     /// `--query.max-concurrency` slots, shared by every endpoint that evaluates or
     /// selects (queries, series and label lookups, `/federate`).
-    pub query_slots: Arc<tokio::sync::Semaphore>,
+    pub query_slots: QuerySlots,
+    /// The last configuration reload's outcome, for `prometheus_config_last_reload_*`.
+    pub reloads: ReloadStats,
+}
+
+/// `--query.max-concurrency` slots: a semaphore and its size.
+pub struct QuerySlots {
+    pub semaphore: Arc<tokio::sync::Semaphore>,
+    pub max: usize,
+}
+
+impl QuerySlots {
+    pub fn new(max: usize) -> QuerySlots {
+        let max = max.max(1);
+        QuerySlots { semaphore: Arc::new(tokio::sync::Semaphore::new(max)), max }
+    }
+
+    /// Slots taken now (`prometheus_engine_queries`).
+    pub fn in_use(&self) -> usize {
+        self.max.saturating_sub(self.semaphore.available_permits())
+    }
+}
+
+/// Whether the last configuration (re)load succeeded, and when one last did.
+pub struct ReloadStats {
+    pub successful: AtomicBool,
+    pub last_success: parking_lot::Mutex<std::time::SystemTime>,
+}
+
+impl ReloadStats {
+    /// Records a reload's outcome.
+    pub fn record(&self, ok: bool) {
+        self.successful.store(ok, std::sync::atomic::Ordering::Relaxed);
+        if ok {
+            *self.last_success.lock() = std::time::SystemTime::now();
+        }
+    }
+}
+
+impl Default for ReloadStats {
+    /// The configuration the daemon started with loaded, now.
+    fn default() -> Self {
+        ReloadStats {
+            successful: AtomicBool::new(true),
+            last_success: parking_lot::Mutex::new(std::time::SystemTime::now()),
+        }
+    }
 }
 
 impl ApiState {
@@ -124,7 +170,8 @@ impl ApiState {
             endpoints: Endpoints::default(),
             profile_rules: AtomicBool::new(false),
             quit: tokio::sync::Notify::new(),
-            query_slots: Arc::new(tokio::sync::Semaphore::new(20)),
+            query_slots: QuerySlots::new(20),
+            reloads: ReloadStats::default(),
             ha: None,
         }
     }

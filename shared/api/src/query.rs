@@ -143,7 +143,7 @@ fn engine_for(st: &ApiState, p: &Params) -> Result<cardinal_promql::Engine, ApiE
 /// `timeout`: the wait counts towards the query's timeout, as in Prometheus.
 pub async fn slot(st: &ApiState, timeout: Duration) -> Result<(OwnedSemaphorePermit, Duration), ApiError> {
     let waited = Instant::now();
-    match tokio::time::timeout(timeout, st.query_slots.clone().acquire_owned()).await {
+    match tokio::time::timeout(timeout, st.query_slots.semaphore.clone().acquire_owned()).await {
         Ok(Ok(permit)) => Ok((permit, timeout.saturating_sub(waited.elapsed()))),
         _ => Err(ApiError::from(QueryError::Timeout)),
     }

@@ -11,35 +11,79 @@ use cardinal_rules::manager::GroupStatus;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// One per-group metric family: name, type, help, and how to read it off a group.
-type GroupFamily = (&'static str, &'static str, &'static str, fn(&GroupStatus) -> f64);
+/// One per-group metric family: our name, Prometheus's, type, help, and how to read it
+/// off a group.
+type GroupFamily = (&'static str, &'static str, &'static str, &'static str, fn(&GroupStatus) -> f64);
 
-/// Prometheus's per-group rule metrics, labelled `rule_group="<file>;<name>"`.
+/// The per-group rule metrics, labelled `rule_group="<file>;<name>"`, under our names and
+/// Prometheus's (which the mixin's rule alerts read).
+const GROUP_FAMILIES: [GroupFamily; 6] = [
+    (
+        "cardinal_rule_group_last_duration_seconds",
+        "prometheus_rule_group_last_duration_seconds",
+        "gauge",
+        "Duration of the last rule group evaluation.",
+        |g| g.last_duration,
+    ),
+    (
+        "cardinal_rule_group_interval_seconds",
+        "prometheus_rule_group_interval_seconds",
+        "gauge",
+        "The interval of a rule group.",
+        |g| g.interval.as_secs_f64(),
+    ),
+    (
+        "cardinal_rule_group_iterations_total",
+        "prometheus_rule_group_iterations_total",
+        "counter",
+        "Rule group evaluations.",
+        |g| g.iterations as f64,
+    ),
+    (
+        "cardinal_rule_group_iterations_missed_total",
+        "prometheus_rule_group_iterations_missed_total",
+        "counter",
+        "Rule group evaluations skipped because the previous one overran.",
+        |g| g.missed as f64,
+    ),
+    (
+        "cardinal_rule_evaluation_failures_total",
+        "prometheus_rule_evaluation_failures_total",
+        "counter",
+        "Rule evaluations that failed.",
+        |g| g.failures as f64,
+    ),
+    (
+        "cardinal_rule_group_last_evaluation_samples",
+        "prometheus_rule_group_last_evaluation_samples",
+        "gauge",
+        "Samples the last evaluation of the group wrote.",
+        |g| g.samples as f64,
+    ),
+];
+
+/// A per-group family under one name: name, type, help, how to read it off a group.
+type NamedGroupFamily = (&'static str, &'static str, &'static str, fn(&GroupStatus) -> f64);
+
+/// Prometheus's per-group families we have no name of our own for.
+const PROMETHEUS_GROUP_FAMILIES: [NamedGroupFamily; 3] = [
+    ("prometheus_rule_group_rules", "gauge", "The number of rules.", |g| g.rules.len() as f64),
+    ("prometheus_rule_evaluations_total", "counter", "The total number of rule evaluations.", |g| {
+        (g.iterations * g.rules.len() as u64) as f64
+    }),
+    (
+        "prometheus_rule_group_last_evaluation_timestamp_seconds",
+        "gauge",
+        "The timestamp of the last rule group evaluation in seconds.",
+        |g| g.last_evaluation.map_or(0.0, |t| t.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())),
+    ),
+];
+
 fn rule_group_metrics(out: &mut String, st: &ApiState) {
     let groups = st.rules.status();
-    let families: [GroupFamily; 6] = [
-        ("cardinal_rule_group_last_duration_seconds", "gauge", "Duration of the last rule group evaluation.", |g| {
-            g.last_duration
-        }),
-        ("cardinal_rule_group_interval_seconds", "gauge", "The interval of a rule group.", |g| {
-            g.interval.as_secs_f64()
-        }),
-        ("cardinal_rule_group_iterations_total", "counter", "Rule group evaluations.", |g| g.iterations as f64),
-        (
-            "cardinal_rule_group_iterations_missed_total",
-            "counter",
-            "Rule group evaluations skipped because the previous one overran.",
-            |g| g.missed as f64,
-        ),
-        ("cardinal_rule_evaluation_failures_total", "counter", "Rule evaluations that failed.", |g| g.failures as f64),
-        (
-            "cardinal_rule_group_last_evaluation_samples",
-            "gauge",
-            "Samples the last evaluation of the group wrote.",
-            |g| g.samples as f64,
-        ),
-    ];
-    for (name, kind, help, value) in families {
+    let ours = GROUP_FAMILIES.iter().map(|(name, _, kind, help, value)| (*name, *kind, *help, *value));
+    let prometheus = GROUP_FAMILIES.iter().map(|(_, name, kind, help, value)| (*name, *kind, *help, *value));
+    for (name, kind, help, value) in ours.chain(prometheus).chain(PROMETHEUS_GROUP_FAMILIES) {
         text::write_help(out, name, help);
         text::write_type(out, name, kind);
         for g in &groups {
@@ -68,7 +112,7 @@ fn load(a: &std::sync::atomic::AtomicU64) -> f64 {
 /// Per `remote_write` entry (labelled `remote_name`, `url`): our own names, then
 /// Prometheus's `prometheus_remote_storage_*` with its meaning, which the mixin's
 /// remote-storage alerts read.
-const SENDER_FAMILIES: [SenderFamily; 19] = [
+const SENDER_FAMILIES: [SenderFamily; 18] = [
     ("cardinal_remote_storage_samples_sent_total", "counter", "Samples delivered to the remote.", |w| {
         load(&w.stats.samples_sent)
     }),
@@ -126,12 +170,6 @@ const SENDER_FAMILIES: [SenderFamily; 19] = [
         |w| load(&w.stats.samples_pending),
     ),
     (
-        "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
-        "gauge",
-        "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
-        sent_seconds,
-    ),
-    (
         "prometheus_remote_storage_shards",
         "gauge",
         "The number of shards used for parallel sending to the remote storage.",
@@ -176,6 +214,25 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
         for w in writers.iter() {
             text::write_sample(out, name, [("remote_name", w.name.as_str()), ("url", w.url.as_str())], value(w), None);
         }
+    }
+    // Only once a sender has delivered something, as in Prometheus: the mixin's
+    // "remote write behind" alert reads it against the newest sample, and would
+    // otherwise count a remote that never answered as 56 years behind.
+    let name = "prometheus_remote_storage_queue_highest_sent_timestamp_seconds";
+    text::write_help(
+        out,
+        name,
+        "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
+    );
+    text::write_type(out, name, "gauge");
+    for w in writers.iter().filter(|w| w.stats.highest_sent_ms.load(Relaxed) > 0) {
+        text::write_sample(
+            out,
+            name,
+            [("remote_name", w.name.as_str()), ("url", w.url.as_str())],
+            sent_seconds(w),
+            None,
+        );
     }
     // One WAL feeds every sender: the newest sample in it, without a sender's labels.
     metric(
@@ -306,40 +363,108 @@ fn counters_by<'a>(
     }
 }
 
-/// Prometheus's notifier metrics, per Alertmanager where Prometheus has them so.
+/// The notifier's metrics, per Alertmanager where Prometheus has them so, under our names
+/// and Prometheus's (whose `sent` counts alerts attempted and `errors` failed requests).
 fn notifier_metrics(out: &mut String, st: &ApiState) {
     let n = &st.notifier;
-    metric(out, "cardinal_notifications_queue_length", "gauge", "Alerts waiting to be sent.", n.queue_len() as f64);
-    metric(out, "cardinal_notifications_queue_capacity", "gauge", "Alerts the queue holds.", n.capacity() as f64);
-    counter(out, "cardinal_notifications_dropped_total", "Alerts dropped from a full queue.", &n.stats.dropped);
-    let ams = n.alertmanagers();
-    metric(
-        out,
-        "cardinal_notifications_alertmanagers_discovered",
-        "gauge",
-        "Alertmanagers alerts go to.",
-        ams.len() as f64,
-    );
+    let ams = n.alertmanagers().len() as f64;
+    for prefix in ["cardinal", "prometheus"] {
+        let name = |n: &str| format!("{prefix}_notifications_{n}");
+        metric(out, &name("queue_length"), "gauge", "Alerts waiting to be sent.", n.queue_len() as f64);
+        metric(out, &name("queue_capacity"), "gauge", "Alerts the queue holds.", n.capacity() as f64);
+        counter(out, &name("dropped_total"), "Alerts dropped from a full queue.", &n.stats.dropped);
+        metric(out, &name("alertmanagers_discovered"), "gauge", "Alertmanagers alerts go to.", ams);
+    }
     let per_am = n.stats.per_am.read();
     type Get = fn(&cardinal_rules::notifier::AmStats) -> f64;
-    let families: [(&str, &str, &str, Get); 4] = [
-        ("cardinal_notifications_sent_total", "counter", "Alerts sent.", |s| s.sent.load(Relaxed) as f64),
-        ("cardinal_notifications_errors_total", "counter", "Alerts that failed to send.", |s| {
-            s.errors.load(Relaxed) as f64
-        }),
-        ("cardinal_notifications_latency_seconds_total", "counter", "Time spent sending alerts.", |s| {
+    let families: [(&str, &str, Get); 6] = [
+        ("cardinal_notifications_sent_total", "Alerts sent.", |s| load(&s.sent)),
+        ("cardinal_notifications_errors_total", "Alerts that failed to send.", |s| load(&s.errors)),
+        ("cardinal_notifications_latency_seconds_total", "Time spent sending alerts.", |s| {
             s.latency_micros.load(Relaxed) as f64 / 1e6
         }),
-        ("cardinal_notifications_requests_total", "counter", "Requests sending alerts.", |s| {
-            s.requests.load(Relaxed) as f64
+        ("cardinal_notifications_requests_total", "Requests sending alerts.", |s| load(&s.requests)),
+        ("prometheus_notifications_sent_total", "Total number of alerts sent.", |s| load(&s.sent) + load(&s.errors)),
+        ("prometheus_notifications_errors_total", "Total number of errors sending alert notifications.", |s| {
+            load(&s.failed_requests)
         }),
     ];
-    for (name, kind, help, value) in families {
+    for (name, help, value) in families {
         text::write_help(out, name, help);
-        text::write_type(out, name, kind);
+        text::write_type(out, name, "counter");
         for (url, s) in per_am.iter() {
             text::write_sample(out, name, [("alertmanager", url.as_str())], value(s), None);
         }
+    }
+}
+
+/// Prometheus's metrics of things we have no name of our own for: the configuration's
+/// last reload, the query engine's slots, and the scrape pools' limits.
+fn prometheus_only_metrics(out: &mut String, st: &ApiState) {
+    let reloaded = st.reloads.successful.load(Relaxed);
+    let last = st.reloads.last_success.lock().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let families = [
+        (
+            "prometheus_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+            f64::from(u8::from(reloaded)),
+        ),
+        (
+            "prometheus_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+            last,
+        ),
+        (
+            "prometheus_engine_queries",
+            "The current number of queries being executed or waiting.",
+            st.query_slots.in_use() as f64,
+        ),
+        (
+            "prometheus_engine_queries_concurrent_max",
+            "The max number of concurrent queries.",
+            st.query_slots.max as f64,
+        ),
+    ];
+    for (name, help, value) in families {
+        metric(out, name, "gauge", help, value);
+    }
+    let s = &st.scrape.stats;
+    for (name, help, c) in [
+        (
+            "prometheus_target_scrape_pool_exceeded_target_limit_total",
+            "Total number of times scrape pools hit the target limit, during sync or config reload.",
+            &s.target_limit_exceeded,
+        ),
+        (
+            "prometheus_target_scrape_pool_exceeded_label_limits_total",
+            "Total number of times scrape pools hit the label limits, during sync or config reload.",
+            &s.label_limits_exceeded,
+        ),
+        (
+            "prometheus_target_scrapes_exceeded_body_size_limit_total",
+            "Total number of scrapes that hit the body size limit",
+            &s.body_size_limit_exceeded,
+        ),
+        (
+            "prometheus_target_scrapes_exceeded_sample_limit_total",
+            "Total number of scrapes that hit the sample limit and were rejected.",
+            &s.sample_limit_exceeded,
+        ),
+    ] {
+        counter(out, name, help, c);
+    }
+    let jobs = st.scrape.job_stats();
+    let name = "prometheus_target_sync_failed_total";
+    text::write_help(out, name, "Total number of target sync failures.");
+    text::write_type(out, name, "counter");
+    for (job, failed, _) in &jobs {
+        text::write_sample(out, name, [("scrape_job", job.as_str())], *failed as f64, None);
+    }
+    let name = "prometheus_target_metadata_cache_entries";
+    text::write_help(out, name, "Total number of metric metadata entries in the cache");
+    text::write_type(out, name, "gauge");
+    for (job, _, entries) in &jobs {
+        text::write_sample(out, name, [("scrape_job", job.as_str())], *entries as f64, None);
     }
 }
 
@@ -400,6 +525,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {
     metric(&mut out, "cardinal_federate_duration_seconds_total", "counter", "Time spent answering /federate.", secs);
     rule_group_metrics(&mut out, &st);
     notifier_metrics(&mut out, &st);
+    prometheus_only_metrics(&mut out, &st);
     rollup_metrics(&mut out, &st);
     profile_metrics(&mut out, &st);
     remote_write_metrics(&mut out, &st);

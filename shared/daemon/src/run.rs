@@ -125,7 +125,7 @@ async fn run(
         remote_write_receiver: cli.enable_remote_write_receiver,
         profile_ingestion_flag: cli.enable_profile_ingestion,
     };
-    state.query_slots = Arc::new(tokio::sync::Semaphore::new(cli.max_concurrency.max(1)));
+    state.query_slots = cardinal_api::QuerySlots::new(cli.max_concurrency);
     state.ha = ha;
     let state = Arc::new(state);
     let runtime = Arc::new(Runtime {
@@ -152,8 +152,9 @@ async fn run(
     rules.stop();
     // Open windows are saved and written after the restart.
     rollups.save();
-    if let Err(e) = db.fsync_wals() {
-        tracing::error!(error = %e, "final WAL sync failed");
+    match db.fsync_wals() {
+        Ok(()) => db.close_cleanly(),
+        Err(e) => tracing::error!(error = %e, "final WAL sync failed"),
     }
     tracing::info!("{} stopped", role.name);
     Ok(())
@@ -259,6 +260,7 @@ impl Runtime {
 async fn reload_loop(path: PathBuf, runtime: Arc<Runtime>, mut rx: tokio::sync::mpsc::Receiver<ReloadRequest>) {
     while let Some(reply) = rx.recv().await {
         let result = Config::load(&path).map_err(|e| e.to_string()).and_then(|cfg| runtime.apply(&cfg));
+        runtime.state.reloads.record(result.is_ok());
         match &result {
             Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),
             Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),

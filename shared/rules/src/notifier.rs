@@ -51,10 +51,14 @@ pub fn rfc3339(ms: Timestamp) -> String {
 /// Counters for one Alertmanager, by URL.
 #[derive(Debug, Default)]
 pub struct AmStats {
+    /// Alerts delivered.
     pub sent: AtomicU64,
+    /// Alerts that failed to send.
     pub errors: AtomicU64,
     pub latency_micros: AtomicU64,
     pub requests: AtomicU64,
+    /// Requests that failed (Prometheus's `prometheus_notifications_errors_total`).
+    pub failed_requests: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -267,6 +271,7 @@ async fn post_everywhere(n: &Notifier, batch: &[PostableAlert]) {
                     Ok(()) => stats.sent.fetch_add(batch.len() as u64, Relaxed),
                     Err(e) => {
                         tracing::warn!(alertmanager = %url, error = %e, count = batch.len(), "error sending alerts");
+                        stats.failed_requests.fetch_add(1, Relaxed);
                         stats.errors.fetch_add(batch.len() as u64, Relaxed)
                     }
                 };

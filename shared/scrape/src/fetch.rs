@@ -87,6 +87,9 @@ impl Fetcher {
     }
 }
 
+/// The error of a scrape whose body passed `body_size_limit` (Prometheus's words).
+pub const BODY_SIZE_LIMIT_EXCEEDED: &str = "body size limit exceeded";
+
 fn body_limit_error() -> String {
-    "body size limit exceeded".into()
+    BODY_SIZE_LIMIT_EXCEEDED.into()
 }

@@ -14,6 +14,7 @@ use cardinal_storage::SeriesStore;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use tokio::sync::watch;
 
 /// One target as `/api/v1/targets` shows it.
@@ -33,6 +34,9 @@ type TargetState = (Target, Arc<Mutex<Health>>, Arc<Metadata>);
 struct JobState {
     active: Vec<TargetState>,
     dropped: Vec<Dropped>,
+    /// Targets discovery found that could not become targets (an invalid address after
+    /// relabeling), over the job's life: `prometheus_target_sync_failed_total`.
+    sync_failed: u64,
 }
 
 struct Job {
@@ -136,6 +140,22 @@ impl ScrapeManager {
         out
     }
 
+    /// Per job: its name, the targets that failed to sync, and the metadata entries its
+    /// targets hold (Prometheus's `prometheus_target_sync_failed_total` and
+    /// `prometheus_target_metadata_cache_entries`).
+    pub fn job_stats(&self) -> Vec<(String, u64, usize)> {
+        let jobs = self.jobs.lock();
+        let mut out: Vec<_> = jobs
+            .iter()
+            .map(|(name, j)| {
+                let st = j.state.read();
+                (name.clone(), st.sync_failed, st.active.iter().map(|(_, _, m)| m.family_count()).sum())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Each job's name and how many targets discovery found for it (kept or dropped).
     pub fn discovered(&self) -> Vec<(String, usize)> {
         let jobs = self.jobs.lock();
@@ -222,6 +242,7 @@ fn sync_targets(
     running: &mut HashMap<u64, RunningTarget>,
 ) {
     let (populated, errors) = targets_from_groups(sc, groups);
+    let failures = errors.len();
     for e in errors {
         tracing::warn!(job = %sc.job_name, error = %e, "invalid target");
     }
@@ -237,7 +258,11 @@ fn sync_targets(
             Populated::Dropped(d) => dropped.push(d),
         }
     }
-    *loop_cfg.forced_error.lock() = (sc.target_limit > 0 && targets.len() as u64 > sc.target_limit)
+    let over_limit = sc.target_limit > 0 && targets.len() as u64 > sc.target_limit;
+    if over_limit {
+        stats.target_limit_exceeded.fetch_add(1, Relaxed);
+    }
+    *loop_cfg.forced_error.lock() = over_limit
         .then(|| format!("target_limit exceeded (number of targets: {}, limit: {})", targets.len(), sc.target_limit));
     let keys: std::collections::HashSet<u64> = targets.iter().map(|t| t.key).collect();
     running.retain(|k, r| {
@@ -263,4 +288,5 @@ fn sync_targets(
     let mut st = state.write();
     st.active = active;
     st.dropped = dropped;
+    st.sync_failed += failures as u64;
 }

@@ -60,6 +60,11 @@ impl Metadata {
         self.0.lock().retain(|_, e| iter - e.last_iter <= keep);
     }
 
+    /// How many families are remembered.
+    pub fn family_count(&self) -> usize {
+        self.0.lock().len()
+    }
+
     pub fn snapshot(&self) -> Vec<(String, MetricMeta)> {
         self.0
             .lock()

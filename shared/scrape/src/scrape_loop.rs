@@ -72,6 +72,11 @@ pub struct ScrapeStats {
     pub duplicates: AtomicU64,
     /// New series not created because the head is at its series limit.
     pub series_refused: AtomicU64,
+    /// Scrapes failed by `body_size_limit`, `label_limit` and its kin, and syncs of a
+    /// job over `target_limit`, counted as Prometheus counts them.
+    pub body_size_limit_exceeded: AtomicU64,
+    pub label_limits_exceeded: AtomicU64,
+    pub target_limit_exceeded: AtomicU64,
 }
 
 struct CacheEntry {
@@ -251,6 +256,9 @@ impl ScrapeLoop {
         let outcome = match fetched {
             Ok(s) => self.ingest(&s.body, Format::from_content_type(&s.content_type), t0),
             Err(e) => {
+                if e == crate::fetch::BODY_SIZE_LIMIT_EXCEEDED {
+                    self.stats.body_size_limit_exceeded.fetch_add(1, Relaxed);
+                }
                 self.stale_all(t0, false);
                 Err((e, Counts::default()))
             }
@@ -357,7 +365,9 @@ impl ScrapeLoop {
                 if l.get(cardinal_model::labels::METRIC_NAME).is_none() {
                     return Err("__name__ label is missing".into());
                 }
-                check_limits(l, &self.cfg.limits)?;
+                check_limits(l, &self.cfg.limits).inspect_err(|_| {
+                    self.stats.label_limits_exceeded.fetch_add(1, Relaxed);
+                })?;
                 counts.post_relabel += 1;
                 self.batch.push(Pending { key, slot: Slot::New(self.new_series.len()), t, v: s.value, explicit_ts });
             }

@@ -6,7 +6,6 @@
 //! timestamp once (`select.rs`, `compact::merge`).
 
 use super::{Db, replay_wal};
-use crate::block::Block;
 use crate::compact;
 use crate::head::Head;
 use cardinal_model::{Labels, Timestamp};
@@ -155,7 +154,7 @@ impl Db {
             }
         };
         let dirs = write_out(&old.head, &self.dir.join("blocks"), self.opts.block_range)?;
-        let blocks = dirs.iter().map(|d| Block::open(d).map(Arc::new)).collect::<io::Result<Vec<_>>>()?;
+        let blocks = dirs.iter().map(|d| self.open_written(d)).collect::<io::Result<Vec<_>>>()?;
         tracing::info!(blocks = blocks.len(), series = old.head.num_series(), "late samples written out");
         {
             let mut list = self.blocks.write();

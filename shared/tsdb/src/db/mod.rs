@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 mod append;
@@ -57,8 +57,25 @@ impl Default for DbOptions {
     }
 }
 
+/// What Prometheus's TSDB metrics count that the head and WAL don't.
+#[derive(Default)]
+pub struct DbStats {
+    /// Blocks written from the head or by merging.
+    pub compactions: AtomicU64,
+    /// Maintenance runs (compaction, merging, retention) that failed.
+    pub compactions_failed: AtomicU64,
+    /// Blocks written but then not opened.
+    pub reloads_failed: AtomicU64,
+    /// Whether the last run shut down cleanly (it removed its lock file).
+    pub clean_start: bool,
+}
+
+/// The file a running daemon keeps in its data directory, removed at a clean shutdown.
+const LOCK_FILE: &str = "lock";
+
 pub struct Db {
     dir: PathBuf,
+    pub stats: DbStats,
     opts: DbOptions,
     pub head: Arc<Head>,
     wal: Arc<Wal>,
@@ -77,6 +94,8 @@ impl Db {
     pub fn open(dir: &Path, opts: DbOptions) -> io::Result<Db> {
         let blocks_dir = dir.join("blocks");
         std::fs::create_dir_all(&blocks_dir)?;
+        let clean_start = !dir.join(LOCK_FILE).exists();
+        std::fs::write(dir.join(LOCK_FILE), std::process::id().to_string())?;
         let late = match opts.compaction {
             true => Some(late::Late::open(&dir.join("late"), &blocks_dir, &opts)?),
             false => None,
@@ -110,6 +129,7 @@ impl Db {
         head.attach_wal(wal.clone());
         Ok(Db {
             dir: dir.to_path_buf(),
+            stats: DbStats { clean_start, ..DbStats::default() },
             opts,
             head,
             wal,
@@ -161,9 +181,11 @@ impl Db {
     pub fn maintain(&self, now: Timestamp) -> io::Result<()> {
         let _one_at_a_time = self.maintenance.lock();
         if self.opts.compaction {
-            self.write_out_late()?;
-            self.compact_head(now)?;
-            self.merge_blocks()?;
+            let done = self.write_out_late().and_then(|()| self.compact_head(now)).and_then(|()| self.merge_blocks());
+            if done.is_err() {
+                self.stats.compactions_failed.fetch_add(1, Relaxed);
+            }
+            done?;
             self.apply_retention(now)?;
         } else {
             let mint = now - self.opts.retention.as_millis() as i64;
@@ -187,7 +209,7 @@ impl Db {
             let end = start + r;
             let written = compact::head_to_block(&self.head, &self.dir.join("blocks"), start, end)?;
             if let Some(dir) = written {
-                let block = Arc::new(Block::open(&dir)?);
+                let block = self.open_written(&dir)?;
                 tracing::info!(block = %dir.display(), series = block.num_series(), "head compacted");
                 self.blocks.write().push(block);
             }
@@ -196,6 +218,21 @@ impl Db {
             self.truncate_wal(end)?;
         }
         Ok(())
+    }
+
+    /// Opens a block maintenance just wrote, counting it.
+    fn open_written(&self, dir: &Path) -> io::Result<Arc<Block>> {
+        self.stats.compactions.fetch_add(1, Relaxed);
+        Block::open(dir).map(Arc::new).inspect_err(|_| {
+            self.stats.reloads_failed.fetch_add(1, Relaxed);
+        })
+    }
+
+    /// Removes the lock file: the next start counts as clean (`prometheus_tsdb_clean_start`).
+    pub fn close_cleanly(&self) {
+        if let Err(e) = std::fs::remove_file(self.dir.join(LOCK_FILE)) {
+            tracing::warn!(error = %e, "could not remove the lock file");
+        }
     }
 
     fn merge_blocks(&self) -> io::Result<()> {
@@ -207,7 +244,7 @@ impl Db {
             let Some(group) = compact::plan_merge(&spans, &ranges) else { return Ok(()) };
             let parts: Vec<Arc<Block>> = group.iter().map(|i| blocks[*i].clone()).collect();
             let Some(dir) = compact::merge(&self.dir.join("blocks"), &parts)? else { return Ok(()) };
-            let merged = Arc::new(Block::open(&dir)?);
+            let merged = self.open_written(&dir)?;
             tracing::info!(block = %dir.display(), parts = parts.len(), "blocks merged");
             self.replace_blocks(&parts, Some(merged));
         }

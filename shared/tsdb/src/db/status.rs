@@ -2,8 +2,9 @@
 //! `DbStatus`): the head's cardinality and counters, the blocks, the WAL.
 
 use super::Db;
-use cardinal_exposition::text::{counter, metric};
+use cardinal_exposition::text::{self, counter, metric};
 use cardinal_storage::{BlockInfo, Cardinality, DbStatus};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 impl DbStatus for Db {
     fn cardinality(&self, top: usize) -> Cardinality {
@@ -41,6 +42,7 @@ impl DbStatus for Db {
     fn write_metrics(&self, out: &mut String) {
         self.head_metrics(out);
         self.wal_and_block_metrics(out);
+        self.prometheus_metrics(out);
     }
 }
 
@@ -105,6 +107,102 @@ impl Db {
             ("cardinal_storage_bytes", "Bytes on disk: blocks and WAL.", Db::disk_bytes(self) as f64),
         ] {
             metric(out, name, "gauge", help, value);
+        }
+    }
+}
+
+/// A family of Prometheus's TSDB metrics: name, type, help, value.
+type Family<'a> = (&'static str, &'static str, &'static str, f64);
+
+fn load(c: &AtomicU64) -> f64 {
+    c.load(Relaxed) as f64
+}
+
+impl Db {
+    /// Prometheus's `prometheus_tsdb_*` names for what we count alike, with its types
+    /// and labels (samples by `type`, ours all floats): what the Prometheus mixin's
+    /// alerts and dashboards read.
+    fn prometheus_metrics(&self, out: &mut String) {
+        let (h, w, d) = (&self.head.stats, &self.wal().stats, &self.stats);
+        let blocks = self.blocks();
+        let families: [Family; 14] = [
+            ("prometheus_tsdb_head_series", "gauge", "Total number of series in the head block.", {
+                self.head.num_series() as f64
+            }),
+            ("prometheus_tsdb_head_chunks", "gauge", "Total number of chunks in the head block.", h.chunks() as f64),
+            ("prometheus_tsdb_head_series_created_total", "counter", "Total number of series created in the head", {
+                load(&h.series_created)
+            }),
+            ("prometheus_tsdb_head_series_removed_total", "counter", "Total number of series removed in the head", {
+                load(&h.series_removed)
+            }),
+            ("prometheus_tsdb_head_chunks_created_total", "counter", "Total number of chunks created in the head", {
+                load(&h.chunks_created)
+            }),
+            ("prometheus_tsdb_head_chunks_removed_total", "counter", "Total number of chunks removed in the head", {
+                load(&h.chunks_removed)
+            }),
+            ("prometheus_tsdb_wal_corruptions_total", "counter", "Total number of WAL corruptions.", {
+                load(&w.corruptions)
+            }),
+            ("prometheus_tsdb_wal_truncations_total", "counter", "Total number of write log truncations attempted.", {
+                load(&w.truncations)
+            }),
+            ("prometheus_tsdb_wal_writes_failed_total", "counter", "Total number of write log writes that failed.", {
+                load(&w.write_failures)
+            }),
+            ("prometheus_tsdb_blocks_loaded", "gauge", "Number of currently loaded data blocks", blocks.len() as f64),
+            (
+                "prometheus_tsdb_storage_blocks_bytes",
+                "gauge",
+                "The number of bytes that are currently used for local storage by all blocks.",
+                { blocks.iter().map(|b| b.disk_bytes).sum::<u64>() as f64 },
+            ),
+            (
+                "prometheus_tsdb_compactions_total",
+                "counter",
+                "Total number of compactions that were executed for the partition.",
+                { load(&d.compactions) },
+            ),
+            (
+                "prometheus_tsdb_compactions_failed_total",
+                "counter",
+                "Total number of compactions that failed for the partition.",
+                { load(&d.compactions_failed) },
+            ),
+            (
+                "prometheus_tsdb_reloads_failures_total",
+                "counter",
+                "Number of times the database failed to reloadBlocks block data from disk.",
+                { load(&d.reloads_failed) },
+            ),
+        ];
+        for (name, kind, help, value) in families {
+            metric(out, name, kind, help, value);
+        }
+        metric(
+            out,
+            "prometheus_tsdb_clean_start",
+            "gauge",
+            "-1: lockfile is disabled. 0: a lockfile from a previous execution was replaced. 1: lockfile creation was clean",
+            if d.clean_start { 1.0 } else { 0.0 },
+        );
+        for (name, help, c) in [
+            ("prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", &h.samples_appended),
+            (
+                "prometheus_tsdb_out_of_order_samples_total",
+                "Total number of out of order samples ingestion failed attempts due to OOO being disabled.",
+                &h.out_of_order,
+            ),
+            (
+                "prometheus_tsdb_out_of_bound_samples_total",
+                "Total number of out of bound samples ingestion failed attempts with out of order support disabled.",
+                &h.out_of_bounds,
+            ),
+        ] {
+            text::write_help(out, name, help);
+            text::write_type(out, name, "counter");
+            text::write_sample(out, name, [("type", "float")], load(c), None);
         }
     }
 }

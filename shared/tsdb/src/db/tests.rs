@@ -372,3 +372,20 @@ fn a_batch_the_compaction_overtakes_sends_its_older_samples_beside_the_blocks() 
     batch.commit();
     assert_eq!(ordered_count(&db), written + 1);
 }
+
+#[test]
+fn a_start_after_a_crash_is_not_clean_and_compactions_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    assert!(db.stats.clean_start, "a first start is clean");
+    fill(&db, 1, 0, 4 * H);
+    db.maintain(4 * H).unwrap();
+    assert_eq!(db.stats.compactions.load(Relaxed), 1);
+    assert_eq!(db.stats.compactions_failed.load(Relaxed), 0);
+    drop(db); // a crash: the lock file stays
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    assert!(!db.stats.clean_start);
+    db.close_cleanly();
+    drop(db);
+    assert!(Db::open(dir.path(), opts(true)).unwrap().stats.clean_start);
+}
