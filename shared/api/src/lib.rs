@@ -8,6 +8,7 @@ mod process_metrics;
 pub mod profiles;
 pub mod query;
 pub mod rules;
+pub mod runtime_status;
 pub mod self_metrics;
 pub mod status;
 pub mod ui;
@@ -95,6 +96,10 @@ pub struct ApiState {
     pub query_slots: QuerySlots,
     /// The last configuration reload's outcome, for `prometheus_config_last_reload_*`.
     pub reloads: ReloadStats,
+    /// The running configuration file's text (`/api/v1/status/config`, secrets masked).
+    pub config_text: RwLock<String>,
+    /// The command line's flags and values (`/api/v1/status/flags`).
+    pub flags: Vec<(String, String)>,
 }
 
 /// `--query.max-concurrency` slots: a semaphore and its size.
@@ -172,6 +177,8 @@ impl ApiState {
             quit: tokio::sync::Notify::new(),
             query_slots: QuerySlots::new(20),
             reloads: ReloadStats::default(),
+            config_text: RwLock::new(String::new()),
+            flags: Vec::new(),
             ha: None,
         }
     }
@@ -203,6 +210,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/targets", get(status::targets))
         .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/status/buildinfo", get(status::buildinfo))
+        .route("/api/v1/status/config", get(runtime_status::config))
+        .route("/api/v1/status/flags", get(runtime_status::flags))
+        .route("/api/v1/status/runtimeinfo", get(runtime_status::runtimeinfo))
+        .route("/api/v1/targets/metadata", get(status::targets_metadata))
+        .route("/api/v1/format_query", get(query::format_query).post(query::format_query))
         .route("/api/v1/metadata", get(status::metadata))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)

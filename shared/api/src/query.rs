@@ -56,7 +56,7 @@ impl ApiError {
         &self.msg
     }
 
-    fn param(name: &str, e: impl std::fmt::Display) -> Self {
+    pub fn param(name: &str, e: impl std::fmt::Display) -> Self {
         Self::bad_data(format!("invalid parameter {name:?}: {e}"))
     }
 }
@@ -174,6 +174,14 @@ pub async fn query(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body:
     let expr = cardinal_promql::engine::parse(&text).map_err(|e| ApiError::param("query", e))?;
     let value = evaluate(&st, engine, move |engine, db| engine.instant(db, &expr, t)).await?;
     Ok(success_raw(&encode_value(&value, t)))
+}
+
+/// `/api/v1/format_query`: the query, pretty-printed as Prometheus prints it.
+pub async fn format_query(RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let p = Params::new(q.as_deref(), &body);
+    let text = p.get("query").ok_or_else(|| ApiError::param("query", "query parameter is required"))?;
+    let expr = cardinal_promql::engine::parse(text).map_err(|e| ApiError::param("query", e))?;
+    Ok(success_raw(&serde_json::to_string(&expr.prettify()).unwrap_or_default()))
 }
 
 pub async fn query_range(
@@ -330,7 +338,8 @@ pub async fn series(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body
 pub async fn labels(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
     let p = Params::new(q.as_deref(), &body);
     let names: Vec<String> = if p.all("match[]").is_empty() {
-        st.db.query.querier().label_names()
+        let (start, end) = (time_param(&p, "start", i64::MIN)?, time_param(&p, "end", i64::MAX)?);
+        st.db.query.querier().label_names(start, end)
     } else {
         let set: std::collections::BTreeSet<String> =
             matching_series(&st, &p).await?.iter().flat_map(|l| l.iter().map(|x| x.name.to_string())).collect();
@@ -349,7 +358,8 @@ pub async fn label_values(
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
     let values: Vec<String> = if p.all("match[]").is_empty() {
-        st.db.query.querier().label_values(&name)
+        let (start, end) = (time_param(&p, "start", i64::MIN)?, time_param(&p, "end", i64::MAX)?);
+        st.db.query.querier().label_values(&name, start, end)
     } else {
         let set: std::collections::BTreeSet<String> =
             matching_series(&st, &p).await?.iter().filter_map(|l| l.get(&name).map(str::to_string)).collect();

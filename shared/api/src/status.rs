@@ -1,6 +1,7 @@
 //! `/api/v1/targets`, `/api/v1/status/tsdb` (the cardinality explorer) and
 //! `/api/v1/status/buildinfo`, in Prometheus's JSON shapes.
 
+use crate::query::ApiError;
 use crate::{ApiState, query_values};
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -120,10 +121,46 @@ pub async fn metadata(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) ->
     success(Value::Object(data))
 }
 
-/// Without a `features` key: Grafana would otherwise take us for Mimir.
+/// `GET /api/v1/targets/metadata`: each target's metric metadata, narrowed by
+/// `match_target` (a label selector over the target's labels), `metric` and `limit`.
+pub async fn targets_metadata(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+    let param = |name: &str| query_values(q.as_deref(), name).pop().filter(|v| !v.is_empty());
+    let matchers = match param("match_target") {
+        Some(sel) => cardinal_model::parse_selector(&sel).map_err(|e| ApiError::param("match_target", e))?,
+        None => Vec::new(),
+    };
+    let metric = param("metric");
+    let limit = match param("limit") {
+        Some(l) => l.parse::<i64>().map_err(|_| ApiError::param("limit", "limit must be a number"))?,
+        None => -1,
+    };
+    let mut out = Vec::new();
+    for (labels, metas) in st.scrape.targets_metadata() {
+        if !matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or(""))) {
+            continue;
+        }
+        for (name, meta) in metas.iter().filter(|(n, _)| metric.as_ref().is_none_or(|m| m == n)) {
+            if limit >= 0 && out.len() as i64 >= limit {
+                return Ok(success(Value::Array(out)));
+            }
+            let target = labels_json(&labels);
+            out.push(
+                json!({"target": target, "metric": name, "type": meta.kind, "help": meta.help, "unit": meta.unit}),
+            );
+        }
+    }
+    Ok(success(Value::Array(out)))
+}
+
+/// The Prometheus API level we serve, as Grafana reads it to choose what to call (its one
+/// gate, labels with `match[]`, needs 2.24 or later); our own version beside it. Without
+/// a `features` key: Grafana would otherwise take us for Mimir.
+pub const PROMETHEUS_API_VERSION: &str = "3.0.0";
+
 pub async fn buildinfo() -> Json<Value> {
     success(json!({
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": PROMETHEUS_API_VERSION,
+        "cardinalVersion": env!("CARGO_PKG_VERSION"),
         "revision": "",
         "branch": "",
         "buildUser": "",

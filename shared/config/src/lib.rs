@@ -101,7 +101,12 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
-        let mut cfg = Config::parse(&text, &path.display().to_string())?;
+        Config::load_text(&text, path)
+    }
+
+    /// Like [`Config::load`], with the file's text already read.
+    pub fn load_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg = Config::parse(text, &path.display().to_string())?;
         cfg.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(cfg)
     }

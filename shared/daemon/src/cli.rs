@@ -43,6 +43,9 @@ impl Role {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Every flag and its value, defaults included (`/api/v1/status/flags`).
+    #[arg(skip)]
+    pub flag_values: Vec<(String, String)>,
     /// Configuration file, in Prometheus's schema.
     #[arg(long = "config.file")]
     pub config_file: Option<PathBuf>,
@@ -219,7 +222,25 @@ pub fn parse(role: &Role, args: impl IntoIterator<Item = std::ffi::OsString>) ->
     if cli.retention.is_none() {
         cli.retention = Some(parse_duration(role.default_retention).expect("valid default"));
     }
+    cli.flag_values = flag_values(&matches);
     Ok(cli)
+}
+
+/// Each long flag as given or defaulted, as Prometheus lists them: values joined by
+/// commas, an unset one empty.
+fn flag_values(matches: &clap::ArgMatches) -> Vec<(String, String)> {
+    let command = Cli::command();
+    let mut out: Vec<(String, String)> = command
+        .get_arguments()
+        .filter_map(|arg| {
+            let long = arg.get_long()?;
+            let values = matches.get_raw(arg.get_id().as_str()).into_iter().flatten();
+            let values: Vec<String> = values.map(|v| v.to_string_lossy().into_owned()).collect();
+            Some((long.to_string(), values.join(",")))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Says at start what each `--enable-feature` option does here.

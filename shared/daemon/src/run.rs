@@ -126,6 +126,8 @@ async fn run(
         profile_ingestion_flag: cli.enable_profile_ingestion,
     };
     state.query_slots = cardinal_api::QuerySlots::new(cli.max_concurrency);
+    state.flags = cli.flag_values.clone();
+    *state.config_text.write() = std::fs::read_to_string(&path).unwrap_or_default();
     state.ha = ha;
     let state = Arc::new(state);
     let runtime = Arc::new(Runtime {
@@ -259,7 +261,13 @@ impl Runtime {
 
 async fn reload_loop(path: PathBuf, runtime: Arc<Runtime>, mut rx: tokio::sync::mpsc::Receiver<ReloadRequest>) {
     while let Some(reply) = rx.recv().await {
-        let result = Config::load(&path).map_err(|e| e.to_string()).and_then(|cfg| runtime.apply(&cfg));
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()));
+        let result = text.and_then(|text| {
+            let cfg = Config::load_text(&text, &path).map_err(|e| e.to_string())?;
+            runtime.apply(&cfg)?;
+            *runtime.state.config_text.write() = text;
+            Ok(())
+        });
         runtime.state.reloads.record(result.is_ok());
         match &result {
             Ok(()) => tracing::info!(config = %path.display(), "configuration reloaded"),

@@ -97,9 +97,9 @@ fn label_names_and_values_answer_alike_over_any_queryable() {
     let data = data();
     let (vectors, head) = (Vectors(Arc::new(data.clone())), head(&data));
     let (ours, theirs) = (vectors.querier(), head.querier());
-    assert_eq!(ours.label_names(), ["__name__", "job", "pod"]);
-    assert_eq!(ours.label_names(), theirs.label_names());
-    assert_eq!(ours.label_values("job"), ["a", "b"]);
-    assert_eq!(ours.label_values("pod"), theirs.label_values("pod"));
-    assert!(ours.label_values("absent").is_empty());
+    assert_eq!(ours.label_names(i64::MIN, i64::MAX), ["__name__", "job", "pod"]);
+    assert_eq!(ours.label_names(i64::MIN, i64::MAX), theirs.label_names(i64::MIN, i64::MAX));
+    assert_eq!(ours.label_values("job", i64::MIN, i64::MAX), ["a", "b"]);
+    assert_eq!(ours.label_values("pod", i64::MIN, i64::MAX), theirs.label_values("pod", i64::MIN, i64::MAX));
+    assert!(ours.label_values("absent", i64::MIN, i64::MAX).is_empty());
 }

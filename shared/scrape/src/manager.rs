@@ -127,6 +127,19 @@ impl ScrapeManager {
         out
     }
 
+    /// Each active target's labels and the metadata its last scrapes exposed.
+    pub fn targets_metadata(&self) -> Vec<(Labels, Vec<(String, MetricMeta)>)> {
+        let jobs = self.jobs.lock();
+        let mut out: Vec<_> = jobs
+            .values()
+            .flat_map(|j| {
+                j.state.read().active.iter().map(|(t, _, m)| (t.labels.clone(), m.snapshot())).collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Metadata of every active target, by family name, each distinct entry once.
     pub fn metadata(&self) -> std::collections::BTreeMap<String, std::collections::BTreeSet<MetricMeta>> {
         let mut out: std::collections::BTreeMap<String, std::collections::BTreeSet<MetricMeta>> = Default::default();

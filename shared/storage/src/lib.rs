@@ -61,10 +61,10 @@ pub trait Querier: Sync {
     /// decoded yet.
     fn select(&self, matchers: &[Matcher], mint: Timestamp, maxt: Timestamp) -> Vec<LazySeries>;
 
-    /// Every label name with a series here, sorted.
-    fn label_names(&self) -> Vec<String> {
+    /// Every label name with a series that may have samples in `[mint, maxt]`, sorted.
+    fn label_names(&self, mint: Timestamp, maxt: Timestamp) -> Vec<String> {
         let mut out: Vec<String> = self
-            .select(&[any_series()], i64::MIN, i64::MAX)
+            .select(&[any_series()], mint, maxt)
             .iter()
             .flat_map(|s| s.labels.iter().map(|l| l.name.to_string()).collect::<Vec<_>>())
             .collect();
@@ -73,10 +73,11 @@ pub trait Querier: Sync {
         out
     }
 
-    /// Every value label `name` has here, sorted.
-    fn label_values(&self, name: &str) -> Vec<String> {
+    /// Every value label `name` has on a series that may have samples in `[mint, maxt]`,
+    /// sorted.
+    fn label_values(&self, name: &str, mint: Timestamp, maxt: Timestamp) -> Vec<String> {
         let mut out: Vec<String> = self
-            .select(&[any_series()], i64::MIN, i64::MAX)
+            .select(&[any_series()], mint, maxt)
             .iter()
             .filter_map(|s| s.labels.get(name).map(str::to_string))
             .collect();

@@ -148,26 +148,38 @@ impl Db {
         self.blocks.read().clone()
     }
 
-    pub fn label_names(&self) -> Vec<String> {
-        let mut out = self.head.label_names();
-        for l in self.late_heads() {
-            out.extend(l.head.label_names());
-        }
-        for b in self.blocks() {
-            out.extend(b.label_names().map(str::to_string));
-        }
-        out.sort();
-        out.dedup();
-        out
+    /// Label names of the heads and blocks whose span meets `[mint, maxt]`.
+    pub fn label_names(&self, mint: Timestamp, maxt: Timestamp) -> Vec<String> {
+        self.gather(mint, maxt, |h| h.label_names(), |b| b.label_names().map(str::to_string).collect())
     }
 
-    pub fn label_values(&self, name: &str) -> Vec<String> {
-        let mut out = self.head.label_values(name);
-        for l in self.late_heads() {
-            out.extend(l.head.label_values(name));
+    /// Values of label `name` in the heads and blocks whose span meets `[mint, maxt]`.
+    pub fn label_values(&self, name: &str, mint: Timestamp, maxt: Timestamp) -> Vec<String> {
+        self.gather(
+            mint,
+            maxt,
+            |h| h.label_values(name),
+            |b| b.label_values(name).into_iter().map(str::to_string).collect(),
+        )
+    }
+
+    /// What `of_head` and `of_block` say of each head and block whose span meets
+    /// `[mint, maxt]`, sorted, each once.
+    fn gather(
+        &self,
+        mint: Timestamp,
+        maxt: Timestamp,
+        of_head: impl Fn(&Head) -> Vec<String>,
+        of_block: impl Fn(&Block) -> Vec<String>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let late = self.late_heads();
+        let heads = std::iter::once(self.head.as_ref()).chain(late.iter().map(|l| &l.head));
+        for head in heads.filter(|h| select::head_overlaps(h, mint, maxt)) {
+            out.extend(of_head(head));
         }
-        for b in self.blocks() {
-            out.extend(b.label_values(name).into_iter().map(str::to_string));
+        for b in self.blocks_overlapping(mint, maxt) {
+            out.extend(of_block(&b));
         }
         out.sort();
         out.dedup();

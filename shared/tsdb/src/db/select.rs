@@ -122,11 +122,17 @@ impl Querier for HeadQuerier<'_> {
         Grouped { groups, series }
     }
 
-    fn label_names(&self) -> Vec<String> {
+    fn label_names(&self, mint: Timestamp, maxt: Timestamp) -> Vec<String> {
+        if !head_overlaps(self.head, mint, maxt) {
+            return Vec::new();
+        }
         self.head.label_names()
     }
 
-    fn label_values(&self, name: &str) -> Vec<String> {
+    fn label_values(&self, name: &str, mint: Timestamp, maxt: Timestamp) -> Vec<String> {
+        if !head_overlaps(self.head, mint, maxt) {
+            return Vec::new();
+        }
         self.head.label_values(name)
     }
 }
@@ -191,12 +197,12 @@ impl Querier for DbQuerier<'_> {
         self.head.select_grouped(matchers, mint, maxt, keep)
     }
 
-    fn label_names(&self) -> Vec<String> {
-        self.db.label_names()
+    fn label_names(&self, mint: Timestamp, maxt: Timestamp) -> Vec<String> {
+        self.db.label_names(mint, maxt)
     }
 
-    fn label_values(&self, name: &str) -> Vec<String> {
-        self.db.label_values(name)
+    fn label_values(&self, name: &str, mint: Timestamp, maxt: Timestamp) -> Vec<String> {
+        self.db.label_values(name, mint, maxt)
     }
 }
 
@@ -208,8 +214,18 @@ impl Queryable for Db {
     }
 }
 
+/// Whether `head` may hold samples in `[mint, maxt]`: as Prometheus answers label names
+/// and values for a time range, by the span of each head and block, not series by series.
+/// An unbounded range needs no look at the head's span (which visits every series).
+pub(super) fn head_overlaps(head: &Head, mint: Timestamp, maxt: Timestamp) -> bool {
+    if mint == Timestamp::MIN && maxt == Timestamp::MAX {
+        return true;
+    }
+    head.time_range().is_some_and(|(min, max)| min <= maxt && max >= mint)
+}
+
 impl Db {
-    fn blocks_overlapping(&self, mint: Timestamp, maxt: Timestamp) -> Vec<Arc<Block>> {
+    pub(super) fn blocks_overlapping(&self, mint: Timestamp, maxt: Timestamp) -> Vec<Arc<Block>> {
         self.blocks().into_iter().filter(|b| b.meta.max_time > mint && b.meta.min_time <= maxt).collect()
     }
 

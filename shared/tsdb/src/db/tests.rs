@@ -389,3 +389,19 @@ fn a_start_after_a_crash_is_not_clean_and_compactions_are_counted() {
     drop(db);
     assert!(Db::open(dir.path(), opts(true)).unwrap().stats.clean_start);
 }
+
+#[test]
+fn label_names_and_values_for_a_time_range_come_from_the_heads_and_blocks_it_meets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    fill(&db, 2, 0, 4 * H);
+    db.maintain(4 * H).unwrap();
+    let (s, _) = db.head.get_or_create(&labels(7));
+    db.head.append(&s, 4 * H, 1.0).unwrap();
+    let q = db.querier();
+    assert_eq!(q.label_values("i", 0, H), ["0", "1"], "the block alone");
+    assert_eq!(q.label_values("i", 3 * H, 5 * H), ["0", "1", "7"], "the head");
+    assert!(q.label_values("i", 10 * H, 11 * H).is_empty(), "after everything");
+    assert!(q.label_names(10 * H, 11 * H).is_empty());
+    assert_eq!(q.label_names(i64::MIN, i64::MAX), ["__name__", "i"]);
+}
