@@ -251,7 +251,9 @@ pub fn log_features(features: &[String]) {
                 option,
                 "the remote-write receiver is on; --web.enable-remote-write-receiver is the flag for it"
             ),
-            "promql-at-modifier" | "promql-negative-offset" => tracing::info!(option, "always on here"),
+            "promql-at-modifier" | "promql-negative-offset" | "promql-experimental-functions" => {
+                tracing::info!(option, "always on here")
+            }
             _ => tracing::warn!(option, "--enable-feature option not implemented here; ignored"),
         }
     }

@@ -25,6 +25,8 @@ pub fn eval(ctx: &Ctx, a: &AggregateExpr, t: Timestamp) -> Result<Value> {
     }
     let out = match op.as_str() {
         "topk" | "bottomk" => top_k(input, &grouping, scalar_param(&param)?, op == "topk")?,
+        "limitk" => limit_k(input, &grouping, scalar_param(&param)?)?,
+        "limit_ratio" => limit_ratio(input, scalar_param(&param)?)?,
         "count_values" => count_values(input, &grouping, &string_param(&param)?, t)?,
         "quantile" => {
             let q = scalar_param(&param)?;
@@ -118,6 +120,51 @@ fn top_k(input: Vec<Sample>, g: &Grouping, k: f64, top: bool) -> Result<Vec<Samp
         out.extend(samples);
     }
     Ok(out)
+}
+
+/// `limitk`: the first k series of each group, in label order (Prometheus takes them in
+/// the order storage gives them, which is label order for blocks).
+fn limit_k(mut input: Vec<Sample>, g: &Grouping, k: f64) -> Result<Vec<Sample>> {
+    if k.is_nan() {
+        return Err(exec("Parameter value is NaN"));
+    }
+    if k < 1.0 {
+        return Ok(Vec::new());
+    }
+    let k = if k >= i64::MAX as f64 { usize::MAX } else { k as usize };
+    input.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(groups(input, g).into_iter().flat_map(|(_, samples)| samples.into_iter().take(k)).collect())
+}
+
+/// `limit_ratio`: each series kept by where the hash of its labels falls in [0, 1), as
+/// Prometheus's `HashRatioSampler` places it (xxHash64 of `name 0xff value 0xff …`): below
+/// `r` for a positive ratio, at or above `1 + r` for a negative one, so that `r` and
+/// `r - 1` keep complementary sets. Ratios past ±1 count as ±1.
+fn limit_ratio(input: Vec<Sample>, r: f64) -> Result<Vec<Sample>> {
+    if r.is_nan() {
+        return Err(exec("Ratio value is NaN"));
+    }
+    let r = r.clamp(-1.0, 1.0);
+    if r == 0.0 {
+        return Ok(Vec::new());
+    }
+    let kept = |s: &Sample| {
+        let offset = label_hash(&s.labels) as f64 / u64::MAX as f64;
+        if r >= 0.0 { offset < r } else { offset >= 1.0 + r }
+    };
+    Ok(input.into_iter().filter(kept).collect())
+}
+
+/// Prometheus's `labels.Hash()`.
+fn label_hash(l: &Labels) -> u64 {
+    let mut bytes = Vec::with_capacity(64);
+    for label in l.iter() {
+        bytes.extend_from_slice(label.name.as_bytes());
+        bytes.push(0xff);
+        bytes.extend_from_slice(label.value.as_bytes());
+        bytes.push(0xff);
+    }
+    xxhash_rust::xxh64::xxh64(&bytes, 0)
 }
 
 fn count_values(input: Vec<Sample>, g: &Grouping, label: &str, t: Timestamp) -> Result<Vec<Sample>> {

@@ -49,6 +49,22 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
         "timestamp" => {
             ctx.eval_vector(args[0], t)?.into_iter().map(|s| (s.labels.without_name(), s.t as f64 / 1000.0)).collect()
         }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let mut v = ctx.eval_vector(args[0], t)?;
+            let by = args[1..].iter().map(|a| string_arg(ctx, a, t)).collect::<Result<Vec<String>>>()?;
+            crate::sort_by_label::sort(&mut v, &by, name == "sort_by_label_desc");
+            return Ok(Value::Vector(v));
+        }
+        "double_exponential_smoothing" => {
+            let (sf, tf) = (ctx.eval_scalar(args[1], t)?, ctx.eval_scalar(args[2], t)?);
+            if sf <= 0.0 || sf >= 1.0 {
+                return Err(exec(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}")));
+            }
+            if tf <= 0.0 || tf >= 1.0 {
+                return Err(exec(format!("invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}")));
+            }
+            return Ok(at(over_range(ctx, args[0], t, true, |p| double_exponential_smoothing(p, sf, tf))?, t));
+        }
         "sort" | "sort_desc" => {
             let mut v = ctx.eval_vector(args[0], t)?;
             let desc = name == "sort_desc";
@@ -188,6 +204,7 @@ pub(crate) fn window_fn(name: &str) -> Option<WindowFn> {
         "present_over_time" => |_, _, _| Some(1.0),
         "stddev_over_time" => |p, _, _| Some(variance(p.iter().map(|x| x.1)).sqrt()),
         "stdvar_over_time" => |p, _, _| Some(variance(p.iter().map(|x| x.1))),
+        "mad_over_time" => |p, _, _| Some(median_absolute_deviation(p)),
         _ => return None,
     };
     Some(WindowFn { drop_name: !matches!(name, "last_over_time" | "first_over_time"), f, extrapolation })
@@ -503,6 +520,30 @@ fn fold_go(p: &[(Timestamp, f64)], better: impl Fn(f64, f64) -> bool) -> f64 {
         }
     }
     acc
+}
+
+/// The median of the values' distances from their median (`mad_over_time`).
+fn median_absolute_deviation(p: &[(Timestamp, f64)]) -> f64 {
+    let median = quantile(0.5, &mut p.iter().map(|x| x.1).collect::<Vec<_>>());
+    quantile(0.5, &mut p.iter().map(|x| (x.1 - median).abs()).collect::<Vec<_>>())
+}
+
+/// Holt's linear smoothing of a window's values with smoothing factor `sf` and trend
+/// factor `tf`, its last smoothed value (Prometheus's `double_exponential_smoothing`,
+/// `holt_winters` before 3.0); nothing for fewer than two samples.
+fn double_exponential_smoothing(p: &[(Timestamp, f64)], sf: f64, tf: f64) -> Option<f64> {
+    if p.len() < 2 {
+        return None;
+    }
+    let (mut s0, mut s1, mut b) = (0.0, p[0].1, p[1].1 - p[0].1);
+    for (i, (_, v)) in p.iter().enumerate().skip(1) {
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let next = sf * v + (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, next);
+    }
+    Some(s1)
 }
 
 /// Prometheus's `quantile`: linear interpolation between closest ranks; NaNs sort first.

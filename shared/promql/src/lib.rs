@@ -14,6 +14,7 @@ pub mod functions;
 mod range_query;
 mod rule_aggregation;
 mod running_aggregation;
+mod sort_by_label;
 pub mod storage;
 pub mod value;
 

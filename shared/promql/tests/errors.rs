@@ -153,3 +153,16 @@ fn range_queries_refuse_range_vectors() {
     let expr = parse("x[1m]").unwrap();
     assert!(matches!(Engine::default().range(&head(), &expr, 0, 10_000, 1000), Err(QueryError::BadData(_))));
 }
+
+#[test]
+fn experimental_functions_refuse_what_prometheus_refuses() {
+    let smoothing = err("double_exponential_smoothing(x[1m], 1, 0.5)");
+    assert!(
+        smoothing.to_string().contains("invalid smoothing factor. Expected: 0 < sf < 1, got: 1.000000"),
+        "{smoothing}"
+    );
+    let trend = err("double_exponential_smoothing(x[1m], 0.5, 0)");
+    assert!(trend.to_string().contains("invalid trend factor. Expected: 0 < tf < 1, got: 0.000000"), "{trend}");
+    assert!(err("limitk(NaN, x)").to_string().contains("Parameter value is NaN"));
+    assert!(err("limit_ratio(NaN, x)").to_string().contains("Ratio value is NaN"));
+}
