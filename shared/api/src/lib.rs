@@ -100,6 +100,29 @@ pub struct ApiState {
     pub config_text: RwLock<String>,
     /// The command line's flags and values (`/api/v1/status/flags`).
     pub flags: Vec<(String, String)>,
+    /// How long queries waited for a slot and took, for
+    /// `prometheus_engine_query_duration_seconds`.
+    pub query_timings: QueryTimings,
+}
+
+/// Query durations by Prometheus's slices: `queue_time` (waiting for a
+/// `--query.max-concurrency` slot) and `inner_eval` (the evaluation, parsing and sorting
+/// within it, so `prepare_time` and `result_sort` stay empty).
+#[derive(Default)]
+pub struct QueryTimings(parking_lot::Mutex<[cardinal_exposition::summary::Summary; 4]>);
+
+impl QueryTimings {
+    pub const SLICES: [&str; 4] = ["inner_eval", "prepare_time", "queue_time", "result_sort"];
+
+    pub fn observe(&self, queue: std::time::Duration, eval: std::time::Duration) {
+        let mut s = self.0.lock();
+        s[0].observe(eval.as_secs_f64());
+        s[2].observe(queue.as_secs_f64());
+    }
+
+    pub fn snapshot(&self) -> [cardinal_exposition::summary::Summary; 4] {
+        self.0.lock().clone()
+    }
 }
 
 /// `--query.max-concurrency` slots: a semaphore and its size.
@@ -179,6 +202,7 @@ impl ApiState {
             reloads: ReloadStats::default(),
             config_text: RwLock::new(String::new()),
             flags: Vec::new(),
+            query_timings: QueryTimings::default(),
             ha: None,
         }
     }

@@ -156,14 +156,19 @@ async fn evaluate<T: Send + 'static>(
     mut engine: cardinal_promql::Engine,
     work: impl FnOnce(&cardinal_promql::Engine, &dyn Queryable) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let waited = Instant::now();
     let (permit, left) = slot(st, engine.timeout).await?;
+    let queued = waited.elapsed();
     engine.timeout = left;
     let db = st.db.query.clone();
     let done = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        work(&engine, db.as_ref())
+        let started = Instant::now();
+        (work(&engine, db.as_ref()), started.elapsed())
     });
-    Ok(done.await.map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))??)
+    let (result, took) = done.await.map_err(|e| ApiError::from(QueryError::Execution(e.to_string())))?;
+    st.query_timings.observe(queued, took);
+    Ok(result?)
 }
 
 pub async fn query(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {

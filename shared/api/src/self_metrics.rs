@@ -112,7 +112,13 @@ fn load(a: &std::sync::atomic::AtomicU64) -> f64 {
 /// Per `remote_write` entry (labelled `remote_name`, `url`): our own names, then
 /// Prometheus's `prometheus_remote_storage_*` with its meaning, which the mixin's
 /// remote-storage alerts read.
-const SENDER_FAMILIES: [SenderFamily; 18] = [
+const SENDER_FAMILIES: [SenderFamily; 19] = [
+    (
+        "prometheus_remote_storage_enqueue_retries_total",
+        "counter",
+        "Total number of times enqueue has failed because a shards queue was full (never here: a sender reads the WAL as it can).",
+        |_| 0.0,
+    ),
     ("cardinal_remote_storage_samples_sent_total", "counter", "Samples delivered to the remote.", |w| {
         load(&w.stats.samples_sent)
     }),
@@ -219,12 +225,12 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
     // "remote write behind" alert reads it against the newest sample, and would
     // otherwise count a remote that never answered as 56 years behind.
     let name = "prometheus_remote_storage_queue_highest_sent_timestamp_seconds";
-    text::write_help(
+    text::write_header(
         out,
         name,
+        "gauge",
         "Timestamp from a WAL sample, the highest timestamp successfully sent by this queue, in seconds since epoch.",
     );
-    text::write_type(out, name, "gauge");
     for w in writers.iter().filter(|w| w.stats.highest_sent_ms.load(Relaxed) > 0) {
         text::write_sample(
             out,
@@ -234,6 +240,15 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
             None,
         );
     }
+    let name = "prometheus_wal_watcher_current_segment";
+    text::write_header(out, name, "gauge", "Current segment the WAL watcher is reading records from.");
+    for w in writers.iter() {
+        text::write_sample(out, name, [("consumer", w.name.as_str())], load(&w.stats.reading_segment), None);
+    }
+    // Read by every sender from the one WAL: the furthest along's count.
+    let samples_in = writers.iter().map(|w| load(&w.stats.samples_in)).fold(0.0, f64::max);
+    let help = "Samples in to remote storage, compare to samples out for queue managers.";
+    metric(out, "prometheus_remote_storage_samples_in_total", "counter", help, samples_in);
     // One WAL feeds every sender: the newest sample in it, without a sender's labels.
     metric(
         out,
@@ -457,15 +472,65 @@ fn prometheus_only_metrics(out: &mut String, st: &ApiState) {
     let name = "prometheus_target_sync_failed_total";
     text::write_help(out, name, "Total number of target sync failures.");
     text::write_type(out, name, "counter");
-    for (job, failed, _) in &jobs {
-        text::write_sample(out, name, [("scrape_job", job.as_str())], *failed as f64, None);
+    for j in &jobs {
+        text::write_sample(out, name, [("scrape_job", j.job.as_str())], j.sync_failed as f64, None);
     }
     let name = "prometheus_target_metadata_cache_entries";
     text::write_help(out, name, "Total number of metric metadata entries in the cache");
     text::write_type(out, name, "gauge");
-    for (job, _, entries) in &jobs {
-        text::write_sample(out, name, [("scrape_job", job.as_str())], *entries as f64, None);
+    for j in &jobs {
+        text::write_sample(out, name, [("scrape_job", j.job.as_str())], j.metadata_entries as f64, None);
     }
+    summaries_metrics(out, st, &jobs);
+}
+
+/// This machine's architecture as Go names it.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+/// Prometheus's quantiles for its scrape summaries.
+const SCRAPE_QUANTILES: [f64; 5] = [0.01, 0.05, 0.5, 0.9, 0.99];
+
+/// Prometheus's summaries of scrape intervals, target syncs and query durations, and its
+/// build information (the API level we serve as its `version`).
+fn summaries_metrics(out: &mut String, st: &ApiState, jobs: &[cardinal_scrape::manager::JobStats]) {
+    let name = "prometheus_target_interval_length_seconds";
+    text::write_header(out, name, "summary", "Actual intervals between scrapes.");
+    for (interval, s) in st.scrape.stats.interval_lengths.lock().iter() {
+        s.write(out, name, &[("interval", interval.as_str())], &SCRAPE_QUANTILES);
+    }
+    let name = "prometheus_target_sync_length_seconds";
+    text::write_header(out, name, "summary", "Actual interval to sync the scrape pool.");
+    for j in jobs {
+        j.sync_length.write(out, name, &[("scrape_job", j.job.as_str())], &SCRAPE_QUANTILES);
+    }
+    let name = "prometheus_engine_query_duration_seconds";
+    text::write_header(out, name, "summary", "Query timings");
+    for (slice, s) in crate::QueryTimings::SLICES.iter().zip(st.query_timings.snapshot()) {
+        s.write(out, name, &[("slice", slice)], &[0.5, 0.9, 0.99]);
+    }
+    let name = "prometheus_build_info";
+    text::write_header(
+        out,
+        name,
+        "gauge",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which prometheus was built, and the goos and goarch for the build.",
+    );
+    let labels = [
+        ("branch", ""),
+        ("goarch", go_arch()),
+        ("goos", std::env::consts::OS),
+        ("goversion", ""),
+        ("revision", ""),
+        ("version", crate::status::PROMETHEUS_API_VERSION),
+    ];
+    text::write_sample(out, name, labels, 1.0, None);
 }
 
 pub async fn handler(State(st): State<Arc<ApiState>>) -> impl IntoResponse {

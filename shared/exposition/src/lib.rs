@@ -5,6 +5,7 @@
 
 pub mod parser;
 pub mod proto;
+pub mod summary;
 pub mod text;
 
 pub use parser::{Entry, Format, MetricType, ParseError, Parser, SampleRef, parse_labels, unescape_help};

@@ -11,6 +11,12 @@ pub fn write_type(out: &mut String, name: &str, kind: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A family's `# HELP` and `# TYPE` lines.
+pub fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    write_help(out, name, help);
+    write_type(out, name, kind);
+}
+
 /// `# HELP name text`, escaping `\` and newlines as the format requires.
 pub fn write_help(out: &mut String, name: &str, help: &str) {
     out.push_str("# HELP ");

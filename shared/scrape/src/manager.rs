@@ -37,6 +37,8 @@ struct JobState {
     /// Targets discovery found that could not become targets (an invalid address after
     /// relabeling), over the job's life: `prometheus_target_sync_failed_total`.
     sync_failed: u64,
+    /// How long syncing its targets took (`prometheus_target_sync_length_seconds`).
+    sync_length: cardinal_exposition::summary::Summary,
 }
 
 struct Job {
@@ -44,6 +46,15 @@ struct Job {
     cfg: ScrapeConfig,
     state: Arc<RwLock<JobState>>,
     stop: watch::Sender<bool>,
+}
+
+/// A job's `prometheus_target_sync_failed_total`, `prometheus_target_metadata_cache_entries`
+/// and `prometheus_target_sync_length_seconds`.
+pub struct JobStats {
+    pub job: String,
+    pub sync_failed: u64,
+    pub metadata_entries: usize,
+    pub sync_length: cardinal_exposition::summary::Summary,
 }
 
 pub struct ScrapeManager {
@@ -153,19 +164,22 @@ impl ScrapeManager {
         out
     }
 
-    /// Per job: its name, the targets that failed to sync, and the metadata entries its
-    /// targets hold (Prometheus's `prometheus_target_sync_failed_total` and
-    /// `prometheus_target_metadata_cache_entries`).
-    pub fn job_stats(&self) -> Vec<(String, u64, usize)> {
+    /// Per job: what Prometheus's per-pool metrics report.
+    pub fn job_stats(&self) -> Vec<JobStats> {
         let jobs = self.jobs.lock();
         let mut out: Vec<_> = jobs
             .iter()
             .map(|(name, j)| {
                 let st = j.state.read();
-                (name.clone(), st.sync_failed, st.active.iter().map(|(_, _, m)| m.family_count()).sum())
+                JobStats {
+                    job: name.clone(),
+                    sync_failed: st.sync_failed,
+                    metadata_entries: st.active.iter().map(|(_, _, m)| m.family_count()).sum(),
+                    sync_length: st.sync_length.clone(),
+                }
             })
             .collect();
-        out.sort();
+        out.sort_by(|a, b| a.job.cmp(&b.job));
         out
     }
 
@@ -228,7 +242,9 @@ async fn run_job(
     let mut running: HashMap<u64, RunningTarget> = HashMap::new();
     loop {
         let groups: Groups = groups_rx.borrow_and_update().clone();
+        let started = std::time::Instant::now();
         sync_targets(&store, &sc, &groups, &loop_cfg, &stats, &state, &mut running);
+        state.write().sync_length.observe(started.elapsed().as_secs_f64());
         tokio::select! {
             changed = groups_rx.changed() => if changed.is_err() { break },
             _ = stop.changed() => break,

@@ -77,6 +77,9 @@ pub struct ScrapeStats {
     pub body_size_limit_exceeded: AtomicU64,
     pub label_limits_exceeded: AtomicU64,
     pub target_limit_exceeded: AtomicU64,
+    /// Time between a target's scrapes, by configured interval
+    /// (`prometheus_target_interval_length_seconds`).
+    pub interval_lengths: Mutex<std::collections::BTreeMap<String, cardinal_exposition::summary::Summary>>,
 }
 
 struct CacheEntry {
@@ -229,10 +232,17 @@ impl ScrapeLoop {
         let offset = (self.target.key % period as u64) as i64;
         let tolerance = self.cfg.timestamp_tolerance.as_millis() as i64;
         let mut slot = next_slot(now_ms(), period, offset);
+        let interval = cardinal_model::format_duration(self.cfg.interval);
+        let mut last: Option<Instant> = None;
         loop {
             let wait = Duration::from_millis((slot - now_ms()).max(0) as u64);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {
+                    let now = Instant::now();
+                    if let Some(before) = last.replace(now) {
+                        let secs = now.duration_since(before).as_secs_f64();
+                        self.stats.interval_lengths.lock().entry(interval.clone()).or_default().observe(secs);
+                    }
                     self.scrape_once(scrape_time(now_ms(), slot, period, tolerance)).await;
                     // From the slot, not from now: a timer that fired early must not
                     // scrape the same slot twice.

@@ -315,6 +315,11 @@ impl Wal {
     }
 
     /// Bytes on disk, for size-based retention and the status page.
+    /// The segment being written (`prometheus_tsdb_wal_segment_current`).
+    pub fn current_segment(&self) -> u32 {
+        self.w.lock().seg
+    }
+
     pub fn disk_bytes(&self) -> u64 {
         fs::read_dir(&self.dir).map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
     }

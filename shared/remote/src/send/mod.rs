@@ -66,6 +66,8 @@ pub struct SenderStats {
     pub shards: AtomicUsize,
     /// The shard count the last tick computed, as `f64` bits.
     pub shards_desired: AtomicU64,
+    /// The WAL segment being read (`prometheus_wal_watcher_current_segment`).
+    pub reading_segment: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -163,6 +165,7 @@ impl Sender {
         let (mut since, mut last_tick) = (Instant::now(), Instant::now());
         while !stop.load(Relaxed) {
             self.wal.hold(self.id, reader.pos.segment);
+            self.remote.stats.reading_segment.store(u64::from(reader.pos.segment), Relaxed);
             let cap = self.shards() * q.capacity.max(q.max_samples_per_send);
             let progressed = match self.read(&mut reader, &mut round, cap) {
                 Ok(p) => p,

@@ -125,7 +125,13 @@ impl Db {
     fn prometheus_metrics(&self, out: &mut String) {
         let (h, w, d) = (&self.head.stats, &self.wal().stats, &self.stats);
         let blocks = self.blocks();
-        let families: [Family; 14] = [
+        let families: [Family; 15] = [
+            (
+                "prometheus_tsdb_wal_segment_current",
+                "gauge",
+                "Write log segment index that TSDB is currently writing to.",
+                { f64::from(self.wal().current_segment()) },
+            ),
             ("prometheus_tsdb_head_series", "gauge", "Total number of series in the head block.", {
                 self.head.num_series() as f64
             }),
