@@ -103,6 +103,8 @@ pub struct ApiState {
     /// How long queries waited for a slot and took, for
     /// `prometheus_engine_query_duration_seconds`.
     pub query_timings: QueryTimings,
+    /// Scraped exemplars (`/api/v1/query_exemplars`).
+    pub exemplars: Arc<cardinal_storage::exemplars::ExemplarStore>,
 }
 
 /// Query durations by Prometheus's slices: `queue_time` (waiting for a
@@ -203,6 +205,7 @@ impl ApiState {
             config_text: RwLock::new(String::new()),
             flags: Vec::new(),
             query_timings: QueryTimings::default(),
+            exemplars: Arc::default(),
             ha: None,
         }
     }

@@ -5,7 +5,7 @@
 use crate::ApiState;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cardinal_model::number::go_f;
 use cardinal_model::{Labels, Matcher, Timestamp, now_ms, parse_selector};
@@ -378,7 +378,41 @@ fn string_list(items: Vec<String>, limit: usize) -> Response {
     success_raw(&serde_json::to_string(&items).unwrap_or_else(|_| "[]".into()))
 }
 
-/// Exemplars are skipped at scrape time, so there are none to return.
-pub async fn query_exemplars(_headers: HeaderMap) -> Response {
-    success_raw("[]")
+/// `/api/v1/query_exemplars`: the stored exemplars of the series the query's selectors
+/// select, in `[start, end]` (the whole store without them).
+pub async fn query_exemplars(
+    State(st): State<Arc<ApiState>>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q.as_deref(), &body);
+    let text = p.get("query").unwrap_or("");
+    let expr = cardinal_promql::engine::parse(text).map_err(|e| ApiError::param("query", e))?;
+    let start = time_param(&p, "start", i64::MIN)?;
+    let end = time_param(&p, "end", i64::MAX)?;
+    if end < start {
+        return Err(ApiError::param("end", "end timestamp must not be before start time"));
+    }
+    let sets = cardinal_model::promql_text::selectors(&expr)
+        .into_iter()
+        .map(|vs| cardinal_model::matcher::matchers_of(vs).map_err(|e| ApiError::param("query", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let found = st.exemplars.select(&sets, start, end);
+    let data: Vec<serde_json::Value> = found
+        .iter()
+        .map(|(series, exemplars)| {
+            let exemplars: Vec<serde_json::Value> = exemplars
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "labels": crate::status::labels_json(&e.labels),
+                        "value": cardinal_model::number::go_f(e.value),
+                        "timestamp": e.t as f64 / 1000.0,
+                    })
+                })
+                .collect();
+            serde_json::json!({"seriesLabels": crate::status::labels_json(series), "exemplars": exemplars})
+        })
+        .collect();
+    Ok(success_raw(&serde_json::to_string(&data).unwrap_or_else(|_| "[]".into())))
 }

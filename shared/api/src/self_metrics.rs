@@ -482,6 +482,40 @@ fn prometheus_only_metrics(out: &mut String, st: &ApiState) {
         text::write_sample(out, name, [("scrape_job", j.job.as_str())], j.metadata_entries as f64, None);
     }
     summaries_metrics(out, st, &jobs);
+    exemplar_metrics(out, st);
+}
+
+/// Prometheus's exemplar-storage metrics.
+fn exemplar_metrics(out: &mut String, st: &ApiState) {
+    let e = &st.exemplars;
+    let (stored, series) = e.sizes();
+    counter(
+        out,
+        "prometheus_tsdb_exemplar_exemplars_appended_total",
+        "Total number of appended exemplars.",
+        &e.stats.appended,
+    );
+    counter(
+        out,
+        "prometheus_tsdb_exemplar_out_of_order_exemplars_total",
+        "Total number of out of order exemplar ingestion failed attempts.",
+        &e.stats.out_of_order,
+    );
+    for (name, help, value) in [
+        (
+            "prometheus_tsdb_exemplar_max_exemplars",
+            "Total number of exemplars the exemplar storage can store, resizeable.",
+            e.capacity(),
+        ),
+        ("prometheus_tsdb_exemplar_exemplars_in_storage", "Number of exemplars currently in circular storage.", stored),
+        (
+            "prometheus_tsdb_exemplar_series_with_exemplars_in_storage",
+            "Number of series with exemplars currently in circular storage.",
+            series,
+        ),
+    ] {
+        metric(out, name, "gauge", help, value as f64);
+    }
 }
 
 /// This machine's architecture as Go names it.

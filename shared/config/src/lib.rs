@@ -54,6 +54,45 @@ pub struct Config {
     /// The master's deduplication of HA pairs (`ha.rs`); read at start only.
     #[serde(default)]
     pub ha_tracker: Option<HaTrackerConfig>,
+    /// Prometheus's `storage` section: exemplar storage, and the out-of-order window.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// Prometheus's `storage:` block.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default)]
+    pub tsdb: TsdbConfig,
+    /// `None`: not set (exemplars kept only with `--enable-feature=exemplar-storage`).
+    pub exemplars: Option<ExemplarsConfig>,
+}
+
+/// `storage.tsdb`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsdbConfig {
+    /// Accepted for Prometheus's schema; the master takes older samples whatever it says
+    /// (late samples go beside the blocks), the collector keeps its head's order.
+    #[serde(default)]
+    pub out_of_order_time_window: Option<Dur>,
+}
+
+/// `storage.exemplars`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExemplarsConfig {
+    /// Exemplars kept, in a circular store; 0 (or negative, as Prometheus) turns it off.
+    #[serde(default = "default_max_exemplars")]
+    pub max_exemplars: i64,
+}
+
+/// Prometheus's default once exemplar storage is on.
+pub const DEFAULT_MAX_EXEMPLARS: i64 = 100_000;
+
+fn default_max_exemplars() -> i64 {
+    DEFAULT_MAX_EXEMPLARS
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -251,6 +251,9 @@ pub fn log_features(features: &[String]) {
                 option,
                 "the remote-write receiver is on; --web.enable-remote-write-receiver is the flag for it"
             ),
+            "exemplar-storage" => {
+                tracing::info!(option, "exemplars kept (storage.exemplars.max_exemplars, 100000 by default)")
+            }
             "promql-at-modifier" | "promql-negative-offset" | "promql-experimental-functions" => {
                 tracing::info!(option, "always on here")
             }

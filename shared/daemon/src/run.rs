@@ -9,6 +9,7 @@ use cardinal_promql::Engine;
 use cardinal_rules::manager::{AlertOptions, RuleManager};
 use cardinal_rules::notifier::Notifier;
 use cardinal_scrape::ScrapeManager;
+use cardinal_storage::exemplars::ExemplarStore;
 use cardinal_tsdb::wal::Wal;
 use cardinal_tsdb::{Db, DbOptions};
 use parking_lot::Mutex;
@@ -95,7 +96,8 @@ async fn run(
         Some(ha) => ha.clone(),
         None => db.clone(),
     };
-    let scrape = Arc::new(ScrapeManager::new(ingest.clone(), cli.scrape_timestamp_tolerance()));
+    let exemplars: Arc<ExemplarStore> = Arc::default();
+    let scrape = Arc::new(ScrapeManager::new(ingest.clone(), cli.scrape_timestamp_tolerance(), exemplars.clone()));
     let engine = Engine {
         lookback: cli.lookback,
         timeout: cli.query_timeout,
@@ -126,6 +128,7 @@ async fn run(
         profile_ingestion_flag: cli.enable_profile_ingestion,
     };
     state.query_slots = cardinal_api::QuerySlots::new(cli.max_concurrency);
+    state.exemplars = exemplars;
     state.flags = cli.flag_values.clone();
     *state.config_text.write() = std::fs::read_to_string(&path).unwrap_or_default();
     state.ha = ha;
@@ -136,6 +139,7 @@ async fn run(
         remote_write: Mutex::default(),
         ha_tracker: cfg.ha_tracker.clone(),
         sharded: Mutex::default(),
+        exemplar_feature: cli.enable_feature.iter().any(|f| f == "exemplar-storage"),
     });
     runtime.apply(&cfg)?;
     let listener =
@@ -185,6 +189,8 @@ struct Runtime {
     ha_tracker: Option<cardinal_config::HaTrackerConfig>,
     /// The sharded scrape jobs as last applied.
     sharded: Mutex<ShardedJobs>,
+    /// `--enable-feature=exemplar-storage`: exemplars kept even without `storage.exemplars`.
+    exemplar_feature: bool,
 }
 
 impl Runtime {
@@ -201,6 +207,7 @@ impl Runtime {
             cardinal_client::build_client(&rw.http).map_err(|e| format!("remote_write {}: {e}", rw.url))?;
         }
         state.scrape.apply(cfg)?;
+        state.exemplars.resize(exemplar_capacity(cfg, self.exemplar_feature));
         state.rollups.apply(&cfg.rollups, now_ms());
         let sharded = ShardedJobs::of(cfg);
         if let Some((from, until)) = sharded.hand_over(&self.sharded.lock(), cfg, now_ms()) {
@@ -256,6 +263,16 @@ impl Runtime {
             });
             entries.collect()
         })
+    }
+}
+
+/// Exemplars kept: `storage.exemplars.max_exemplars` when set (0 or less: none), else
+/// Prometheus's default with `--enable-feature=exemplar-storage`, else none.
+fn exemplar_capacity(cfg: &Config, feature: bool) -> usize {
+    match &cfg.storage.exemplars {
+        Some(e) => usize::try_from(e.max_exemplars).unwrap_or(0),
+        None if feature => cardinal_config::DEFAULT_MAX_EXEMPLARS as usize,
+        None => 0,
     }
 }
 

@@ -77,7 +77,23 @@ pub struct SampleRef<'a> {
     pub value: f64,
     /// Milliseconds, when the line carries a timestamp.
     pub timestamp: Option<i64>,
+    /// The OpenMetrics exemplar after `#`, its syntax checked.
+    pub exemplar: Option<ExemplarRef<'a>>,
 }
+
+/// An exemplar as written: `# {trace_id="…"} value [timestamp]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExemplarRef<'a> {
+    /// The text between the braces (decode with [`parse_labels`]-like rules via
+    /// [`parse_exemplar_labels`]).
+    pub labels: &'a [u8],
+    pub value: f64,
+    /// Milliseconds, when given.
+    pub timestamp: Option<i64>,
+}
+
+/// OpenMetrics caps an exemplar's label names and values at 128 characters together.
+const EXEMPLAR_MAX_LABEL_CHARS: usize = 128;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Entry<'a> {
@@ -230,11 +246,29 @@ impl<'a> Parser<'a> {
         let value = if value.is_nan() { f64::from_bits(NORMAL_NAN_BITS) } else { value };
         let (timestamp, rest) = self.parse_timestamp(trim_start(rest))?;
         let rest = trim_start(rest);
-        let exemplar = self.format == Format::OpenMetrics && rest.first() == Some(&b'#');
-        if !rest.is_empty() && !exemplar {
+        let has_exemplar = self.format == Format::OpenMetrics && rest.first() == Some(&b'#');
+        if !rest.is_empty() && !has_exemplar {
             return Err(self.err(format!("expected next entry after timestamp, got {:?}", lossy(first_token(rest)))));
         }
-        Ok(SampleRef { series, name, labels, value, timestamp })
+        let exemplar = if has_exemplar { Some(self.parse_exemplar(trim_start(&rest[1..]))?) } else { None };
+        Ok(SampleRef { series, name, labels, value, timestamp, exemplar })
+    }
+
+    /// `{labels} value [timestamp]` after a sample's `#`.
+    fn parse_exemplar(&self, rest: &'a [u8]) -> Result<ExemplarRef<'a>, ParseError> {
+        if rest.first() != Some(&b'{') {
+            return Err(self.err(format!("expected exemplar labels, got {:?}", lossy(first_token(rest)))));
+        }
+        let close = scan_labels(rest, 1).map_err(|m| self.err(m))?;
+        let labels = &rest[1..close];
+        let (value_tok, after) = split_token(trim_start(&rest[close + 1..]));
+        let value =
+            parse_float(value_tok).ok_or_else(|| self.err(format!("invalid exemplar value {:?}", lossy(value_tok))))?;
+        let (timestamp, after) = self.parse_timestamp(trim_start(after))?;
+        if !trim_start(after).is_empty() {
+            return Err(self.err(format!("unexpected {:?} after the exemplar", lossy(first_token(after)))));
+        }
+        Ok(ExemplarRef { labels, value, timestamp })
     }
 
     fn parse_timestamp(&self, rest: &'a [u8]) -> Result<(Option<i64>, &'a [u8]), ParseError> {
@@ -337,6 +371,18 @@ pub fn parse_labels(name: &[u8], labels: &[u8], out: &mut Vec<Label>) -> Result<
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(())
+}
+
+/// Decodes an exemplar's labels into `out`, sorted; refuses more than OpenMetrics's 128
+/// characters of names and values together, as Prometheus does.
+pub fn parse_exemplar_labels(labels: &[u8], out: &mut Vec<Label>) -> Result<(), String> {
+    parse_labels(b"x", labels, out)?;
+    out.retain(|l| &*l.name != cardinal_model::labels::METRIC_NAME);
+    let chars: usize = out.iter().map(|l| l.name.chars().count() + l.value.chars().count()).sum();
+    if chars > EXEMPLAR_MAX_LABEL_CHARS {
+        return Err(format!("exemplar labels have {chars} runes, exceeding the limit of {EXEMPLAR_MAX_LABEL_CHARS}"));
+    }
     Ok(())
 }
 

@@ -99,36 +99,46 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars>, quote: char) {
 }
 
 /// The tree's depth, walked with an explicit stack, checking its durations and times.
-fn walk<'a>(root: &'a Expr) -> Result<usize, String> {
+fn walk(root: &Expr) -> Result<usize, String> {
     let mut deepest = 0;
     let mut stack = vec![(root, 1)];
     while let Some((e, d)) = stack.pop() {
         deepest = deepest.max(d);
         check_times(e)?;
-        let mut push = |child: &'a Expr| stack.push((child, d + 1));
-        match e {
-            Expr::Aggregate(a) => {
-                push(&a.expr);
-                if let Some(p) = &a.param {
-                    push(p);
-                }
-            }
-            Expr::Unary(u) => push(&u.expr),
-            Expr::Binary(b) => {
-                push(&b.lhs);
-                push(&b.rhs);
-            }
-            Expr::Paren(p) => push(&p.expr),
-            Expr::Subquery(s) => push(&s.expr),
-            Expr::Call(c) => args(&c.args).for_each(push),
-            Expr::MatrixSelector(_)
-            | Expr::VectorSelector(_)
-            | Expr::NumberLiteral(_)
-            | Expr::StringLiteral(_)
-            | Expr::Extension(_) => {}
-        }
+        stack.extend(children(e).into_iter().map(|c| (c, d + 1)));
     }
     Ok(deepest)
+}
+
+/// A node's operands.
+fn children(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::Aggregate(a) => std::iter::once(a.expr.as_ref()).chain(a.param.as_deref()).collect(),
+        Expr::Unary(u) => vec![&u.expr],
+        Expr::Binary(b) => vec![&b.lhs, &b.rhs],
+        Expr::Paren(p) => vec![&p.expr],
+        Expr::Subquery(s) => vec![&s.expr],
+        Expr::Call(c) => args(&c.args).collect(),
+        Expr::MatrixSelector(_)
+        | Expr::VectorSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::Extension(_) => Vec::new(),
+    }
+}
+
+/// Every series selector in the expression, range selectors' included
+/// (`/api/v1/query_exemplars` answers for the series they select).
+pub fn selectors(root: &Expr) -> Vec<&VectorSelector> {
+    let (mut out, mut stack) = (Vec::new(), vec![root]);
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::VectorSelector(vs) => out.push(vs),
+            Expr::MatrixSelector(ms) => out.push(&ms.vs),
+            _ => stack.extend(children(e)),
+        }
+    }
+    out
 }
 
 /// A node's own durations and `@` time within bounds.

@@ -11,6 +11,7 @@ use cardinal_config::{Config, ScrapeConfig};
 use cardinal_discovery::{self as discovery, Groups, TargetGroup};
 use cardinal_model::Labels;
 use cardinal_storage::SeriesStore;
+use cardinal_storage::exemplars::ExemplarStore;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,18 +58,30 @@ pub struct JobStats {
     pub sync_length: cardinal_exposition::summary::Summary,
 }
 
+/// What every scrape loop shares beyond its job's config.
+#[derive(Clone)]
+struct LoopDefaults {
+    timestamp_tolerance: std::time::Duration,
+    exemplars: Arc<ExemplarStore>,
+}
+
 pub struct ScrapeManager {
     store: Arc<dyn SeriesStore>,
-    timestamp_tolerance: std::time::Duration,
+    defaults: LoopDefaults,
     jobs: Mutex<HashMap<String, Job>>,
     pub stats: Arc<ScrapeStats>,
 }
 
 impl ScrapeManager {
     /// `timestamp_tolerance`: how late a scrape may start and still be stamped with its
-    /// slot (zero: never).
-    pub fn new(store: Arc<dyn SeriesStore>, timestamp_tolerance: std::time::Duration) -> Self {
-        ScrapeManager { store, timestamp_tolerance, jobs: Mutex::default(), stats: Arc::default() }
+    /// slot (zero: never); `exemplars`: where scraped exemplars go (when it is sized).
+    pub fn new(
+        store: Arc<dyn SeriesStore>,
+        timestamp_tolerance: std::time::Duration,
+        exemplars: Arc<ExemplarStore>,
+    ) -> Self {
+        let defaults = LoopDefaults { timestamp_tolerance, exemplars };
+        ScrapeManager { store, defaults, jobs: Mutex::default(), stats: Arc::default() }
     }
 
     /// Applies a config. Every job's HTTP client is built first, so a bad config changes
@@ -103,7 +116,7 @@ impl ScrapeManager {
                 self.store.clone(),
                 sc.clone(),
                 fetcher,
-                self.timestamp_tolerance,
+                self.defaults.clone(),
                 state.clone(),
                 self.stats.clone(),
                 stop_rx,
@@ -217,7 +230,7 @@ async fn run_job(
     store: Arc<dyn SeriesStore>,
     sc: ScrapeConfig,
     fetcher: Fetcher,
-    timestamp_tolerance: std::time::Duration,
+    defaults: LoopDefaults,
     state: Arc<RwLock<JobState>>,
     stats: Arc<ScrapeStats>,
     mut stop: watch::Receiver<bool>,
@@ -235,7 +248,8 @@ async fn run_job(
         },
         metric_relabel: sc.metric_relabel_configs.clone(),
         interval: sc.interval(),
-        timestamp_tolerance,
+        timestamp_tolerance: defaults.timestamp_tolerance,
+        exemplars: defaults.exemplars,
         fetcher,
         forced_error: Mutex::new(None),
     });

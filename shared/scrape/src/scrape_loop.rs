@@ -13,6 +13,7 @@ use cardinal_exposition::{Entry, Format, Parser, parse_labels};
 use cardinal_model::schedule::{next_slot, scrape_time};
 use cardinal_model::{Label, Labels, LabelsBuilder, Timestamp, now_ms, stale_nan};
 use cardinal_relabel::RelabelConfig;
+use cardinal_storage::exemplars::{Exemplar, ExemplarStore};
 use cardinal_storage::{AppendError, SeriesAppender, SeriesLimitReached, SeriesRef, SeriesStore};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
@@ -35,6 +36,8 @@ pub struct LoopConfig {
     pub fetcher: Fetcher,
     /// Set when the job breaks `target_limit`: every scrape fails with it.
     pub forced_error: Mutex<Option<String>>,
+    /// Where the scrapes' exemplars go, when it is sized.
+    pub exemplars: Arc<ExemplarStore>,
 }
 
 /// The state `/api/v1/targets` reports.
@@ -149,6 +152,8 @@ pub struct ScrapeLoop {
     batch_hint: usize,
     new_series: Vec<NewSeries>,
     label_buf: Vec<Label>,
+    /// The scrape's exemplars with their series, stored once the scrape is.
+    exemplars: Vec<(Labels, Exemplar)>,
 }
 
 /// Counts a scrape reports in its synthetic series.
@@ -220,6 +225,7 @@ impl ScrapeLoop {
             batch_hint: 0,
             new_series: Vec::new(),
             label_buf: Vec::new(),
+            exemplars: Vec::new(),
         }
     }
 
@@ -307,9 +313,15 @@ impl ScrapeLoop {
             Ok(counts)
         });
         self.batch_hint = self.batch.len();
+        let exemplars = std::mem::take(&mut self.exemplars);
         let outcome = match staged {
             Ok(mut counts) => match self.commit(t0, &mut counts) {
-                None => Ok(counts),
+                None => {
+                    for (series, e) in exemplars {
+                        self.cfg.exemplars.add(&series, e);
+                    }
+                    Ok(counts)
+                }
                 Some(limit) => Err((format!("{limit}: {} new series not stored", counts.refused.series), counts)),
             },
             Err(e) => {
@@ -362,6 +374,9 @@ impl ScrapeLoop {
                 if let Some(series) = &e.series {
                     counts.post_relabel += 1;
                     self.batch.push(Pending { key, slot: Slot::Known(series.clone()), t, v: s.value, explicit_ts });
+                    if s.exemplar.is_some() {
+                        self.note_exemplar(&s, t)?;
+                    }
                 }
                 continue;
             }
@@ -380,9 +395,30 @@ impl ScrapeLoop {
                 })?;
                 counts.post_relabel += 1;
                 self.batch.push(Pending { key, slot: Slot::New(self.new_series.len()), t, v: s.value, explicit_ts });
+                if s.exemplar.is_some() {
+                    self.note_exemplar(&s, t)?;
+                }
             }
             self.new_series.push(NewSeries { key, labels });
         }
+        Ok(())
+    }
+
+    /// Keeps a sample's exemplar, with its series' labels (relabeled as its samples are),
+    /// for when the scrape is stored; nothing when exemplars are off. An exemplar without
+    /// a timestamp takes its sample's.
+    fn note_exemplar(&mut self, s: &cardinal_exposition::SampleRef<'_>, t: Timestamp) -> Result<(), String> {
+        let Some(raw) = s.exemplar.filter(|_| self.cfg.exemplars.enabled()) else { return Ok(()) };
+        let mut buf = Vec::new();
+        parse_labels(s.name, s.labels, &mut buf)?;
+        let cfg = &self.cfg;
+        let Some(series) = sample_labels(buf, &self.target.labels, cfg.honor_labels, &cfg.metric_relabel) else {
+            return Ok(());
+        };
+        let mut labels = Vec::new();
+        cardinal_exposition::parser::parse_exemplar_labels(raw.labels, &mut labels)?;
+        let e = Exemplar { labels: Labels::from_sorted(labels), value: raw.value, t: raw.timestamp.unwrap_or(t) };
+        self.exemplars.push((series, e));
         Ok(())
     }
 

@@ -20,6 +20,7 @@ pub fn offline_loop(store: Arc<dyn SeriesStore>, job: &str, instance: &str) -> S
         metric_relabel: Vec::new(),
         interval: Duration::from_secs(15),
         timestamp_tolerance: Duration::ZERO,
+        exemplars: Default::default(),
         fetcher: Fetcher::new(&Default::default(), Duration::from_secs(10), 0).expect("default client"),
         forced_error: Default::default(),
     };

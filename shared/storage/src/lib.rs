@@ -14,6 +14,7 @@
 //! blocks and head together (the master's); `shared/promql/tests/storage.rs` runs the
 //! engine over an implementation held in plain vectors.
 
+pub mod exemplars;
 mod latest;
 mod series_store;
 mod status;

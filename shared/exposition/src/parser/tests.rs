@@ -65,6 +65,16 @@ fn histogram_and_summary_series_stay_separate() {
     );
 }
 
+/// The first sample entry of a body.
+fn first_sample<'a>(p: &mut Parser<'a>) -> Option<Entry<'a>> {
+    while let Some(e) = p.next().unwrap() {
+        if matches!(e, Entry::Sample(_)) {
+            return Some(e);
+        }
+    }
+    None
+}
+
 #[test]
 fn openmetrics_timestamps_exemplars_and_eof() {
     let body = "# TYPE foo counter\n# UNIT foo seconds\nfoo_total{a=\"b\"} 17.0 1520879607.789 # {trace_id=\"KOO5S4vxi0o\"} 0.67\n\
@@ -73,6 +83,28 @@ fn openmetrics_timestamps_exemplars_and_eof() {
     assert_eq!(s.len(), 2);
     assert_eq!(s[0].3, Some(1520879607789));
     assert_eq!(f64::from_bits(s[0].2), 17.0);
+    let mut p = Parser::new(body.as_bytes(), Format::OpenMetrics);
+    let Some(Entry::Sample(s)) = first_sample(&mut p) else { panic!() };
+    let e = s.exemplar.expect("the exemplar");
+    assert_eq!((e.labels, e.value, e.timestamp), (&b"trace_id=\"KOO5S4vxi0o\""[..], 0.67, None));
+    let mut l = Vec::new();
+    parse_exemplar_labels(e.labels, &mut l).unwrap();
+    assert_eq!(l, [cardinal_model::Label::new("trace_id", "KOO5S4vxi0o")]);
+}
+
+#[test]
+fn exemplars_with_a_timestamp_and_broken_ones() {
+    let ok = "a_total 1 # {id=\"x\"} 2.5 1520879607.5\n# EOF\n";
+    let mut p = Parser::new(ok.as_bytes(), Format::OpenMetrics);
+    let Some(Entry::Sample(s)) = first_sample(&mut p) else { panic!() };
+    assert_eq!(s.exemplar.unwrap().timestamp, Some(1520879607500));
+    for bad in
+        ["a_total 1 # id 2\n# EOF\n", "a_total 1 # {id=\"x\"} two\n# EOF\n", "a_total 1 # {id=\"x\"} 2 3 4\n# EOF\n"]
+    {
+        assert!(samples(bad, Format::OpenMetrics).is_err(), "{bad}");
+    }
+    let long = format!("{{id=\"{}\"}}", "x".repeat(127));
+    assert!(parse_exemplar_labels(&long.as_bytes()[1..long.len() - 1], &mut Vec::new()).is_err());
 }
 
 #[test]
