@@ -18,9 +18,12 @@ const BODY: &str = "# HELP demo_requests_total Requests served.\n# TYPE demo_req
                     # HELP demo_temperature_celsius A gauge.\n# TYPE demo_temperature_celsius gauge\n\
                     demo_temperature_celsius 21.5\n";
 
+/// The scrape job, and two Alertmanagers (not running) of which relabeling drops one.
 fn config(target: &str) -> String {
     format!(
         "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+         alerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:1', '127.0.0.1:2']}}]\n      \
+         relabel_configs: [{{source_labels: [__address__], regex: '.*:2', action: drop}}]\n\
          scrape_configs:\n  - job_name: demo\n    basic_auth: {{username: u, password: hunter2}}\n    \
          static_configs: [{{targets: ['{target}']}}]\n"
     )
@@ -162,6 +165,10 @@ async fn grafanas_requests_get_prometheus_answers() {
     }
 
     // The same values where the data is the same.
+    let alertmanagers = get("/api/v1/alertmanagers");
+    let (ours_ams, theirs_ams) = (send(&ours, &alertmanagers).await, send(&theirs, &alertmanagers).await);
+    assert_eq!(ours_ams, theirs_ams, "active and dropped Alertmanagers");
+    assert_eq!(ours_ams.1["data"]["droppedAlertmanagers"][0]["url"], "http://127.0.0.1:2/api/v2/alerts");
     let (_, formatted) = send(&ours, &calls[18]).await;
     assert_eq!(formatted["data"], "sum by (a) (rate(x[5m]))");
     let (_, config) = send(&ours, &get("/api/v1/status/config")).await;

@@ -35,7 +35,8 @@ pub async fn alerts(State(st): State<Arc<ApiState>>) -> Response {
 }
 
 pub async fn alertmanagers(State(st): State<Arc<ApiState>>) -> Response {
-    let urls = st.notifier.alertmanagers();
-    let active: Vec<Value> = urls.into_iter().map(|u| json!({"url": u})).collect();
-    success_raw(&json!({"activeAlertmanagers": active, "droppedAlertmanagers": []}).to_string())
+    let list = |urls: Vec<String>| -> Vec<Value> { urls.into_iter().map(|u| json!({"url": u})).collect() };
+    let active = list(st.notifier.alertmanagers());
+    let dropped = list(st.notifier.dropped_alertmanagers());
+    success_raw(&json!({"activeAlertmanagers": active, "droppedAlertmanagers": dropped}).to_string())
 }

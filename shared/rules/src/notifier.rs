@@ -172,6 +172,11 @@ impl Notifier {
         self.sets.read().iter().flat_map(|s| urls(s)).collect()
     }
 
+    /// Alertmanagers discovered but dropped by their set's relabel_configs.
+    pub fn dropped_alertmanagers(&self) -> Vec<String> {
+        self.sets.read().iter().flat_map(|s| discovered(s).1).collect()
+    }
+
     fn next_batch(&self) -> Vec<PostableAlert> {
         let mut q = self.queue.lock();
         let n = q.len().min(MAX_BATCH);
@@ -221,8 +226,19 @@ fn start_set(cfg: &AlertmanagerConfig) -> Result<Arc<AmSet>, String> {
 
 /// The alerts URL of every discovered Alertmanager of a set, after its relabel_configs.
 fn urls(set: &AmSet) -> Vec<String> {
+    discovered(set).0
+}
+
+/// A set's Alertmanagers: the alerts URLs of those its relabel_configs keep (from the
+/// labels after relabeling), and of those they drop (from the labels before, as
+/// Prometheus lists them under `droppedAlertmanagers`).
+fn discovered(set: &AmSet) -> (Vec<String>, Vec<String>) {
     let path = format!("{}/api/v2/alerts", set.cfg.path_prefix.trim_end_matches('/'));
-    let mut out = Vec::new();
+    let url = |l: &Labels| {
+        let get = |n: &str| l.get(n).unwrap_or("").to_string();
+        format!("{}://{}{}", get("__scheme__"), get("__address__"), get("__alerts_path__"))
+    };
+    let (mut active, mut dropped) = (Vec::new(), Vec::new());
     for g in set.groups.borrow().iter() {
         for t in &g.targets {
             let mut b = LabelsBuilder::new(Labels::from_pairs(
@@ -231,12 +247,14 @@ fn urls(set: &AmSet) -> Vec<String> {
             b.set("__address__", t.address.clone());
             b.set("__scheme__", set.cfg.scheme.clone());
             b.set("__alerts_path__", path.clone());
-            let Some(l) = cardinal_relabel::process(&b.build(), &set.cfg.relabel_configs) else { continue };
-            let get = |n: &str| l.get(n).unwrap_or("").to_string();
-            out.push(format!("{}://{}{}", get("__scheme__"), get("__address__"), get("__alerts_path__")));
+            let discovered = b.build();
+            match cardinal_relabel::process(&discovered, &set.cfg.relabel_configs) {
+                Some(l) => active.push(url(&l)),
+                None => dropped.push(url(&discovered)),
+            }
         }
     }
-    out
+    (active, dropped)
 }
 
 async fn send_loop(n: std::sync::Weak<Notifier>) {
