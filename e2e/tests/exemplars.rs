@@ -1,8 +1,10 @@
 //! Exemplars from an OpenMetrics target, stored and answered on `/api/v1/query_exemplars`
 //! beside a real Prometheus 2.42 with its exemplar storage on (`storage.exemplars` in the
 //! config, as both read it): the same series, exemplar labels, values and timestamps, for
-//! plain and range selectors, and the same 400 for a query that does not parse.
+//! plain and range selectors, and the same 400 for a query that does not parse; and
+//! exemplars pushed by remote write, stored by both alike.
 
+use cardinal_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
 use e2e::prometheus::Tool;
 use e2e::{Daemon, TestTarget, wait_until};
 use serde_json::Value;
@@ -24,6 +26,30 @@ fn config(target: &str) -> String {
         "global: {{scrape_interval: 1s}}\nstorage: {{exemplars: {{max_exemplars: 1000}}}}\n\
          scrape_configs:\n  - job_name: app\n    static_configs: [{{targets: ['{target}']}}]\n"
     )
+}
+
+const RECEIVER: &str = "--web.enable-remote-write-receiver";
+
+/// A pushed sample with an exemplar.
+async fn push(base: &str, now: f64) {
+    let t = (now * 1000.0) as i64 - 5_000;
+    let label = |n: &str, v: &str| Label { name: n.into(), value: v.into() };
+    let ts = TimeSeries {
+        labels: vec![label("__name__", "pushed_total"), label("job", "push")],
+        samples: vec![Sample { value: 7.0, timestamp: t }],
+        exemplars: vec![proto::Exemplar { labels: vec![label("trace_id", "pushed")], value: 2.0, timestamp: t }],
+        ..Default::default()
+    };
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/write"))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", proto::CONTENT_TYPE)
+        .header(proto::VERSION_HEADER, proto::VERSION)
+        .body(proto::encode(&WriteRequest { timeseries: vec![ts], metadata: vec![] }))
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(r.status(), 204, "{base}");
 }
 
 async fn exemplars(base: &str, query: &str, start: f64, end: f64) -> (u16, Value) {
@@ -48,12 +74,12 @@ async fn scraped_exemplars_are_answered_as_prometheus_answers_them() {
     target.set_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8");
     let cfg = config(&target.addr.to_string());
     let Some((_prometheus, theirs)) =
-        Tool::start("prometheus", &cfg, "storage.tsdb.path", &["--enable-feature=exemplar-storage"])
+        Tool::start("prometheus", &cfg, "storage.tsdb.path", &["--enable-feature=exemplar-storage", RECEIVER])
     else {
         return;
     };
     let theirs = format!("http://{theirs}");
-    let ours = Daemon::start("collector", &cfg, &[]).await;
+    let ours = Daemon::start("collector", &cfg, &[RECEIVER]).await;
     let ours = ours.url("");
     let (start, end) = (now - 60.0, now + 60.0);
     for base in [&ours, &theirs] {
@@ -74,6 +100,13 @@ async fn scraped_exemplars_are_answered_as_prometheus_answers_them() {
     assert_eq!(one["data"][0]["exemplars"][0]["labels"], serde_json::json!({"span_id": "1", "trace_id": "def"}));
     let (_, none) = exemplars(&ours, "http_requests_total", now + 1.0, end).await;
     assert_eq!(none["data"], serde_json::json!([]), "none in a window after them");
+    for base in [&ours, &theirs] {
+        push(base, now).await;
+    }
+    let (ours_pushed, theirs_pushed) =
+        (exemplars(&ours, "pushed_total", start, end).await, exemplars(&theirs, "pushed_total", start, end).await);
+    assert_eq!(ours_pushed, theirs_pushed, "pushed exemplars: ours, then Prometheus's");
+    assert_eq!(ours_pushed.1["data"][0]["exemplars"][0]["labels"]["trace_id"], "pushed");
     let (ours_status, _) = exemplars(&ours, "sum(", start, end).await;
     let (their_status, _) = exemplars(&theirs, "sum(", start, end).await;
     assert_eq!((ours_status, their_status), (400, 400));

@@ -31,12 +31,17 @@ pub async fn handler(State(st): State<Arc<ApiState>>, headers: HeaderMap, body: 
     }
     st.write_stats.requests.fetch_add(1, Relaxed);
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let store = st.db.store.clone();
+    let (store, exemplars) = (st.db.store.clone(), st.exemplars.clone());
     let result = tokio::task::spawn_blocking(move || {
         receive::check_content_type(ct.as_deref())?;
         let req = receive::decode(&body, MAX_DECOMPRESSED_BYTES)?;
         let written = receive::append(store.as_ref(), &req)?;
         store.sync().map_err(|e| Rejection::Unavailable(format!("writing the WAL: {e}")))?;
+        if exemplars.enabled() {
+            receive::exemplars_of(&req).into_iter().for_each(|(series, e)| {
+                exemplars.add(&series, e);
+            });
+        }
         Ok::<_, Rejection>(written)
     })
     .await

@@ -25,7 +25,6 @@ pub enum Rejection {
 pub struct Written {
     pub series: usize,
     pub samples: usize,
-    pub exemplars_ignored: usize,
 }
 
 /// Refuses remote-write 2.0 (and anything but 1.0's protobuf) with the 415 the spec asks for.
@@ -102,7 +101,6 @@ fn plan<'r>(store: &dyn SeriesStore, req: &'r WriteRequest) -> Result<(Plan<'r>,
             return Err(Rejection::BadRequest("native histograms are not supported".into()));
         }
         let labels = labels_of(ts)?;
-        written.exemplars_ignored += ts.exemplars.len();
         if ts.samples.is_empty() {
             continue;
         }
@@ -123,6 +121,27 @@ fn plan<'r>(store: &dyn SeriesStore, req: &'r WriteRequest) -> Result<(Plan<'r>,
     }
     store.check_room(new_series).map_err(|e| Rejection::BadRequest(format!("{e}: {new_series} new series refused")))?;
     Ok((planned, written))
+}
+
+/// The request's exemplars with their series, for the exemplar store: those whose series
+/// and labels are valid (the rest are left out, as Prometheus logs and skips them).
+pub fn exemplars_of(req: &WriteRequest) -> Vec<(Labels, cardinal_storage::exemplars::Exemplar)> {
+    let mut out = Vec::new();
+    for ts in req.timeseries.iter().filter(|ts| !ts.exemplars.is_empty()) {
+        let Ok(series) = labels_of(ts) else { continue };
+        for e in &ts.exemplars {
+            let pairs = e.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+            if e.labels.iter().any(|l| !cardinal_model::labels::is_valid_label_name(&l.name)) {
+                continue;
+            }
+            let labels = Labels::from_pairs(pairs.filter(|(_, v)| !v.is_empty()));
+            out.push((
+                series.clone(),
+                cardinal_storage::exemplars::Exemplar { labels, value: e.value, t: e.timestamp },
+            ));
+        }
+    }
+    out
 }
 
 /// The spec's rules for labels: valid names, no duplicates, `__name__` present. Empty
