@@ -1,7 +1,7 @@
 //! The collector takes Prometheus remote-write 1.0 pushes (the master's receiver, shared):
 //! pushed samples are served by `/federate` like scraped ones.
 
-use cardinal_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+use cardinal_remote::proto::{Label, Sample, TimeSeries, WriteRequest};
 use e2e::Daemon;
 
 #[tokio::test]
@@ -21,15 +21,7 @@ async fn pushed_samples_reach_federate() {
         samples: vec![Sample { value: 42.0, timestamp: now }],
         ..Default::default()
     };
-    let r = reqwest::Client::new()
-        .post(d.url("/api/v1/write"))
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", proto::CONTENT_TYPE)
-        .header(proto::VERSION_HEADER, proto::VERSION)
-        .body(proto::encode(&WriteRequest { timeseries: vec![ts], metadata: vec![] }))
-        .send()
-        .await
-        .unwrap();
+    let r = e2e::remote_write::post(&d.url(""), &WriteRequest { timeseries: vec![ts], metadata: vec![] }).await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     let text = d.federate(&["{__name__=~\"federate:.+\"}"]).await;
     let want = format!("federate:pushed{{pod=\"p1\",collector=\"c1\",instance=\"\"}} 42 {now}");

@@ -8,6 +8,7 @@ pub mod kube;
 pub mod link;
 pub mod prometheus;
 pub mod rates;
+pub mod remote_write;
 pub mod sdk;
 pub mod series;
 pub mod small_mesh;

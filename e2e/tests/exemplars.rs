@@ -40,15 +40,7 @@ async fn push(base: &str, now: f64) {
         exemplars: vec![proto::Exemplar { labels: vec![label("trace_id", "pushed")], value: 2.0, timestamp: t }],
         ..Default::default()
     };
-    let r = reqwest::Client::new()
-        .post(format!("{base}/api/v1/write"))
-        .header("Content-Encoding", "snappy")
-        .header("Content-Type", proto::CONTENT_TYPE)
-        .header(proto::VERSION_HEADER, proto::VERSION)
-        .body(proto::encode(&WriteRequest { timeseries: vec![ts], metadata: vec![] }))
-        .send()
-        .await
-        .expect("push");
+    let r = e2e::remote_write::post(base, &WriteRequest { timeseries: vec![ts], metadata: vec![] }).await;
     assert_eq!(r.status(), 204, "{base}");
 }
 
