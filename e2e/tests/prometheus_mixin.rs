@@ -13,7 +13,8 @@ use std::time::Duration;
 
 const MIXIN: &str = include_str!("../fixtures/prometheus-mixin-alerts.yml");
 
-/// What the mixin's dashboards (v2.42's `dashboards.libsonnet`) read beyond its alerts.
+/// What the mixin's dashboards (v2.42's `dashboards.libsonnet`) read beyond its alerts,
+/// and the HTTP handler metrics.
 const DASHBOARDS_READ: &[&str] = &[
     "prometheus_build_info",
     "prometheus_engine_query_duration_seconds",
@@ -35,6 +36,10 @@ const DASHBOARDS_READ: &[&str] = &[
     "prometheus_tsdb_wal_segment_current",
     "prometheus_wal_watcher_current_segment",
     "process_start_time_seconds",
+    // Not read by the mixin, but by operators' own dashboards: requests by handler.
+    "prometheus_http_requests_total",
+    "prometheus_http_request_duration_seconds_bucket",
+    "prometheus_http_request_duration_seconds_count",
 ];
 
 /// A rule that fails at every evaluation, in both (`group_left` needs one `up` series a

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod federate;
+pub mod http_metrics;
 pub mod ops;
 mod process_metrics;
 pub mod profiles;
@@ -105,6 +106,8 @@ pub struct ApiState {
     pub query_timings: QueryTimings,
     /// Scraped exemplars (`/api/v1/query_exemplars`).
     pub exemplars: Arc<cardinal_storage::exemplars::ExemplarStore>,
+    /// Requests by handler (`prometheus_http_requests_total`).
+    pub http_metrics: http_metrics::HttpMetrics,
 }
 
 /// Query durations by Prometheus's slices: `queue_time` (waiting for a
@@ -206,6 +209,7 @@ impl ApiState {
             flags: Vec::new(),
             query_timings: QueryTimings::default(),
             exemplars: Arc::default(),
+            http_metrics: http_metrics::HttpMetrics::default(),
             ha: None,
         }
     }
@@ -243,6 +247,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/targets/metadata", get(status::targets_metadata))
         .route("/api/v1/format_query", get(query::format_query).post(query::format_query))
         .route("/api/v1/metadata", get(status::metadata))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), http_metrics::track))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }

@@ -483,6 +483,7 @@ fn prometheus_only_metrics(out: &mut String, st: &ApiState) {
     }
     summaries_metrics(out, st, &jobs);
     exemplar_metrics(out, st);
+    st.http_metrics.write(out);
 }
 
 /// Prometheus's exemplar-storage metrics.

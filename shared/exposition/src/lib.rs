@@ -3,6 +3,7 @@
 //! [`parser`] reads Prometheus text 0.0.4 and OpenMetrics 1.0 without allocating per sample;
 //! [`text`] and [`proto`] write the text and protobuf-delimited formats.
 
+pub mod histogram;
 pub mod parser;
 pub mod proto;
 pub mod summary;

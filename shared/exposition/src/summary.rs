@@ -44,8 +44,7 @@ impl Summary {
             let with_q = labels.iter().copied().chain([("quantile", q_text.as_str())]);
             crate::text::write_sample(out, name, with_q, self.quantile(*q), None);
         }
-        crate::text::write_sample(out, &format!("{name}_sum"), labels.iter().copied(), self.sum, None);
-        crate::text::write_sample(out, &format!("{name}_count"), labels.iter().copied(), self.count as f64, None);
+        crate::text::write_sum_and_count(out, name, labels, self.sum, self.count);
     }
 }
 

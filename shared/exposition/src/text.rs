@@ -11,6 +11,12 @@ pub fn write_type(out: &mut String, name: &str, kind: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A summary's or histogram's `_sum` and `_count` samples.
+pub fn write_sum_and_count(out: &mut String, name: &str, labels: &[(&str, &str)], sum: f64, count: u64) {
+    write_sample(out, &format!("{name}_sum"), labels.iter().copied(), sum, None);
+    write_sample(out, &format!("{name}_count"), labels.iter().copied(), count as f64, None);
+}
+
 /// A family's `# HELP` and `# TYPE` lines.
 pub fn write_header(out: &mut String, name: &str, kind: &str, help: &str) {
     write_help(out, name, help);
