@@ -36,25 +36,37 @@ pub(super) struct Late {
 
 impl Late {
     /// Writes out whatever late heads a previous run left (their WAL replayed) as blocks
-    /// under `blocks_dir`, then starts an empty one.
-    pub fn open(dir: &Path, blocks_dir: &Path, db: &super::DbOptions) -> io::Result<Late> {
+    /// under `blocks_dir`, then starts an empty one. One that cannot be read or written
+    /// out is reported and set aside (`.damaged`), never a reason not to start.
+    pub fn open(dir: &Path, blocks_dir: &Path, db: &super::DbOptions) -> io::Result<(Late, Vec<String>)> {
         std::fs::create_dir_all(dir)?;
         let limits = (db.max_age, db.max_ahead);
+        let mut damage = Vec::new();
         for e in std::fs::read_dir(dir)? {
             let path = e?.path();
-            let left = LateHead::open(&path, db.wal_segment_size, limits)?;
-            write_out(&left.head, blocks_dir, db.block_range)?;
-            left.remove();
+            if !path.is_dir() || path.extension().is_some_and(|x| x == "damaged") {
+                continue;
+            }
+            let recovered = LateHead::open(&path, db.wal_segment_size, limits)
+                .and_then(|left| write_out(&left.head, blocks_dir, db.block_range).map(|_| left));
+            match recovered {
+                Ok(left) => left.remove(),
+                Err(err) => {
+                    damage.push(format!("late samples in {}: {err}; moved aside", path.display()));
+                    std::fs::rename(&path, path.with_extension("damaged"))?;
+                }
+            }
         }
         let current = LateHead::open(&next_dir(dir), db.wal_segment_size, limits)?;
-        Ok(Late {
+        let late = Late {
             dir: dir.to_path_buf(),
             segment_size: db.wal_segment_size,
             limits,
             current: RwLock::new(Arc::new(current)),
             writing: RwLock::new(None),
             appended: AtomicU64::new(0),
-        })
+        };
+        Ok((late, damage))
     }
 
     /// Appends as one logged batch; a sample its series already has a newer one of is

@@ -96,11 +96,15 @@ impl Db {
         std::fs::create_dir_all(&blocks_dir)?;
         let clean_start = !dir.join(LOCK_FILE).exists();
         std::fs::write(dir.join(LOCK_FILE), std::process::id().to_string())?;
+        let mut damage = Vec::new();
         let late = match opts.compaction {
-            true => Some(late::Late::open(&dir.join("late"), &blocks_dir, &opts)?),
+            true => {
+                let (late, found) = late::Late::open(&dir.join("late"), &blocks_dir, &opts)?;
+                damage.extend(found);
+                Some(late)
+            }
             false => None,
         };
-        let mut damage = Vec::new();
         let blocks = open_blocks(&blocks_dir, &mut damage)?;
         let head = Arc::new(Head::new());
         head.set_time_limits(opts.max_age, opts.max_ahead);

@@ -405,3 +405,15 @@ fn label_names_and_values_for_a_time_range_come_from_the_heads_and_blocks_it_mee
     assert!(q.label_names(10 * H, 11 * H).is_empty());
     assert_eq!(q.label_names(i64::MIN, i64::MAX), ["__name__", "i"]);
 }
+
+#[test]
+fn a_late_directory_that_cannot_be_read_is_set_aside_and_the_database_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Db::open(dir.path(), opts(true)).unwrap());
+    let stray = dir.path().join("late").join("ffff");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::create_dir(stray.join("00000000")).unwrap(); // a directory where a segment file goes
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    assert!(db.damage.lock().iter().any(|d| d.contains("late samples")), "{:?}", db.damage.lock());
+    assert!(dir.path().join("late").join("ffff.damaged").exists());
+}
