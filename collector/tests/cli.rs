@@ -51,12 +51,17 @@ fn a_bad_config_at_startup_exits_non_zero_with_the_reason() {
 
 #[tokio::test]
 async fn a_prometheus_command_line_with_feature_flags_starts() {
-    let flags = ["--enable-feature=exemplar-storage,promql-at-modifier", "--enable-feature=remote-write-receiver"];
+    let flags = ["--enable-feature=native-histograms,exemplar-storage", "--enable-feature=remote-write-receiver"];
     let d = e2e::Daemon::start("collector", "scrape_configs: []\n", &flags).await;
     e2e::wait_until(std::time::Duration::from_secs(15), || async {
-        d.log().iter().any(|l| l.contains("not implemented here; ignored") && l.contains("exemplar-storage"))
+        let log = d.log();
+        let ignored =
+            log.iter().any(|l| l.contains("not implemented here; ignored") && l.contains("native-histograms"));
+        ignored && log.iter().any(|l| l.contains("exemplars kept") && l.contains("exemplar-storage"))
     })
     .await;
+    let (_, metrics) = d.get("/metrics").await;
+    assert!(metrics.contains("prometheus_tsdb_exemplar_max_exemplars 100000"), "exemplar storage on");
     // As in Prometheus 2.x, the feature turns the receiver on: an empty push is read
     // (and refused as empty protobuf), not answered 404 as with the receiver off.
     let r = d.client().post(d.url("/api/v1/write")).body(Vec::new()).send().await.unwrap();
