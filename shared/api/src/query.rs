@@ -156,9 +156,9 @@ async fn evaluate<T: Send + 'static>(
     mut engine: cardinal_promql::Engine,
     work: impl FnOnce(&cardinal_promql::Engine, &dyn Queryable) -> Result<T, QueryError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let waited = Instant::now();
     let (permit, left) = slot(st, engine.timeout).await?;
-    let queued = waited.elapsed();
+    // The slot's wait is what it took off the timeout.
+    let queued = engine.timeout.saturating_sub(left);
     engine.timeout = left;
     let db = st.db.query.clone();
     let done = tokio::task::spawn_blocking(move || {

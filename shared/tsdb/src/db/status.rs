@@ -4,7 +4,7 @@
 use super::Db;
 use cardinal_exposition::text::{self, counter, metric};
 use cardinal_storage::{BlockInfo, Cardinality, DbStatus};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 impl DbStatus for Db {
     fn cardinality(&self, top: usize) -> Cardinality {
@@ -111,13 +111,6 @@ impl Db {
     }
 }
 
-/// A family of Prometheus's TSDB metrics: name, type, help, value.
-type Family<'a> = (&'static str, &'static str, &'static str, f64);
-
-fn load(c: &AtomicU64) -> f64 {
-    c.load(Relaxed) as f64
-}
-
 impl Db {
     /// Prometheus's `prometheus_tsdb_*` names for what we count alike, with its types
     /// and labels (samples by `type`, ours all floats): what the Prometheus mixin's
@@ -125,66 +118,70 @@ impl Db {
     fn prometheus_metrics(&self, out: &mut String) {
         let (h, w, d) = (&self.head.stats, &self.wal().stats, &self.stats);
         let blocks = self.blocks();
-        let families: [Family; 15] = [
-            (
-                "prometheus_tsdb_wal_segment_current",
-                "gauge",
-                "Write log segment index that TSDB is currently writing to.",
-                { f64::from(self.wal().current_segment()) },
-            ),
-            ("prometheus_tsdb_head_series", "gauge", "Total number of series in the head block.", {
-                self.head.num_series() as f64
+        for (name, help, value) in [
+            ("prometheus_tsdb_wal_segment_current", "Write log segment index that TSDB is currently writing to.", {
+                f64::from(self.wal().current_segment())
             }),
-            ("prometheus_tsdb_head_chunks", "gauge", "Total number of chunks in the head block.", h.chunks() as f64),
-            ("prometheus_tsdb_head_series_created_total", "counter", "Total number of series created in the head", {
-                load(&h.series_created)
-            }),
-            ("prometheus_tsdb_head_series_removed_total", "counter", "Total number of series removed in the head", {
-                load(&h.series_removed)
-            }),
-            ("prometheus_tsdb_head_chunks_created_total", "counter", "Total number of chunks created in the head", {
-                load(&h.chunks_created)
-            }),
-            ("prometheus_tsdb_head_chunks_removed_total", "counter", "Total number of chunks removed in the head", {
-                load(&h.chunks_removed)
-            }),
-            ("prometheus_tsdb_wal_corruptions_total", "counter", "Total number of WAL corruptions.", {
-                load(&w.corruptions)
-            }),
-            ("prometheus_tsdb_wal_truncations_total", "counter", "Total number of write log truncations attempted.", {
-                load(&w.truncations)
-            }),
-            ("prometheus_tsdb_wal_writes_failed_total", "counter", "Total number of write log writes that failed.", {
-                load(&w.write_failures)
-            }),
-            ("prometheus_tsdb_blocks_loaded", "gauge", "Number of currently loaded data blocks", blocks.len() as f64),
+            ("prometheus_tsdb_head_series", "Total number of series in the head block.", self.head.num_series() as f64),
+            ("prometheus_tsdb_head_chunks", "Total number of chunks in the head block.", h.chunks() as f64),
+            ("prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks", blocks.len() as f64),
             (
                 "prometheus_tsdb_storage_blocks_bytes",
-                "gauge",
                 "The number of bytes that are currently used for local storage by all blocks.",
-                { blocks.iter().map(|b| b.disk_bytes).sum::<u64>() as f64 },
+                blocks.iter().map(|b| b.disk_bytes).sum::<u64>() as f64,
+            ),
+        ] {
+            metric(out, name, "gauge", help, value);
+        }
+        for (name, help, c) in [
+            (
+                "prometheus_tsdb_head_series_created_total",
+                "Total number of series created in the head",
+                &h.series_created,
+            ),
+            (
+                "prometheus_tsdb_head_series_removed_total",
+                "Total number of series removed in the head",
+                &h.series_removed,
+            ),
+            (
+                "prometheus_tsdb_head_chunks_created_total",
+                "Total number of chunks created in the head",
+                &h.chunks_created,
+            ),
+            (
+                "prometheus_tsdb_head_chunks_removed_total",
+                "Total number of chunks removed in the head",
+                &h.chunks_removed,
+            ),
+            ("prometheus_tsdb_wal_corruptions_total", "Total number of WAL corruptions.", &w.corruptions),
+            (
+                "prometheus_tsdb_wal_truncations_total",
+                "Total number of write log truncations attempted.",
+                &w.truncations,
+            ),
+            (
+                "prometheus_tsdb_wal_writes_failed_total",
+                "Total number of write log writes that failed.",
+                &w.write_failures,
             ),
             (
                 "prometheus_tsdb_compactions_total",
-                "counter",
                 "Total number of compactions that were executed for the partition.",
-                { load(&d.compactions) },
+                &d.compactions,
             ),
             (
                 "prometheus_tsdb_compactions_failed_total",
-                "counter",
                 "Total number of compactions that failed for the partition.",
-                { load(&d.compactions_failed) },
+                &d.compactions_failed,
             ),
             (
                 "prometheus_tsdb_reloads_failures_total",
-                "counter",
                 "Number of times the database failed to reloadBlocks block data from disk.",
-                { load(&d.reloads_failed) },
+                &d.reloads_failed,
             ),
-        ];
-        for (name, kind, help, value) in families {
-            metric(out, name, kind, help, value);
+        ] {
+            counter(out, name, help, c);
         }
         metric(
             out,
@@ -206,9 +203,8 @@ impl Db {
                 &h.out_of_bounds,
             ),
         ] {
-            text::write_help(out, name, help);
-            text::write_type(out, name, "counter");
-            text::write_sample(out, name, [("type", "float")], load(c), None);
+            text::write_header(out, name, "counter", help);
+            text::write_sample(out, name, [("type", "float")], c.load(Relaxed) as f64, None);
         }
     }
 }
