@@ -28,6 +28,11 @@
 //! 1,120 ms for a 1,000 ms phase, seen once under a full test run. The high end is
 //! therefore [`SWITCH_SLACK`] above the wall time's 10 % band, far from a phase counted
 //! twice.
+//!
+//! The three apps run one after the other ([`ONE_AT_A_TIME`]), install included: the Rust
+//! app's release build beside the Python burner once starved its sampler into counting
+//! 3,510 ms for a 3,000 ms phase (CI, 2026-12-05). What the bounds above allow is for the
+//! load the rest of a test run puts beside them, not for the apps starving each other.
 
 use e2e::sdk::{self, Sdk};
 use e2e::{Daemon, wait_until};
@@ -40,6 +45,8 @@ const STARVED_SAMPLER: f64 = 0.25;
 /// How much of the next phase the Python SDK's late sampler may count in the one before.
 const SWITCH_SLACK: f64 = 0.2e9;
 const SECONDS: &str = "4";
+/// Held by each test from its SDK's install to the app's exit.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const CONFIG: &str = r#"
 global: {external_labels: {collector: c1}}
@@ -93,6 +100,7 @@ fn assert_within(what: &str, recorded: f64, low: f64, most: f64) {
 /// Installs `sdk`, starts a collector and runs `app` against it: the collector and what
 /// the app reported; `None` when the SDK could not be installed (said why).
 async fn run(sdk: Sdk, app: &'static str) -> Option<(Daemon, serde_json::Value)> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let path = sdk::install(cache(), sdk)?;
     let d = Daemon::start("collector", CONFIG, &[]).await;
     let url = d.url("");
