@@ -176,6 +176,17 @@ async fn grafanas_requests_get_prometheus_answers() {
     assert!(yaml.contains("password: <secret>") && !yaml.contains("hunter2"), "{yaml}");
     let (_, info) = send(&ours, &get("/api/v1/status/buildinfo")).await;
     assert!(info["data"]["version"].as_str().unwrap().starts_with("3."), "{info}");
+
+    // `parse_query` is newer than Prometheus 2.42 (404 there): its tree is unit-tested
+    // against Prometheus 3's shape; here, that the master serves it, GET and POST, with
+    // a format_query-like 400 for bad input.
+    let (status, tree) = send(&ours, &get(format!("/api/v1/parse_query?query={}", urlencode("sum(x)")))).await;
+    assert_eq!((status, tree["data"]["type"].as_str()), (200, Some("aggregation")), "{tree}");
+    let posted = post("/api/v1/parse_query", vec![("query", "x".into())]);
+    let (status, tree) = send(&ours, &posted).await;
+    assert_eq!((status, tree["data"]["name"].as_str()), (200, Some("x")), "{tree}");
+    let (status, error) = send(&ours, &get("/api/v1/parse_query?query=sum(")).await;
+    assert_eq!((status, error["errorType"].as_str()), (400, Some("bad_data")), "{error}");
 }
 
 #[test]

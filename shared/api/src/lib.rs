@@ -12,6 +12,7 @@ pub mod rules;
 pub mod runtime_status;
 pub mod self_metrics;
 pub mod status;
+mod syntax_tree;
 pub mod ui;
 pub mod write;
 
@@ -246,6 +247,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/status/runtimeinfo", get(runtime_status::runtimeinfo))
         .route("/api/v1/targets/metadata", get(status::targets_metadata))
         .route("/api/v1/format_query", get(query::format_query).post(query::format_query))
+        .route("/api/v1/parse_query", get(query::parse_query).post(query::parse_query))
         .route("/api/v1/metadata", get(status::metadata))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), http_metrics::track))
         .layer(tower_http::compression::CompressionLayer::new())

@@ -183,10 +183,22 @@ pub async fn query(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body:
 
 /// `/api/v1/format_query`: the query, pretty-printed as Prometheus prints it.
 pub async fn format_query(RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
-    let p = Params::new(q.as_deref(), &body);
-    let text = p.get("query").ok_or_else(|| ApiError::param("query", "query parameter is required"))?;
-    let expr = cardinal_promql::engine::parse(text).map_err(|e| ApiError::param("query", e))?;
+    let expr = query_param(q.as_deref(), &body)?;
     Ok(success_raw(&serde_json::to_string(&expr.prettify()).unwrap_or_default()))
+}
+
+/// `/api/v1/parse_query`: the query's syntax tree as the JSON Prometheus's UI draws its
+/// tree view from (`translateAST` in Prometheus 3.x).
+pub async fn parse_query(RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
+    let expr = query_param(q.as_deref(), &body)?;
+    Ok(success_raw(&crate::syntax_tree::to_json(&expr).to_string()))
+}
+
+/// The `query` parameter, parsed; a 400 naming it when missing or not PromQL.
+fn query_param(q: Option<&str>, body: &[u8]) -> Result<promql_parser::parser::Expr, ApiError> {
+    let p = Params::new(q, body);
+    let text = p.get("query").ok_or_else(|| ApiError::param("query", "query parameter is required"))?;
+    cardinal_promql::engine::parse(text).map_err(|e| ApiError::param("query", e))
 }
 
 pub async fn query_range(
