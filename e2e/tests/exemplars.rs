@@ -44,6 +44,12 @@ async fn push(base: &str, now: f64) {
     assert_eq!(r.status(), 204, "{base}");
 }
 
+async fn instant(base: &str, query: &str) -> Value {
+    let r = reqwest::Client::new().get(format!("{base}/api/v1/query")).query(&[("query", query)]).send().await;
+    let v: Value = r.expect("query").json().await.expect("json");
+    v["data"]["result"].clone()
+}
+
 async fn exemplars(base: &str, query: &str, start: f64, end: f64) -> (u16, Value) {
     let r = reqwest::Client::new()
         .get(format!("{base}/api/v1/query_exemplars"))
@@ -102,4 +108,129 @@ async fn scraped_exemplars_are_answered_as_prometheus_answers_them() {
     let (ours_status, _) = exemplars(&ours, "sum(", start, end).await;
     let (their_status, _) = exemplars(&theirs, "sum(", start, end).await;
     assert_eq!((ours_status, their_status), (400, 400));
+}
+
+/// Where Prometheus's `/federate` drops exemplars, ours passes them on: a collector storing
+/// the target's exemplars serves them in OpenMetrics to the scrapers that ask for it, and
+/// a real Prometheus 2.42 federating it stores the same exemplars our master does (same
+/// labels, values, timestamps), the gauge beside them unharmed. Without exemplar storage
+/// the collector answers the same scrape in the text format, as Prometheus does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exemplars_pass_through_federation() {
+    let now = e2e::small_mesh::now();
+    let target = TestTarget::start(&body(now)).await;
+    target.set_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8");
+    let collector = Daemon::start("collector", &config(&target.addr.to_string()), &[]).await;
+    let federating = format!(
+        "global: {{scrape_interval: 1s}}\nstorage: {{exemplars: {{max_exemplars: 1000}}}}\n\
+         scrape_configs:\n  - job_name: federate\n    honor_labels: true\n    metrics_path: /federate\n\
+         \x20   params: {{'match[]': ['{{__name__=~\"http_requests_total|temperature\"}}']}}\n\
+         \x20   static_configs: [{{targets: ['{}']}}]\n",
+        collector.addr
+    );
+    let Some((_prometheus, theirs)) =
+        Tool::start("prometheus", &federating, "storage.tsdb.path", &["--enable-feature=exemplar-storage"])
+    else {
+        return;
+    };
+    let theirs = format!("http://{theirs}");
+    let master = Daemon::start("master", &federating, &[]).await;
+    let ours = master.url("");
+    let (start, end) = (now - 60.0, now + 60.0);
+    for base in [&ours, &theirs] {
+        wait_until(Duration::from_secs(60), || async {
+            let (_, v) = exemplars(base, "http_requests_total", start, end).await;
+            v["data"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    }
+    let (ours_v, theirs_v) = (
+        exemplars(&ours, "http_requests_total", start, end).await,
+        exemplars(&theirs, "http_requests_total", start, end).await,
+    );
+    assert_eq!(ours_v, theirs_v, "federated exemplars: our master's, then Prometheus's");
+    let first = &ours_v.1["data"][0];
+    assert_eq!(first["seriesLabels"]["job"], "app", "the collector's series, honoured");
+    assert_eq!(first["exemplars"][0]["labels"]["trace_id"], "abc");
+    assert_eq!(first["exemplars"][0]["timestamp"].as_f64().unwrap(), ((now - 30.0) * 1000.0).round() / 1000.0);
+    for base in [&ours, &theirs] {
+        let up = instant(base, "up{job=\"federate\"}").await;
+        assert_eq!(up[0]["value"][1], "1", "{base}: the OpenMetrics /federate scrape succeeds");
+        assert_eq!(instant(base, "temperature").await[0]["value"][1], "21", "{base}: the gauge beside them");
+    }
+
+    let plain = Daemon::start(
+        "collector",
+        &config(&target.addr.to_string()).replace("max_exemplars: 1000", "max_exemplars: 0"),
+        &[],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .get(plain.url("/federate?match[]=temperature"))
+        .header("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"), "no exemplars, no OpenMetrics");
+}
+
+/// `send_exemplars`: a sender passes each new exemplar on with the samples, as
+/// Prometheus's does. Our collector and a real Prometheus 2.42 scrape the same target and
+/// remote-write to a Prometheus receiver each: both receivers end up with the same
+/// exemplars. A second remote of ours without `send_exemplars` gets the samples and no
+/// exemplar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_sends_exemplars_as_prometheus_does() {
+    let now = e2e::small_mesh::now();
+    let target = TestTarget::start(&body(now)).await;
+    target.set_content_type("application/openmetrics-text; version=1.0.0; charset=utf-8");
+    let receiving = &["--enable-feature=exemplar-storage", RECEIVER];
+    let receiver_cfg = "storage: {exemplars: {max_exemplars: 1000}}\n";
+    let Some((_ours_receiver, ours_receiver)) = Tool::start("prometheus", receiver_cfg, "storage.tsdb.path", receiving)
+    else {
+        return;
+    };
+    let (_their_receiver, their_receiver) =
+        Tool::start("prometheus", receiver_cfg, "storage.tsdb.path", receiving).expect("prometheus, started once");
+    let without = Daemon::start("master", receiver_cfg, &[RECEIVER]).await;
+    let remote = |addr: &str, send: bool| {
+        format!(
+            "  - {{url: 'http://{addr}/api/v1/write', send_exemplars: {send}, queue_config: {{batch_send_deadline: 1s}}}}\n"
+        )
+    };
+    let sending = |to: &str, also: &str| format!("{}remote_write:\n{to}{also}", config(&target.addr.to_string()));
+    let without_addr = without.addr.to_string();
+    let ours =
+        Daemon::start("collector", &sending(&remote(&ours_receiver, true), &remote(&without_addr, false)), &[]).await;
+    let (_prometheus, _) = Tool::start(
+        "prometheus",
+        &sending(&remote(&their_receiver, true), ""),
+        "storage.tsdb.path",
+        &["--enable-feature=exemplar-storage"],
+    )
+    .expect("prometheus, started once");
+    let (ours_receiver, their_receiver) = (format!("http://{ours_receiver}"), format!("http://{their_receiver}"));
+    let (start, end) = (now - 60.0, now + 60.0);
+    for base in [&ours_receiver, &their_receiver] {
+        wait_until(Duration::from_secs(60), || async {
+            let (_, v) = exemplars(base, "http_requests_total", start, end).await;
+            v["data"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    }
+    let (got, want) = (
+        exemplars(&ours_receiver, "{__name__=~\".+\"}", start, end).await,
+        exemplars(&their_receiver, "{__name__=~\".+\"}", start, end).await,
+    );
+    assert_eq!(got, want, "exemplars received from our sender, then from Prometheus's");
+    assert_eq!(got.1["data"][0]["exemplars"][0]["labels"]["trace_id"], "abc");
+    let (_, metrics) = ours.get("/metrics").await;
+    let sent = metrics
+        .lines()
+        .find(|l| l.starts_with("prometheus_remote_storage_exemplars_total{") && l.contains(&ours_receiver[7..]));
+    assert!(sent.is_some_and(|l| !l.ends_with(" 0")), "exemplars counted as sent: {sent:?}");
+
+    wait_until(Duration::from_secs(30), || async { !without.query("http_requests_total").await.is_empty() }).await;
+    let (_, none) = exemplars(&without.url(""), "http_requests_total", start, end).await;
+    assert_eq!(none["data"], serde_json::json!([]), "no exemplars without send_exemplars");
 }

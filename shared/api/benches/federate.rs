@@ -1,9 +1,10 @@
 //! Encoding `/federate` responses: 10,143 aggregate series (the reference master's
-//! count) in text and protobuf.
+//! count) in text, protobuf and OpenMetrics (no exemplar among them: what the format costs).
 
-use cardinal_api::federate::{Batch, encode_batch};
+use cardinal_api::federate::{Batch, Encoding, encode_batch};
 use cardinal_model::{Labels, Matcher};
 use cardinal_storage::LatestSamples;
+use cardinal_storage::exemplars::ExemplarStore;
 use cardinal_tsdb::Head;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::sync::Arc;
@@ -24,13 +25,19 @@ fn bench(c: &mut Criterion) {
     let sets = [vec![Matcher::new(cardinal_model::MatchOp::Regex, "__name__", "federate:.+").unwrap()]];
     let all = head.clone().select_latest(&sets);
     let externals = vec![("collector".to_string(), "c1".to_string()), ("instance".to_string(), String::new())];
-    let how = |proto| Batch { externals: externals.clone(), now: 1_000_001, lookback: 300_000, proto };
+    let how = |encoding| Batch { externals: externals.clone(), now: 1_000_001, lookback: 300_000, encoding };
     let mut g = c.benchmark_group("federate");
     g.throughput(Throughput::Elements(all.len() as u64));
-    for proto in [false, true] {
-        let name = if proto { "encode_10143_series_protobuf" } else { "encode_10143_series_text" };
+    let exemplars = Arc::new(ExemplarStore::default());
+    exemplars.resize(100_000);
+    let encodings = [
+        ("encode_10143_series_text", Encoding::Text),
+        ("encode_10143_series_protobuf", Encoding::Protobuf),
+        ("encode_10143_series_openmetrics", Encoding::OpenMetrics(exemplars)),
+    ];
+    for (name, encoding) in encodings {
+        let how = how(encoding);
         g.bench_function(name, |b| {
-            let how = how(proto);
             b.iter(|| {
                 let mut last = String::new();
                 let batches = (0..all.len()).step_by(1000).map(|p| p..(p + 1000).min(all.len()));

@@ -4,6 +4,11 @@
 //! exist twice in memory. A response takes a `--query.max-concurrency` slot for as long
 //! as it streams, and is cut off (the connection aborted, never a short body that would
 //! parse as a smaller scrape) once it has run for `--query.timeout`.
+//!
+//! Where Prometheus's `/federate` never passes exemplars on, ours does: while exemplars
+//! are stored (`storage.exemplars`), a scraper asking for OpenMetrics — as Prometheus's
+//! and our scrapers do — gets it, each counter or bucket sample with its series' newest
+//! exemplar. Otherwise the text format (or protobuf when asked), exactly as Prometheus.
 
 use crate::query::{match_params, slot};
 use crate::{ApiState, query_values};
@@ -11,9 +16,10 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cardinal_exposition::{proto, text};
+use cardinal_exposition::{openmetrics, proto, text};
 use cardinal_model::{Labels, Timestamp, is_stale_nan, now_ms};
 use cardinal_storage::Latest;
+use cardinal_storage::exemplars::ExemplarStore;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -50,7 +56,7 @@ pub async fn handler(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, hea
         Err(e) => return e.into_response(),
     };
     let deadline = Instant::now() + left;
-    let proto = wants_protobuf(&headers);
+    let encoding = negotiate(&headers, &st.exemplars);
     // The selection holds its view while the response streams: each scrape is served
     // whole or not at all, however long the stream takes.
     let (latest, sets) = (st.db.latest.clone(), matcher_sets);
@@ -58,22 +64,50 @@ pub async fn handler(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, hea
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let externals = external_labels(&st.external_labels.read());
-    let content_type = if proto { proto::CONTENT_TYPE } else { text::CONTENT_TYPE };
+    let content_type = encoding.content_type();
     let lookback = i64::try_from(st.engine.lookback.as_millis()).unwrap_or(i64::MAX);
-    let batch = Batch { externals, now: now_ms(), lookback, proto };
+    let batch = Batch { externals, now: now_ms(), lookback, encoding };
     let body = stream(st.clone(), series, batch, (permit, deadline));
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// Prometheus negotiates only between the text format and delimited protobuf here.
-fn wants_protobuf(headers: &HeaderMap) -> bool {
+/// How a response is encoded.
+pub enum Encoding {
+    Text,
+    /// Delimited protobuf `MetricFamily` messages.
+    Protobuf,
+    /// OpenMetrics text carrying the exemplars of this store.
+    OpenMetrics(Arc<ExemplarStore>),
+}
+
+impl Encoding {
+    fn content_type(&self) -> &'static str {
+        match self {
+            Encoding::Text => text::CONTENT_TYPE,
+            Encoding::Protobuf => proto::CONTENT_TYPE,
+            Encoding::OpenMetrics(_) => openmetrics::CONTENT_TYPE,
+        }
+    }
+}
+
+/// Delimited protobuf when asked for, as Prometheus; OpenMetrics when asked for and there
+/// are exemplars to carry; the text format otherwise.
+fn negotiate(headers: &HeaderMap, exemplars: &Arc<ExemplarStore>) -> Encoding {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    accept.split(',').any(|part| {
+    let offered = |media: &str| accept.split(',').any(|part| part.trim_start().starts_with(media));
+    let protobuf = accept.split(',').any(|part| {
         let p = part.replace(' ', "");
         p.starts_with("application/vnd.google.protobuf")
             && p.contains("proto=io.prometheus.client.MetricFamily")
             && p.contains("encoding=delimited")
-    })
+    });
+    if protobuf {
+        Encoding::Protobuf
+    } else if offered("application/openmetrics-text") && exemplars.enabled() {
+        Encoding::OpenMetrics(exemplars.clone())
+    } else {
+        Encoding::Text
+    }
 }
 
 /// External labels to append, sorted by name, with `instance=""` unless configured.
@@ -94,8 +128,17 @@ pub struct Batch {
     pub now: Timestamp,
     /// `--query.lookback-delta` in ms.
     pub lookback: i64,
-    /// Delimited protobuf instead of the text format.
-    pub proto: bool,
+    pub encoding: Encoding,
+}
+
+/// Where a response's stream is: the next series, the family being written (so a family
+/// split by a batch boundary gets no second TYPE line), series served, and whether it has
+/// finished or been cut off.
+struct Progress {
+    pos: usize,
+    last_name: String,
+    served: u64,
+    ended: bool,
 }
 
 /// The response body, encoded a batch at a time while `slot` (the concurrency permit and
@@ -103,28 +146,34 @@ pub struct Batch {
 fn stream(st: Arc<ApiState>, series: Box<dyn Latest>, batch: Batch, slot: (OwnedSemaphorePermit, Instant)) -> Body {
     let started = std::time::Instant::now();
     let (series, batch, slot) = (Arc::<dyn Latest>::from(series), Arc::new(batch), Arc::new(slot));
-    let state = (0usize, String::new(), 0u64);
-    let chunks = futures_util::stream::unfold(state, move |(pos, last_name, served)| {
+    let state = Progress { pos: 0, last_name: String::new(), served: 0, ended: false };
+    let chunks = futures_util::stream::unfold(state, move |mut at| {
         let (st, series, batch, slot) = (st.clone(), series.clone(), batch.clone(), slot.clone());
         async move {
-            if Instant::now() > slot.1 && pos < series.len() {
-                st.federate_stats.errors.fetch_add(1, Relaxed);
-                let e = std::io::Error::other("federation response cut off at --query.timeout");
-                return Some((Err(e), (series.len(), last_name, served)));
-            }
-            if pos >= series.len() {
-                let us = started.elapsed().as_micros() as u64;
-                st.federate_stats.duration_micros.fetch_add(us, Relaxed);
-                st.federate_stats.last_series.store(served, Relaxed);
-                st.federate_stats.last_micros.store(us, Relaxed);
+            if at.ended {
                 return None;
             }
-            let end = (pos + BATCH).min(series.len());
-            let mut last_name = last_name;
-            let (bytes, n) = encode_batch(series.as_ref(), pos..end, &batch, &mut last_name);
+            if Instant::now() > slot.1 && at.pos < series.len() {
+                st.federate_stats.errors.fetch_add(1, Relaxed);
+                let e = std::io::Error::other("federation response cut off at --query.timeout");
+                at.ended = true;
+                return Some((Err(e), at));
+            }
+            if at.pos >= series.len() {
+                let us = started.elapsed().as_micros() as u64;
+                st.federate_stats.duration_micros.fetch_add(us, Relaxed);
+                st.federate_stats.last_series.store(at.served, Relaxed);
+                st.federate_stats.last_micros.store(us, Relaxed);
+                at.ended = true;
+                let eof = matches!(batch.encoding, Encoding::OpenMetrics(_)).then_some(openmetrics::EOF);
+                return eof.map(|eof| (Ok(bytes::Bytes::from_static(eof.as_bytes())), at));
+            }
+            let end = (at.pos + BATCH).min(series.len());
+            let (bytes, n) = encode_batch(series.as_ref(), at.pos..end, &batch, &mut at.last_name);
             st.federate_stats.series.fetch_add(n, Relaxed);
             st.federate_stats.bytes.fetch_add(bytes.len() as u64, Relaxed);
-            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)), (end, last_name, served + n)))
+            (at.pos, at.served) = (end, at.served + n);
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(bytes)), at))
         }
     });
     // Fused: the compression layer polls once more after the end, which a bare
@@ -135,7 +184,7 @@ fn stream(st: Arc<ApiState>, series: Box<dyn Latest>, batch: Batch, slot: (Owned
 /// Encodes one batch. `last_name` carries the current family across batches so that a
 /// family split by a batch boundary gets no second TYPE line.
 pub fn encode_batch(series: &dyn Latest, range: Range<usize>, how: &Batch, last_name: &mut String) -> (Vec<u8>, u64) {
-    let &Batch { ref externals, now, lookback, proto } = how;
+    let &Batch { ref externals, now, lookback, ref encoding } = how;
     let mint = now.saturating_sub(lookback);
     let mut out = String::new();
     let mut pb = Vec::new();
@@ -159,7 +208,7 @@ pub fn encode_batch(series: &dyn Latest, range: Range<usize>, how: &Batch, last_
         }
         let missing = externals.iter().filter(|(n, _)| !own.iter().any(|(o, _)| o == n));
         let all = own.iter().copied().chain(missing.map(|(n, v)| (n.as_str(), v.as_str())));
-        if proto {
+        if let Encoding::Protobuf = encoding {
             if family.as_ref().is_some_and(|f| f.name.as_deref() != Some(name)) {
                 proto::write_delimited(&mut pb, &family.take().expect("checked"));
             }
@@ -170,18 +219,32 @@ pub fn encode_batch(series: &dyn Latest, range: Range<usize>, how: &Batch, last_
                 metric: Vec::new(),
             });
             f.metric.push(proto::Metric::untyped(all, v, t));
-        } else {
-            if name != last_name.as_str() {
-                text::write_type(&mut out, name, "untyped");
-                *last_name = name.to_string();
+            return;
+        }
+        if name != last_name.as_str() {
+            let kind = if let Encoding::OpenMetrics(_) = encoding { "unknown" } else { "untyped" };
+            text::write_type(&mut out, name, kind);
+            *last_name = name.to_string();
+        }
+        match encoding {
+            Encoding::OpenMetrics(store) => {
+                let newest = openmetrics::takes_exemplar(name).then(|| store.newest(&stored(name, &own))).flatten();
+                let exemplar =
+                    newest.as_ref().map(|e| openmetrics::Exemplar { labels: &e.labels, value: e.value, t: e.t });
+                openmetrics::write_sample(&mut out, name, all, v, t, exemplar);
             }
-            text::write_sample(&mut out, name, all, v, Some(t));
+            _ => text::write_sample(&mut out, name, all, v, Some(t)),
         }
     });
     if let Some(f) = family {
         proto::write_delimited(&mut pb, &f);
     }
-    (if proto { pb } else { out.into_bytes() }, count)
+    (if let Encoding::Protobuf = encoding { pb } else { out.into_bytes() }, count)
+}
+
+/// A series' labels as stored (the key its exemplars are kept under).
+fn stored(name: &str, own: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(std::iter::once((cardinal_model::labels::METRIC_NAME, name)).chain(own.iter().copied()))
 }
 
 #[cfg(test)]
@@ -200,7 +263,7 @@ mod tests {
         let head = Arc::new(Head::new());
         let series = |pod: &str| head.get_or_create(&Labels::from_pairs([("__name__", "up"), ("pod", pod)])).0;
         let both = [series("a"), series("b")];
-        let how = Batch { externals: Vec::new(), now: 2000, lookback: 300_000, proto: false };
+        let how = Batch { externals: Vec::new(), now: 2000, lookback: 300_000, encoding: Encoding::Text };
         let served = |sel: &dyn Latest| encode_batch(sel, 0..sel.len(), &how, &mut String::new()).1;
         let mut scrape = head.appender();
         scrape.append(&both[0], 1000, 1.0).unwrap();
@@ -220,10 +283,54 @@ mod tests {
         let (s, _) = head.get_or_create(&Labels::from_pairs([("__name__", "up")]));
         head.append(&s, 0, 1.0).unwrap();
         let served = |lookback| {
-            let how = Batch { externals: Vec::new(), now: 120_000, lookback, proto: false };
+            let how = Batch { externals: Vec::new(), now: 120_000, lookback, encoding: Encoding::Text };
             encode_batch(all(&head).as_ref(), 0..1, &how, &mut String::new()).1
         };
         assert_eq!(served(300_000), 1);
         assert_eq!(served(60_000), 0);
+    }
+
+    /// OpenMetrics carries a series' newest exemplar on a counter's sample, none on a
+    /// gauge's (Prometheus's parser would refuse the scrape), and is chosen only when the
+    /// scraper offers it and exemplars are stored.
+    #[test]
+    fn openmetrics_carries_exemplars_on_counters_only() {
+        let head = Arc::new(Head::new());
+        let counter = Labels::from_pairs([("__name__", "req_total"), ("job", "a")]);
+        let gauge = Labels::from_pairs([("__name__", "temp"), ("job", "a")]);
+        let store = Arc::new(ExemplarStore::default());
+        store.resize(10);
+        for (labels, v) in [(&counter, 5.0), (&gauge, 20.0)] {
+            let (s, _) = head.get_or_create(labels);
+            head.append(&s, 1_500, v).unwrap();
+            let e = cardinal_storage::exemplars::Exemplar {
+                labels: Labels::from_pairs([("trace_id", "t")]),
+                value: 1.0,
+                t: 1_000,
+            };
+            store.add(labels, e);
+        }
+        let how = Batch {
+            externals: Vec::new(),
+            now: 2000,
+            lookback: 300_000,
+            encoding: Encoding::OpenMetrics(store.clone()),
+        };
+        let (body, n) = encode_batch(all(&head).as_ref(), 0..2, &how, &mut String::new());
+        assert_eq!(n, 2);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "# TYPE req_total unknown\nreq_total{job=\"a\"} 5 1.500 # {trace_id=\"t\"} 1 1.000\n\
+             # TYPE temp unknown\ntemp{job=\"a\"} 20 1.500\n"
+        );
+
+        let accept = |v: &str| HeaderMap::from_iter([(header::ACCEPT, v.parse().unwrap())]);
+        let scraper = accept(cardinal_exposition::SCRAPE_ACCEPT);
+        assert!(matches!(negotiate(&scraper, &store), Encoding::OpenMetrics(_)));
+        assert!(matches!(negotiate(&accept("text/plain;version=0.0.4"), &store), Encoding::Text));
+        store.resize(0);
+        assert!(matches!(negotiate(&scraper, &store), Encoding::Text), "no exemplars stored: the text format");
+        let protobuf = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
+        assert!(matches!(negotiate(&accept(protobuf), &store), Encoding::Protobuf));
     }
 }

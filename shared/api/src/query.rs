@@ -130,6 +130,19 @@ fn time_param(p: &Params, name: &str, default: Timestamp) -> Result<Timestamp, A
     p.get(name).filter(|s| !s.is_empty()).map_or(Ok(default), |s| parse_time(s).map_err(|e| ApiError::param(name, e)))
 }
 
+/// `start` and `end` over all time when absent, as Prometheus's series and label lookups.
+const ALL_TIME: Option<(Timestamp, Timestamp)> = Some((i64::MIN, i64::MAX));
+
+/// `start` and `end`: each from its parameter, else from `defaults`, else an error (as
+/// a range query's, which needs both).
+fn time_range(p: &Params, defaults: Option<(Timestamp, Timestamp)>) -> Result<(Timestamp, Timestamp), ApiError> {
+    let one = |name: &str, default: Option<Timestamp>| match default {
+        Some(d) => time_param(p, name, d),
+        None => parse_time(p.get(name).unwrap_or("")).map_err(|e| ApiError::param(name, e)),
+    };
+    Ok((one("start", defaults.map(|d| d.0))?, one("end", defaults.map(|d| d.1))?))
+}
+
 fn engine_for(st: &ApiState, p: &Params) -> Result<cardinal_promql::Engine, ApiError> {
     let mut engine = st.engine.clone();
     if let Some(t) = p.get("timeout") {
@@ -208,8 +221,7 @@ pub async fn query_range(
 ) -> Result<Response, ApiError> {
     let p = Params::new(q.as_deref(), &body);
     let text = p.get("query").ok_or_else(|| ApiError::param("query", "query parameter is required"))?.to_string();
-    let start = parse_time(p.get("start").unwrap_or("")).map_err(|e| ApiError::param("start", e))?;
-    let end = parse_time(p.get("end").unwrap_or("")).map_err(|e| ApiError::param("end", e))?;
+    let (start, end) = time_range(&p, None)?;
     if end < start {
         return Err(ApiError::param("end", "end timestamp must not be before start time"));
     }
@@ -315,8 +327,7 @@ pub fn match_params(all: &[&str]) -> Result<Vec<Vec<cardinal_model::Matcher>>, A
 /// The union of the series matching the `match[]` selectors with data in `[start, end]`,
 /// selected in a query slot off the async threads.
 async fn matching_series(st: &ApiState, p: &Params) -> Result<Vec<Labels>, ApiError> {
-    let start = time_param(p, "start", i64::MIN)?;
-    let end = time_param(p, "end", i64::MAX)?;
+    let (start, end) = time_range(p, ALL_TIME)?;
     let sets = match_params(&p.all("match[]"))?;
     evaluate(st, st.engine.clone(), move |_, db| Ok(series_with_data(db, &sets, start, end))).await
 }
@@ -355,7 +366,7 @@ pub async fn series(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body
 pub async fn labels(State(st): State<Arc<ApiState>>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response, ApiError> {
     let p = Params::new(q.as_deref(), &body);
     let names: Vec<String> = if p.all("match[]").is_empty() {
-        let (start, end) = (time_param(&p, "start", i64::MIN)?, time_param(&p, "end", i64::MAX)?);
+        let (start, end) = time_range(&p, ALL_TIME)?;
         st.db.query.querier().label_names(start, end)
     } else {
         let set: std::collections::BTreeSet<String> =
@@ -375,7 +386,7 @@ pub async fn label_values(
         return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
     }
     let values: Vec<String> = if p.all("match[]").is_empty() {
-        let (start, end) = (time_param(&p, "start", i64::MIN)?, time_param(&p, "end", i64::MAX)?);
+        let (start, end) = time_range(&p, ALL_TIME)?;
         st.db.query.querier().label_values(&name, start, end)
     } else {
         let set: std::collections::BTreeSet<String> =
@@ -398,13 +409,12 @@ pub async fn query_exemplars(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::new(q.as_deref(), &body);
+    let (start, end) = time_range(&p, ALL_TIME)?;
+    if end < start {
+        return Err(ApiError::bad_data("end timestamp must not be before start timestamp"));
+    }
     let text = p.get("query").unwrap_or("");
     let expr = cardinal_promql::engine::parse(text).map_err(|e| ApiError::param("query", e))?;
-    let start = time_param(&p, "start", i64::MIN)?;
-    let end = time_param(&p, "end", i64::MAX)?;
-    if end < start {
-        return Err(ApiError::param("end", "end timestamp must not be before start time"));
-    }
     let sets = cardinal_model::promql_text::selectors(&expr)
         .into_iter()
         .map(|vs| cardinal_model::matcher::matchers_of(vs).map_err(|e| ApiError::param("query", e)))

@@ -112,7 +112,7 @@ fn load(a: &std::sync::atomic::AtomicU64) -> f64 {
 /// Per `remote_write` entry (labelled `remote_name`, `url`): our own names, then
 /// Prometheus's `prometheus_remote_storage_*` with its meaning, which the mixin's
 /// remote-storage alerts read.
-const SENDER_FAMILIES: [SenderFamily; 19] = [
+const SENDER_FAMILIES: [SenderFamily; 24] = [
     (
         "prometheus_remote_storage_enqueue_retries_total",
         "counter",
@@ -150,6 +150,36 @@ const SENDER_FAMILIES: [SenderFamily; 19] = [
         "counter",
         "Total number of samples which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
         |w| load(&w.stats.samples_dropped),
+    ),
+    (
+        "prometheus_remote_storage_exemplars_total",
+        "counter",
+        "Total number of exemplars sent to remote storage.",
+        |w| load(&w.stats.exemplars.attempted),
+    ),
+    (
+        "prometheus_remote_storage_exemplars_failed_total",
+        "counter",
+        "Total number of exemplars which failed on send to remote storage, non-recoverable errors.",
+        |w| load(&w.stats.exemplars.failed),
+    ),
+    (
+        "prometheus_remote_storage_exemplars_retried_total",
+        "counter",
+        "Total number of exemplars which failed on send to remote storage but were retried because the send error was recoverable.",
+        |w| load(&w.stats.exemplars.retried),
+    ),
+    (
+        "prometheus_remote_storage_exemplars_dropped_total",
+        "counter",
+        "Total number of exemplars which were dropped after being read from the WAL before being sent via remote write, either via relabelling or unintentionally because of an unknown reference ID.",
+        |w| load(&w.stats.exemplars_dropped),
+    ),
+    (
+        "prometheus_remote_storage_exemplars_pending",
+        "gauge",
+        "The number of exemplars pending in the queues shards to be sent to the remote storage.",
+        |w| load(&w.stats.exemplars_pending),
     ),
     (
         "prometheus_remote_storage_metadata_total",
@@ -249,6 +279,9 @@ fn sender_metrics(out: &mut String, st: &ApiState) {
     let samples_in = writers.iter().map(|w| load(&w.stats.samples_in)).fold(0.0, f64::max);
     let help = "Samples in to remote storage, compare to samples out for queue managers.";
     metric(out, "prometheus_remote_storage_samples_in_total", "counter", help, samples_in);
+    let exemplars_in = writers.iter().map(|w| load(&w.stats.exemplars_in)).fold(0.0, f64::max);
+    let help = "Exemplars in to remote storage, compare to exemplars out for queue managers.";
+    metric(out, "prometheus_remote_storage_exemplars_in_total", "counter", help, exemplars_in);
     // One WAL feeds every sender: the newest sample in it, without a sender's labels.
     metric(
         out,

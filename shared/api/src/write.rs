@@ -36,12 +36,10 @@ pub async fn handler(State(st): State<Arc<ApiState>>, headers: HeaderMap, body: 
         receive::check_content_type(ct.as_deref())?;
         let req = receive::decode(&body, MAX_DECOMPRESSED_BYTES)?;
         let written = receive::append(store.as_ref(), &req)?;
-        store.sync().map_err(|e| Rejection::Unavailable(format!("writing the WAL: {e}")))?;
         if exemplars.enabled() {
-            receive::exemplars_of(&req).into_iter().for_each(|(series, e)| {
-                exemplars.add(&series, e);
-            });
+            exemplars.add_logged(store.as_ref(), receive::exemplars_of(&req));
         }
+        store.sync().map_err(|e| Rejection::Unavailable(format!("writing the WAL: {e}")))?;
         Ok::<_, Rejection>(written)
     })
     .await

@@ -1,9 +1,11 @@
 //! The exposition formats: what targets expose and what `/federate` serves.
 //!
 //! [`parser`] reads Prometheus text 0.0.4 and OpenMetrics 1.0 without allocating per sample;
-//! [`text`] and [`proto`] write the text and protobuf-delimited formats.
+//! [`text`], [`openmetrics`] and [`proto`] write the text, OpenMetrics and protobuf-delimited
+//! formats.
 
 pub mod histogram;
+pub mod openmetrics;
 pub mod parser;
 pub mod proto;
 pub mod summary;

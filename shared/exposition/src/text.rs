@@ -59,6 +59,17 @@ pub fn write_sample<'a>(
     value: f64,
     timestamp: Option<i64>,
 ) {
+    write_series(out, name, labels);
+    out.push(' ');
+    write_go_g(out, value);
+    if let Some(ts) = timestamp {
+        let _ = write!(out, " {ts}");
+    }
+    out.push('\n');
+}
+
+/// A series as both text formats write it: `name{a="1",b="2"}`, or the bare name.
+pub fn write_series<'a>(out: &mut String, name: &str, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
     out.push_str(name);
     let mut first = true;
     for (n, v) in labels {
@@ -72,12 +83,6 @@ pub fn write_sample<'a>(
     if !first {
         out.push('}');
     }
-    out.push(' ');
-    write_go_g(out, value);
-    if let Some(ts) = timestamp {
-        let _ = write!(out, " {ts}");
-    }
-    out.push('\n');
 }
 
 /// Escapes `\`, `"` and newline in a label value.

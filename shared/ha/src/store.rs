@@ -242,6 +242,14 @@ impl SeriesAppender for HaAppender<'_> {
         }
     }
 
+    /// Exemplars of the elected replica only, as its samples.
+    fn log_exemplar(&mut self, series: &SeriesRef, e: &cardinal_storage::exemplars::Exemplar) {
+        let s = ours(series);
+        if s.pair.as_ref().is_none_or(|p| self.store.tracker.elected(&p.cluster).is_some_and(|r| r == p.replica)) {
+            self.inner.log_exemplar(&s.inner, e);
+        }
+    }
+
     fn commit(self: Box<Self>) {
         for (cluster, _, _, dropped) in &self.verdicts {
             if *dropped > 0 {

@@ -152,6 +152,7 @@ mod tests {
                     assert!(list.iter().all(|s| series.contains(&s.id)), "every sample's series known");
                     samples += list.len();
                 }
+                Record::Exemplars(_) => {}
             }
             true
         };

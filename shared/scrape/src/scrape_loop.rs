@@ -317,9 +317,7 @@ impl ScrapeLoop {
         let outcome = match staged {
             Ok(mut counts) => match self.commit(t0, &mut counts) {
                 None => {
-                    for (series, e) in exemplars {
-                        self.cfg.exemplars.add(&series, e);
-                    }
+                    self.cfg.exemplars.add_logged(self.store.as_ref(), exemplars);
                     Ok(counts)
                 }
                 Some(limit) => Err((format!("{limit}: {} new series not stored", counts.refused.series), counts)),

@@ -4,6 +4,7 @@
 //! of the same scrape and is not stored again, and one older than its newest is refused
 //! as out of order.
 
+use crate::SeriesStore;
 use cardinal_model::{Labels, Matcher, Timestamp};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -82,6 +83,27 @@ impl ExemplarStore {
         true
     }
 
+    /// Stores a batch's exemplars; each one taken (new, and in order) is also logged
+    /// through `db`'s log, for remote-write senders with `send_exemplars`, as Prometheus
+    /// logs exemplars in its WAL.
+    pub fn add_logged(&self, db: &dyn SeriesStore, batch: Vec<(Labels, Exemplar)>) {
+        if batch.is_empty() || !self.enabled() {
+            return;
+        }
+        let mut log = db.batch();
+        for (series, e) in batch {
+            if let Some(s) = db.get(&series).filter(|_| self.add(&series, e.clone())) {
+                log.log_exemplar(&s, &e);
+            }
+        }
+        log.commit();
+    }
+
+    /// The newest exemplar of `series`, if it has one stored.
+    pub fn newest(&self, series: &Labels) -> Option<Exemplar> {
+        self.inner.lock().series.get(series).map(|(_, newest)| newest.clone())
+    }
+
     /// Exemplars in `[start, end]` of the series matching any of the matcher sets, each
     /// series with its exemplars oldest first; series sorted by labels.
     pub fn select(&self, sets: &[Vec<Matcher>], start: Timestamp, end: Timestamp) -> Vec<(Labels, Vec<Exemplar>)> {
@@ -143,6 +165,8 @@ mod tests {
             assert!(store.add(&series("b"), ex("z", t)));
         }
         assert_eq!(store.sizes(), (3, 1), "a's exemplar was the oldest and went");
+        assert_eq!(store.newest(&series("b")), Some(ex("z", 4)));
+        assert_eq!(store.newest(&series("a")), None, "gone with its last exemplar");
         let all = vec![vec![Matcher::new(MatchOp::Equal, "__name__", "req_total").unwrap()]];
         let got = store.select(&all, 3, 10);
         assert_eq!(got, [(series("b"), vec![ex("z", 3), ex("z", 4)])]);

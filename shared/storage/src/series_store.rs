@@ -128,6 +128,9 @@ pub trait AppendObserver: Send + Sync {
 /// One batch of appends by handle, made visible to readers (and logged) together.
 pub trait SeriesAppender {
     fn append(&mut self, series: &SeriesRef, t: Timestamp, v: f64) -> Result<(), AppendError>;
+    /// Logs an exemplar the exemplar store took, for the remote-write senders reading the
+    /// store's log (`send_exemplars`); the exemplar store itself is kept apart, in memory.
+    fn log_exemplar(&mut self, series: &SeriesRef, e: &crate::exemplars::Exemplar);
     fn commit(self: Box<Self>);
 }
 

@@ -18,7 +18,7 @@ use table::SeriesTable;
 use crate::chunk::{SAMPLES_PER_CHUNK, XorAppender, XorIter};
 use crate::index::{Postings, SeriesId};
 use crate::symbols::Symbols;
-use crate::wal::{RefSample, Wal};
+use crate::wal::{RefExemplar, RefSample, Wal};
 use cardinal_model::{Label, Labels, Matcher, Timestamp};
 pub use cardinal_storage::{
     AppendError, AppendObserver, Cardinality, ObserverMemo, SeriesLimitReached, TimeBounds, follows,
@@ -348,7 +348,7 @@ impl Head {
     /// A batch of appends logged as one WAL record, and made visible to reads, when
     /// committed (or dropped).
     pub fn appender(&self) -> Appender<'_> {
-        Appender { head: self, logged: Vec::new(), id: None, bounds: TimeBounds::ANY }
+        Appender { head: self, logged: Vec::new(), logged_exemplars: Vec::new(), id: None, bounds: TimeBounds::ANY }
     }
 
     /// What a read starting now may see: the batches committed so far. Hold it for the
@@ -648,6 +648,7 @@ impl Head {
 pub struct Appender<'a> {
     head: &'a Head,
     logged: Vec<RefSample>,
+    logged_exemplars: Vec<RefExemplar>,
     /// Taken at the first append, so that a batch still fetching its scrape holds back
     /// nothing.
     id: Option<u64>,
@@ -671,6 +672,13 @@ impl Appender<'_> {
         r
     }
 
+    /// Logs an exemplar of `series` with the batch's samples (only a WAL's readers see it).
+    pub fn log_exemplar(&mut self, series: &MemSeries, e: &cardinal_storage::exemplars::Exemplar) {
+        if self.head.wal.get().is_some() {
+            self.logged_exemplars.push(RefExemplar { id: series.id, t: e.t, v: e.value, labels: e.labels.clone() });
+        }
+    }
+
     pub fn commit(mut self) {
         self.log();
     }
@@ -678,8 +686,10 @@ impl Appender<'_> {
     fn log(&mut self) {
         if let Some(wal) = self.head.wal.get() {
             wal.log_samples(&self.logged);
+            wal.log_exemplars(&self.logged_exemplars);
         }
         self.logged.clear();
+        self.logged_exemplars.clear();
         if let Some(id) = self.id.take() {
             self.head.isolation.close_append(id);
         }

@@ -24,7 +24,7 @@ pub mod segment;
 
 use cardinal_model::{Labels, Timestamp};
 use parking_lot::Mutex;
-pub use record::{Record, RefSample};
+pub use record::{Record, RefExemplar, RefSample};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -146,6 +146,13 @@ impl Wal {
         let max_t = samples.iter().map(|s| s.t).max().unwrap_or(i64::MIN);
         self.log(max_t, |buf| record::encode_samples(buf, samples));
         self.newest_sample.fetch_max(max_t, Relaxed);
+    }
+
+    /// Exemplars newly stored, for the remote-write senders reading this WAL.
+    pub fn log_exemplars(&self, exemplars: &[RefExemplar]) {
+        if !exemplars.is_empty() {
+            self.log(i64::MIN, |buf| record::encode_exemplars(buf, exemplars));
+        }
     }
 
     /// The newest sample time logged so far, if any.

@@ -11,6 +11,9 @@ const SAMPLES_V1: u8 = 2;
 /// Samples with each id and time a delta from the previous sample's: a scrape's or a
 /// federation's samples come in series order with shared times, so both are a byte.
 const SAMPLES: u8 = 3;
+/// Exemplars newly stored, for a remote-write sender with `send_exemplars` (as
+/// Prometheus logs them): series id, time, value, labels.
+const EXEMPLARS: u8 = 4;
 const SNAPPY: u8 = 0x80;
 /// Below this a record is written plain: snappy's framing would cost more than it saves.
 const COMPRESS_ABOVE: usize = 256;
@@ -22,11 +25,21 @@ pub struct RefSample {
     pub v: f64,
 }
 
+/// An exemplar of the series `id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefExemplar {
+    pub id: u64,
+    pub t: Timestamp,
+    pub v: f64,
+    pub labels: Labels,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// Series definitions: a series' id is used by every later samples record.
     Series(Vec<(u64, Labels)>),
     Samples(Vec<RefSample>),
+    Exemplars(Vec<RefExemplar>),
 }
 
 pub fn encode_series(out: &mut Vec<u8>, series: &[(u64, &Labels)]) {
@@ -63,6 +76,19 @@ pub fn encode_samples(out: &mut Vec<u8>, samples: &[RefSample]) {
         (id, t) = (s.id, s.t);
     }
     finish(out, SAMPLES, &p);
+}
+
+/// Each exemplar whole: they are few (new ones only), so nothing is delta-encoded.
+pub fn encode_exemplars(out: &mut Vec<u8>, exemplars: &[RefExemplar]) {
+    let mut p = Vec::with_capacity(exemplars.len() * 48 + 10);
+    put_uvarint(&mut p, exemplars.len() as u64);
+    for e in exemplars {
+        put_uvarint(&mut p, e.id);
+        put_varint(&mut p, e.t);
+        p.extend_from_slice(&e.v.to_bits().to_le_bytes());
+        put_labels(&mut p, &e.labels);
+    }
+    finish(out, EXEMPLARS, &p);
 }
 
 fn finish(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
@@ -123,6 +149,15 @@ pub fn decode(body: &[u8]) -> Result<Record, Corrupt> {
             }
             Record::Samples(out)
         }
+        EXEMPLARS => {
+            let n = r.len(11)?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (id, t, v) = (r.uvarint()?, r.varint()?, f64::from_bits(r.u64_le()?));
+                out.push(RefExemplar { id, t, v, labels: r.labels()? });
+            }
+            Record::Exemplars(out)
+        }
         _ => return Err(Corrupt("unknown record type")),
     };
     if !r.is_empty() {
@@ -149,6 +184,17 @@ mod tests {
         assert!(b[0] & SNAPPY != 0, "a large record is compressed");
         assert!(b.len() < samples.len() * 10, "{} bytes", b.len());
         assert_eq!(decode(&b).unwrap(), Record::Samples(samples));
+    }
+
+    #[test]
+    fn exemplars_round_trip() {
+        let trace = |id: &str| Labels::from_pairs([("trace_id", id)]);
+        let exemplars: Vec<RefExemplar> = (0..50)
+            .map(|i| RefExemplar { id: i, t: -5 + i as i64, v: 0.5 * i as f64, labels: trace(&i.to_string()) })
+            .collect();
+        let mut b = Vec::new();
+        encode_exemplars(&mut b, &exemplars);
+        assert_eq!(decode(&b).unwrap(), Record::Exemplars(exemplars));
     }
 
     #[test]

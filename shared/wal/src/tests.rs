@@ -15,7 +15,7 @@ fn samples_in(records: &[Record]) -> Vec<RefSample> {
         .iter()
         .flat_map(|r| match r {
             Record::Samples(s) => s.clone(),
-            Record::Series(_) => Vec::new(),
+            Record::Series(_) | Record::Exemplars(_) => Vec::new(),
         })
         .collect()
 }

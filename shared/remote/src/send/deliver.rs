@@ -34,12 +34,24 @@ fn retry_after(value: &str) -> Option<Duration> {
     at.duration_since(std::time::SystemTime::now()).ok()
 }
 
-/// What one request carries: how many entries, the counters they move, and for samples the
-/// newest sample time (delivered samples also move the sent totals).
+/// What one request carries: how many entries, the counters they move, for samples the
+/// newest sample time (delivered samples also move the sent totals), and how many
+/// exemplars ride along (moving the sender's exemplar counters alike).
 pub(super) struct Batch<'a> {
     pub n: u64,
     pub counts: &'a Counts,
     pub newest_sample: Option<i64>,
+    pub exemplars: u64,
+}
+
+impl Batch<'_> {
+    /// Moves one counter of the entries' `Counts`, and the same of the exemplars'.
+    fn count(&self, stats: &SenderStats, which: impl Fn(&Counts) -> &std::sync::atomic::AtomicU64) {
+        which(self.counts).fetch_add(self.n, Relaxed);
+        if self.exemplars > 0 {
+            which(&stats.exemplars).fetch_add(self.exemplars, Relaxed);
+        }
+    }
 }
 
 impl Remote {
@@ -51,7 +63,7 @@ impl Remote {
         let mut backoff = q.min_backoff.0;
         let began = Instant::now();
         loop {
-            batch.counts.attempted.fetch_add(n, Relaxed);
+            batch.count(s, |c| &c.attempted);
             match self.post(&body).await {
                 Ok(()) => {
                     if let Some(newest) = batch.newest_sample {
@@ -70,7 +82,7 @@ impl Remote {
                     let retry = status.is_none_or(|s| s >= 500) || rate_limited;
                     if !retry {
                         tracing::error!(url = %self.cfg.url, error = %msg, samples = n, "remote write refused a batch; dropped");
-                        batch.counts.failed.fetch_add(n, Relaxed);
+                        batch.count(s, |c| &c.failed);
                         return true;
                     }
                     if stop.load(Relaxed) {
@@ -81,7 +93,7 @@ impl Remote {
                     let sleep = retry_after.filter(|_| rate_limited).unwrap_or(backoff);
                     tracing::warn!(url = %self.cfg.url, error = %msg, ?sleep, "remote write failed; retrying");
                     s.retries.fetch_add(1, Relaxed);
-                    batch.counts.retried.fetch_add(n, Relaxed);
+                    batch.count(s, |c| &c.retried);
                     tokio::time::sleep(sleep).await;
                     backoff = (sleep * 2).min(q.max_backoff.0);
                 }

@@ -24,7 +24,8 @@ pub(super) async fn run(remote: Arc<Remote>, source: MetadataSource, stop: Arc<A
         for chunk in source().chunks(m.max_samples_per_send.max(1)) {
             let req = WriteRequest { timeseries: Vec::new(), metadata: chunk.to_vec() };
             let body = bytes::Bytes::from(proto::encode(&req));
-            let batch = Batch { n: chunk.len() as u64, counts: &remote.stats.metadata, newest_sample: None };
+            let batch =
+                Batch { n: chunk.len() as u64, counts: &remote.stats.metadata, newest_sample: None, exemplars: 0 };
             if !remote.deliver(body, batch, &stop).await {
                 return;
             }

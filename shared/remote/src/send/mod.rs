@@ -17,7 +17,7 @@ mod metadata;
 mod position;
 pub mod shards;
 
-use crate::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+use crate::proto::{self, Exemplar, Label, Sample, TimeSeries, WriteRequest};
 use crate::wal_reader::WalReader;
 use cardinal_config::RemoteWriteConfig;
 use cardinal_model::Labels;
@@ -50,6 +50,13 @@ pub struct SenderStats {
     /// Delivered.
     pub samples_sent: AtomicU64,
     pub samples: Counts,
+    /// Exemplars read from the WAL (with `send_exemplars`), including those dropped.
+    pub exemplars_in: AtomicU64,
+    pub exemplars: Counts,
+    /// Exemplars of series dropped by `write_relabel_configs` or never defined.
+    pub exemplars_dropped: AtomicU64,
+    /// Read and not yet delivered.
+    pub exemplars_pending: AtomicU64,
     /// Metric metadata entries, per `metadata_config`.
     pub metadata: Counts,
     /// Dropped by `write_relabel_configs`, or of a series the WAL never defined.
@@ -95,11 +102,13 @@ impl Drop for RemoteWriter {
     }
 }
 
-/// One pending sample with its series' labels (already relabeled).
+/// One pending sample, or exemplar (its labels), with its series' labels (already
+/// relabeled). Both count towards `capacity` and `max_samples_per_send`, as in Prometheus.
 struct Pending {
     labels: Labels,
     t: i64,
     v: f64,
+    exemplar: Option<Labels>,
 }
 
 pub use metadata::MetadataSource;
@@ -207,23 +216,43 @@ impl Sender {
     fn read(&mut self, reader: &mut WalReader, round: &mut Vec<Pending>, max: usize) -> std::io::Result<bool> {
         let wal = self.wal.clone();
         let stats = self.remote.stats.clone();
+        let send_exemplars = self.remote.cfg.send_exemplars;
         reader.poll(&wal, |rec| {
             match rec {
                 Record::Series(_) => self.learn(rec),
                 Record::Samples(samples) => {
                     stats.samples_in.fetch_add(samples.len() as u64, Relaxed);
                     for s in samples {
-                        match self.series.get(&s.id) {
-                            Some(Some(labels)) => round.push(Pending { labels: labels.clone(), t: s.t, v: s.v }),
-                            Some(None) | None => {
-                                stats.samples_dropped.fetch_add(1, Relaxed);
-                            }
-                        }
+                        self.queue(round, s.id, (s.t, s.v, None), &stats.samples_dropped);
                     }
                 }
+                Record::Exemplars(exemplars) if send_exemplars => {
+                    stats.exemplars_in.fetch_add(exemplars.len() as u64, Relaxed);
+                    for e in exemplars {
+                        self.queue(round, e.id, (e.t, e.v, Some(e.labels)), &stats.exemplars_dropped);
+                    }
+                }
+                Record::Exemplars(_) => {}
             }
             round.len() < max
         })
+    }
+
+    /// Queues a sample or exemplar of the series `id`, or counts it `dropped` when its
+    /// series is relabeled away or unknown.
+    fn queue(
+        &self,
+        round: &mut Vec<Pending>,
+        id: u64,
+        (t, v, exemplar): (i64, f64, Option<Labels>),
+        dropped: &AtomicU64,
+    ) {
+        match self.series.get(&id) {
+            Some(Some(labels)) => round.push(Pending { labels: labels.clone(), t, v, exemplar }),
+            Some(None) | None => {
+                dropped.fetch_add(1, Relaxed);
+            }
+        }
     }
 
     /// Notes series definitions: external labels added where absent, then
@@ -248,8 +277,10 @@ impl Sender {
     async fn send_round(&self, round: Vec<Pending>, stop: &AtomicBool) -> bool {
         let per_request = self.remote.cfg.queue_config.max_samples_per_send;
         let used = self.shards().min(round.len().div_ceil(per_request)).max(1);
-        let pending = &self.remote.stats.samples_pending;
-        pending.store(round.len() as u64, Relaxed);
+        let stats = &self.remote.stats;
+        let exemplars = round.iter().filter(|p| p.exemplar.is_some()).count() as u64;
+        stats.samples_pending.store(round.len() as u64 - exemplars, Relaxed);
+        stats.exemplars_pending.store(exemplars, Relaxed);
         let mut parts: Vec<Vec<Pending>> = (0..used).map(|_| Vec::new()).collect();
         for p in round {
             parts[(p.labels.stable_hash() % used as u64) as usize].push(p);
@@ -258,13 +289,16 @@ impl Sender {
             let mut part = part.into_iter().peekable();
             while part.peek().is_some() {
                 let chunk: Vec<Pending> = part.by_ref().take(per_request).collect();
-                let (n, newest) = (chunk.len() as u64, chunk.iter().map(|p| p.t).max().unwrap_or(i64::MIN));
+                let exemplars = chunk.iter().filter(|p| p.exemplar.is_some()).count() as u64;
+                let n = chunk.len() as u64 - exemplars;
+                let newest = chunk.iter().filter(|p| p.exemplar.is_none()).map(|p| p.t).max().unwrap_or(i64::MIN);
                 let body = bytes::Bytes::from(proto::encode(&request(chunk)));
-                let batch = Batch { n, counts: &self.remote.stats.samples, newest_sample: Some(newest) };
+                let batch = Batch { n, counts: &self.remote.stats.samples, newest_sample: Some(newest), exemplars };
                 if !self.remote.deliver(body, batch, stop).await {
                     return false;
                 }
-                pending.fetch_sub(n, Relaxed);
+                stats.samples_pending.fetch_sub(n, Relaxed);
+                stats.exemplars_pending.fetch_sub(exemplars, Relaxed);
             }
             true
         });
@@ -301,7 +335,7 @@ impl Sender {
     }
 }
 
-/// Groups samples by series, keeping each series' samples in order.
+/// Groups samples and exemplars by series, keeping each series' in order.
 fn request(batch: Vec<Pending>) -> WriteRequest {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut timeseries: Vec<TimeSeries> = Vec::new();
@@ -311,7 +345,39 @@ fn request(batch: Vec<Pending>) -> WriteRequest {
             timeseries.push(TimeSeries { labels: labels.collect(), ..Default::default() });
             timeseries.len() - 1
         });
-        timeseries[i].samples.push(Sample { value: p.v, timestamp: p.t });
+        match p.exemplar {
+            None => timeseries[i].samples.push(Sample { value: p.v, timestamp: p.t }),
+            Some(labels) => {
+                let labels = labels.iter().map(|l| Label { name: l.name.to_string(), value: l.value.to_string() });
+                timeseries[i].exemplars.push(Exemplar { labels: labels.collect(), value: p.v, timestamp: p.t });
+            }
+        }
     }
     WriteRequest { timeseries, metadata: Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A series' samples and exemplars go in its one `TimeSeries`, each in the order read.
+    #[test]
+    fn a_request_carries_each_series_samples_and_exemplars() {
+        let series = |i: &str| Labels::from_pairs([("__name__", "req_total"), ("i", i)]);
+        let trace = Labels::from_pairs([("trace_id", "t")]);
+        let pending =
+            |i, t, exemplar: Option<&Labels>| Pending { labels: series(i), t, v: 1.0, exemplar: exemplar.cloned() };
+        let req = request(vec![
+            pending("a", 1, None),
+            pending("b", 1, None),
+            pending("a", 1, Some(&trace)),
+            pending("a", 2, None),
+        ]);
+        assert_eq!(req.timeseries.len(), 2);
+        let a = &req.timeseries[0];
+        assert_eq!(a.samples.iter().map(|s| s.timestamp).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(a.exemplars.len(), 1);
+        assert_eq!((a.exemplars[0].labels[0].value.as_str(), a.exemplars[0].timestamp), ("t", 1));
+        assert!(req.timeseries[1].exemplars.is_empty());
+    }
 }

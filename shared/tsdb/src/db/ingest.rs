@@ -37,6 +37,10 @@ impl SeriesAppender for Batch<'_> {
         Ok(())
     }
 
+    fn log_exemplar(&mut self, series: &SeriesRef, e: &cardinal_storage::exemplars::Exemplar) {
+        SeriesAppender::log_exemplar(&mut self.head, series, e);
+    }
+
     fn commit(self: Box<Self>) {
         let Batch { db, head, late, .. } = *self;
         head.commit();

@@ -392,6 +392,9 @@ fn replay(head: &Head, by_id: &mut FxHashMap<u64, crate::SeriesRef>, rec: Record
                 }
             }
         }
+        // For remote-write senders only: the exemplar store is kept in memory, and the
+        // targets' next scrapes fill it again.
+        Record::Exemplars(_) => {}
     }
 }
 

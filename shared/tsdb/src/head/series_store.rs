@@ -41,6 +41,12 @@ impl SeriesAppender for Appender<'_> {
         Appender::append(self, mem(series)?, t, v)
     }
 
+    fn log_exemplar(&mut self, series: &SeriesRef, e: &cardinal_storage::exemplars::Exemplar) {
+        if let Ok(s) = mem(series) {
+            Appender::log_exemplar(self, s, e);
+        }
+    }
+
     fn commit(self: Box<Self>) {
         Appender::commit(*self);
     }
