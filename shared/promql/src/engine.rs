@@ -228,7 +228,13 @@ impl<'a> Ctx<'a> {
                 self.bounds(&b.rhs, start, end, acc);
             }
             Expr::Paren(p) => self.bounds(&p.expr, start, end, acc),
-            Expr::Call(c) => c.args.args.iter().for_each(|a| self.bounds(a, start, end, acc)),
+            Expr::Call(c) => {
+                // `info` without a selector reads `target_info` (`crate::info`).
+                if c.func.name == "info" && c.args.args.len() == 1 {
+                    note(&crate::info::TARGET_INFO, self.lookback);
+                }
+                c.args.args.iter().for_each(|a| self.bounds(a, start, end, acc))
+            }
             _ => {}
         }
     }
@@ -398,7 +404,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The newest sample of each series within the lookback window.
-    fn vector_at(&self, vs: &VectorSelector, at: Timestamp) -> Result<Vec<Sample>> {
+    pub(crate) fn vector_at(&self, vs: &VectorSelector, at: Timestamp) -> Result<Vec<Sample>> {
         let t = self.effective_time(&vs.at, &vs.offset, at);
         if self.is_instant_at(at) {
             return self.newest_at(vs, t);

@@ -49,6 +49,7 @@ pub fn call(ctx: &Ctx, c: &Call, t: Timestamp) -> Result<Value> {
         "timestamp" => {
             ctx.eval_vector(args[0], t)?.into_iter().map(|s| (s.labels.without_name(), s.t as f64 / 1000.0)).collect()
         }
+        "info" => return crate::info::info(ctx, &args, t),
         "sort_by_label" | "sort_by_label_desc" => {
             let mut v = ctx.eval_vector(args[0], t)?;
             let by = args[1..].iter().map(|a| string_arg(ctx, a, t)).collect::<Result<Vec<String>>>()?;

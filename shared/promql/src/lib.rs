@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod binary;
 pub mod engine;
 pub mod functions;
+mod info;
 mod range_query;
 mod rule_aggregation;
 mod running_aggregation;
