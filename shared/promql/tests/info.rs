@@ -15,8 +15,7 @@ const MIN: i64 = 60_000;
 fn load(step: i64, lines: &[&str]) -> Head {
     let head = Head::new();
     for line in lines {
-        let (series, values) =
-            line.split_at(line.find(|c| c == '}').map_or_else(|| line.find(' ').unwrap(), |i| i + 1));
+        let (series, values) = line.split_at(line.find('}').map_or_else(|| line.find(' ').unwrap(), |i| i + 1));
         let (s, _) = head.get_or_create(&parse_metric(series).unwrap());
         for (i, v) in parse_values(values).unwrap().into_iter().enumerate() {
             if let Some(v) = v {
