@@ -7,6 +7,7 @@ use crate::block::Block;
 use crate::compact;
 use crate::head::Head;
 use crate::wal::{self, Record, Wal};
+use cardinal_exposition::{histogram::Histogram, summary::Summary};
 use cardinal_model::Timestamp;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
@@ -68,6 +69,61 @@ pub struct DbStats {
     pub reloads_failed: AtomicU64,
     /// Whether the last run shut down cleanly (it removed its lock file).
     pub clean_start: bool,
+    /// How long maintenance's steps take, under Prometheus's names (`status.rs`).
+    pub durations: Mutex<Durations>,
+}
+
+/// Maintenance timings, in seconds, as Prometheus's TSDB reports them.
+pub struct Durations {
+    /// Each block written, from the head or by a merge.
+    pub compaction: Histogram,
+    pub wal_fsync: Summary,
+    /// Dropping the head's data behind a new block or the retention window.
+    pub head_gc: Summary,
+    pub wal_truncate: Summary,
+}
+
+/// Prometheus's compaction buckets: 1 s doubling to 8192 s.
+const COMPACTION_BUCKETS: &[f64] =
+    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0];
+
+impl Default for Durations {
+    fn default() -> Self {
+        let summary = Summary::default;
+        Durations {
+            compaction: Histogram::new(COMPACTION_BUCKETS),
+            wal_fsync: summary(),
+            head_gc: summary(),
+            wal_truncate: summary(),
+        }
+    }
+}
+
+impl DbStats {
+    /// Runs `f`, noting how long it took in the duration `which` picks.
+    fn timed<T>(&self, which: fn(&mut Durations) -> &mut dyn Observe, f: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let out = f();
+        which(&mut self.durations.lock()).observe_secs(started.elapsed().as_secs_f64());
+        out
+    }
+}
+
+/// A histogram or a summary, observed alike.
+pub trait Observe {
+    fn observe_secs(&mut self, secs: f64);
+}
+
+impl Observe for Histogram {
+    fn observe_secs(&mut self, secs: f64) {
+        self.observe(secs);
+    }
+}
+
+impl Observe for Summary {
+    fn observe_secs(&mut self, secs: f64) {
+        self.observe(secs);
+    }
 }
 
 /// The file a running daemon keeps in its data directory, removed at a clean shutdown.
@@ -205,7 +261,7 @@ impl Db {
             self.apply_retention(now)?;
         } else {
             let mint = now - self.opts.retention.as_millis() as i64;
-            self.head.truncate(mint);
+            self.truncate_head(mint);
             self.truncate_wal(mint)?;
         }
         Ok(())
@@ -223,14 +279,16 @@ impl Db {
                 break;
             }
             let end = start + r;
-            let written = compact::head_to_block(&self.head, &self.dir.join("blocks"), start, end)?;
+            let blocks = self.dir.join("blocks");
+            let written =
+                self.stats.timed(|d| &mut d.compaction, || compact::head_to_block(&self.head, &blocks, start, end))?;
             if let Some(dir) = written {
                 let block = self.open_written(&dir)?;
                 tracing::info!(block = %dir.display(), series = block.num_series(), "head compacted");
                 self.blocks.write().push(block);
             }
             self.head.set_min_valid(end);
-            self.head.truncate(end);
+            self.truncate_head(end);
             self.truncate_wal(end)?;
         }
         Ok(())
@@ -259,7 +317,10 @@ impl Db {
             let spans: Vec<_> = blocks.iter().map(|b| (b.meta.min_time, b.meta.max_time)).collect();
             let Some(group) = compact::plan_merge(&spans, &ranges) else { return Ok(()) };
             let parts: Vec<Arc<Block>> = group.iter().map(|i| blocks[*i].clone()).collect();
-            let Some(dir) = compact::merge(&self.dir.join("blocks"), &parts)? else { return Ok(()) };
+            let blocks = self.dir.join("blocks");
+            let Some(dir) = self.stats.timed(|d| &mut d.compaction, || compact::merge(&blocks, &parts))? else {
+                return Ok(());
+            };
             let merged = self.open_written(&dir)?;
             tracing::info!(block = %dir.display(), parts = parts.len(), "blocks merged");
             self.replace_blocks(&parts, Some(merged));
@@ -311,7 +372,11 @@ impl Db {
     }
 
     fn truncate_wal(&self, mint: Timestamp) -> io::Result<()> {
-        self.wal.truncate(mint, || self.head.live_series()).map(|_| ())
+        self.stats.timed(|d| &mut d.wal_truncate, || self.wal.truncate(mint, || self.head.live_series())).map(|_| ())
+    }
+
+    fn truncate_head(&self, mint: Timestamp) {
+        self.stats.timed(|d| &mut d.head_gc, || self.head.truncate(mint));
     }
 
     /// Bytes on disk: blocks and WALs.
@@ -322,7 +387,7 @@ impl Db {
 
     /// Fsyncs the WALs (the head's and the late head's): run on the fsync interval.
     pub fn fsync_wals(&self) -> io::Result<()> {
-        self.wal.sync()?;
+        self.stats.timed(|d| &mut d.wal_fsync, || self.wal.sync())?;
         self.late.as_ref().map_or(Ok(()), |l| l.fsync())
     }
 

@@ -190,6 +190,7 @@ impl Db {
             "-1: lockfile is disabled. 0: a lockfile from a previous execution was replaced. 1: lockfile creation was clean",
             if d.clean_start { 1.0 } else { 0.0 },
         );
+        self.duration_metrics(out);
         for (name, help, c) in [
             ("prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", &h.samples_appended),
             (
@@ -205,6 +206,33 @@ impl Db {
         ] {
             text::write_header(out, name, "counter", help);
             text::write_sample(out, name, [("type", "float")], c.load(Relaxed) as f64, None);
+        }
+    }
+
+    /// Maintenance's timings under Prometheus's names, types and quantiles.
+    fn duration_metrics(&self, out: &mut String) {
+        let d = self.stats.durations.lock();
+        let name = "prometheus_tsdb_compaction_duration_seconds";
+        text::write_header(out, name, "histogram", "Duration of compaction runs");
+        d.compaction.write(out, name, &[]);
+        let summaries = [
+            (
+                "prometheus_tsdb_wal_fsync_duration_seconds",
+                "Duration of write log fsync.",
+                &d.wal_fsync,
+                &[0.5, 0.9, 0.99][..],
+            ),
+            (
+                "prometheus_tsdb_head_gc_duration_seconds",
+                "Runtime of garbage collection in the head block.",
+                &d.head_gc,
+                &[],
+            ),
+            ("prometheus_tsdb_wal_truncate_duration_seconds", "Duration of WAL truncation.", &d.wal_truncate, &[]),
+        ];
+        for (name, help, summary, quantiles) in summaries {
+            text::write_header(out, name, "summary", help);
+            summary.write(out, name, &[], quantiles);
         }
     }
 }

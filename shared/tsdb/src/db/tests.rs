@@ -88,6 +88,33 @@ fn compaction_keeps_every_sample_and_queries_span_blocks_and_head() {
     assert_eq!(reopened[7].samples, after[7].samples);
 }
 
+/// Maintenance times each step under Prometheus's names: blocks written, the head's
+/// garbage collection, WAL truncations and fsyncs.
+#[test]
+fn maintenance_steps_are_timed_as_prometheus_reports_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    fill(&db, 5, 0, 13 * H);
+    db.maintain(13 * H).unwrap();
+    db.fsync_wals().unwrap();
+    let mut out = String::new();
+    cardinal_storage::DbStatus::write_metrics(&db, &mut out);
+    let value = |series: &str| -> f64 {
+        let line = out.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("{series} in {out}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let blocks = db.stats.compactions.load(Relaxed) as f64;
+    assert!(blocks >= 2.0, "blocks written and merged: {blocks}");
+    assert_eq!(value("prometheus_tsdb_compaction_duration_seconds_count "), blocks);
+    assert_eq!(value("prometheus_tsdb_compaction_duration_seconds_bucket{le=\"+Inf\"} "), blocks);
+    assert!(value("prometheus_tsdb_head_gc_duration_seconds_count ") >= 1.0);
+    assert!(value("prometheus_tsdb_wal_truncate_duration_seconds_count ") >= 1.0);
+    assert_eq!(value("prometheus_tsdb_wal_fsync_duration_seconds_count "), 1.0);
+    assert!(value("prometheus_tsdb_wal_fsync_duration_seconds{quantile=\"0.99\"} ") >= 0.0);
+    assert!(out.contains("# TYPE prometheus_tsdb_compaction_duration_seconds histogram\n"));
+    assert!(out.contains("# TYPE prometheus_tsdb_head_gc_duration_seconds summary\n"));
+}
+
 /// Each series' group and samples.
 type GroupedSamples = Vec<(usize, Vec<(i64, f64)>)>;
 
