@@ -51,13 +51,23 @@ fn a_bad_config_at_startup_exits_non_zero_with_the_reason() {
 
 #[tokio::test]
 async fn a_prometheus_command_line_with_feature_flags_starts() {
-    let flags = ["--enable-feature=native-histograms,exemplar-storage", "--enable-feature=remote-write-receiver"];
+    let flags = [
+        "--enable-feature=native-histograms,exemplar-storage",
+        "--enable-feature=remote-write-receiver",
+        "--web.enable-admin-api",
+        "--web.console.templates=consoles",
+        "--web.console.libraries=console_libraries",
+        "--storage.tsdb.wal-compression",
+    ];
     let d = e2e::Daemon::start("collector", "scrape_configs: []\n", &flags).await;
     e2e::wait_until(std::time::Duration::from_secs(15), || async {
         let log = d.log();
-        let ignored =
-            log.iter().any(|l| l.contains("not implemented here; ignored") && l.contains("native-histograms"));
-        ignored && log.iter().any(|l| l.contains("exemplars kept") && l.contains("exemplar-storage"))
+        let said = |words: &[&str]| log.iter().any(|l| words.iter().all(|w| l.contains(w)));
+        said(&["not implemented here; ignored", "native-histograms"])
+            && said(&["exemplars kept", "exemplar-storage"])
+            && said(&["--web.enable-admin-api", "not served here"])
+            && said(&["no console templates here"])
+            && said(&["--storage.tsdb.wal-compression"])
     })
     .await;
     let (_, metrics) = d.get("/metrics").await;
@@ -66,4 +76,11 @@ async fn a_prometheus_command_line_with_feature_flags_starts() {
     // (and refused as empty protobuf), not answered 404 as with the receiver off.
     let r = d.client().post(d.url("/api/v1/write")).body(Vec::new()).send().await.unwrap();
     assert_ne!(r.status(), 404, "{}", r.text().await.unwrap());
+}
+
+#[test]
+fn a_flag_we_do_not_know_is_still_an_error() {
+    let out = collector().arg("--storage.tsdb.no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--storage.tsdb.no-such-flag"));
 }

@@ -68,6 +68,23 @@ pub struct Cli {
     /// with a warning at start.
     #[arg(long = "enable-feature", value_delimiter = ',')]
     pub enable_feature: Vec<String>,
+    /// Prometheus's TSDB admin API (snapshots, deleting series): not served here; the
+    /// flag is accepted, with a warning, so that a Prometheus command line starts.
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+    /// Prometheus's console templates: none here (accepted, said at start).
+    #[arg(long = "web.console.templates")]
+    pub console_templates: Option<String>,
+    /// Prometheus's console libraries: none here (accepted, said at start).
+    #[arg(long = "web.console.libraries")]
+    pub console_libraries: Option<String>,
+    /// Prometheus's WAL compression switch: our WAL snappy-compresses its large records
+    /// either way (accepted, said at start).
+    #[arg(long = "storage.tsdb.wal-compression", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub wal_compression: Option<bool>,
+    /// Prometheus's spelling of `--storage.tsdb.wal-compression=false`.
+    #[arg(long = "no-storage.tsdb.wal-compression", hide = true)]
+    pub no_wal_compression: bool,
     /// Accept profile uploads (`/ingest`, the Push API) even without `profile_rules`.
     #[arg(long = "web.enable-profile-ingestion")]
     pub enable_profile_ingestion: bool,
@@ -241,6 +258,19 @@ fn flag_values(matches: &clap::ArgMatches) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+/// Says at start what the Prometheus flags given that have nothing to act on here do.
+pub fn log_prometheus_only_flags(cli: &Cli) {
+    if cli.enable_admin_api {
+        tracing::warn!("--web.enable-admin-api: the TSDB admin API (snapshots, deleting series) is not served here");
+    }
+    if cli.console_templates.is_some() || cli.console_libraries.is_some() {
+        tracing::info!("--web.console.templates/--web.console.libraries: no console templates here; ignored");
+    }
+    if cli.wal_compression.is_some() || cli.no_wal_compression {
+        tracing::info!("--storage.tsdb.wal-compression: the WAL snappy-compresses its large records either way");
+    }
 }
 
 /// Says at start what each `--enable-feature` option does here.

@@ -22,6 +22,7 @@ use std::time::Duration;
 pub fn main(role: Role, cli: Cli) -> ExitCode {
     init_logging(&cli.log_level, &cli.log_format);
     crate::cli::log_features(&cli.enable_feature);
+    crate::cli::log_prometheus_only_flags(&cli);
     let path = cli.config_file.clone().expect("filled by cli::parse");
     let cfg = match Config::load(&path) {
         Ok(c) => c,
