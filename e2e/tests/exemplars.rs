@@ -1,8 +1,9 @@
 //! Exemplars from an OpenMetrics target, stored and answered on `/api/v1/query_exemplars`
 //! beside a real Prometheus 2.42 with its exemplar storage on (`storage.exemplars` in the
 //! config, as both read it): the same series, exemplar labels, values and timestamps, for
-//! plain and range selectors, and the same 400 for a query that does not parse; and
-//! exemplars pushed by remote write, stored by both alike.
+//! plain and range selectors, and the same 400 for a query that does not parse;
+//! exemplars pushed by remote write, stored by both alike; all of them still there after
+//! a crash (from the WAL).
 
 use cardinal_remote::proto::{self, Label, Sample, TimeSeries, WriteRequest};
 use e2e::prometheus::Tool;
@@ -77,8 +78,8 @@ async fn scraped_exemplars_are_answered_as_prometheus_answers_them() {
         return;
     };
     let theirs = format!("http://{theirs}");
-    let ours = Daemon::start("collector", &cfg, &[RECEIVER]).await;
-    let ours = ours.url("");
+    let mut collector = Daemon::start("collector", &cfg, &[RECEIVER]).await;
+    let ours = collector.url("");
     let (start, end) = (now - 60.0, now + 60.0);
     for base in [&ours, &theirs] {
         wait_until(Duration::from_secs(60), || async {
@@ -108,6 +109,15 @@ async fn scraped_exemplars_are_answered_as_prometheus_answers_them() {
     let (ours_status, _) = exemplars(&ours, "sum(", start, end).await;
     let (their_status, _) = exemplars(&theirs, "sum(", start, end).await;
     assert_eq!((ours_status, their_status), (400, 400));
+
+    // A crash and restart keeps them, as Prometheus's WAL replay does: the target no
+    // longer shows any, so only the WAL can give them back.
+    let (_, before) = exemplars(&ours, "{__name__=~\".+\"}", start, end).await;
+    target.set_body("# TYPE temperature gauge\ntemperature 21\n# EOF\n");
+    collector.restart().await;
+    let (_, after) = exemplars(&ours, "{__name__=~\".+\"}", start, end).await;
+    assert_eq!(after, before, "exemplars after a kill -9 and restart");
+    assert_eq!(after["data"].as_array().map(Vec::len), Some(3), "scraped and pushed: {after}");
 }
 
 /// Where Prometheus's `/federate` drops exemplars, ours passes them on: a collector storing

@@ -143,6 +143,10 @@ async fn run(
         exemplar_feature: cli.enable_feature.iter().any(|f| f == "exemplar-storage"),
     });
     runtime.apply(&cfg)?;
+    // Exemplars logged before the restart, once the config has sized the store.
+    for (series, e) in db.take_replayed_exemplars() {
+        state.exemplars.add(&series, e);
+    }
     let listener =
         tokio::net::TcpListener::bind(&cli.listen).await.map_err(|e| format!("listening on {}: {e}", cli.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -114,7 +114,7 @@ impl LateHead {
     ) -> io::Result<LateHead> {
         let head = Head::new();
         head.set_time_limits(limits.0, limits.1);
-        let (wal, _) = replay_wal(dir, segment_size, &head)?;
+        let (wal, _, _) = replay_wal(dir, segment_size, &head)?;
         head.attach_wal(Arc::new(wal));
         Ok(LateHead { head, dir: dir.to_path_buf() })
     }

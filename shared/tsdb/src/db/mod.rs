@@ -8,7 +8,8 @@ use crate::compact;
 use crate::head::Head;
 use crate::wal::{self, Record, Wal};
 use cardinal_exposition::{histogram::Histogram, summary::Summary};
-use cardinal_model::Timestamp;
+use cardinal_model::{Labels, Timestamp};
+use cardinal_storage::exemplars::Exemplar;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
 use std::io;
@@ -142,6 +143,8 @@ pub struct Db {
     /// What opening found damaged, for the logs and the status page.
     pub damage: Mutex<Vec<String>>,
     maintenance: Mutex<()>,
+    /// Exemplars the WAL held, until the daemon takes them for its exemplar store.
+    replayed_exemplars: Mutex<Replayed>,
 }
 
 impl Db {
@@ -168,7 +171,7 @@ impl Db {
             head.set_min_valid(ingest_floor(newest, &mut damage));
         }
         let started = std::time::Instant::now();
-        let (wal, report) = replay_wal(&dir.join("wal"), opts.wal_segment_size, &head)?;
+        let (wal, report, exemplars) = replay_wal(&dir.join("wal"), opts.wal_segment_size, &head)?;
         let ahead = head.stats.too_far_ahead.swap(0, Relaxed);
         if ahead > 0 {
             damage.push(format!("WAL: {ahead} samples too far ahead of the clock were not loaded"));
@@ -197,7 +200,13 @@ impl Db {
             late,
             damage: Mutex::new(damage),
             maintenance: Mutex::new(()),
+            replayed_exemplars: Mutex::new(exemplars),
         })
+    }
+
+    /// The exemplars the WAL held at opening, oldest first (once: they are handed over).
+    pub fn take_replayed_exemplars(&self) -> Vec<(Labels, Exemplar)> {
+        std::mem::take(&mut *self.replayed_exemplars.lock()).into()
     }
 
     pub fn wal(&self) -> &Arc<Wal> {
@@ -416,7 +425,15 @@ fn ingest_floor(newest: &Block, damage: &mut Vec<String>) -> Timestamp {
 /// Opens the WAL, replaying it into `head`: one thread reads and decodes the segments
 /// while this one applies the records, so a restart uses two cores (with 1M series,
 /// decoding is about a third of the work).
-fn replay_wal(dir: &Path, segment_size: u64, head: &Head) -> io::Result<(Wal, wal::ReplayReport)> {
+/// The newest exemplars a replay keeps for the exemplar store (Prometheus's largest
+/// useful store is of this order): a WAL of nothing else cannot fill memory with them.
+const REPLAYED_EXEMPLARS: usize = 1_000_000;
+
+/// What a WAL replay leaves beside the head: the newest exemplars logged, with their
+/// series' labels, oldest first.
+type Replayed = std::collections::VecDeque<(Labels, Exemplar)>;
+
+fn replay_wal(dir: &Path, segment_size: u64, head: &Head) -> io::Result<(Wal, wal::ReplayReport, Replayed)> {
     // Records go across in batches: one per channel message would wake the applier for
     // every scrape's record, and the futex calls cost ~9% of a replay.
     const BATCH: usize = 256;
@@ -434,14 +451,16 @@ fn replay_wal(dir: &Path, segment_size: u64, head: &Head) -> io::Result<(Wal, wa
             opened
         });
         let mut by_id = FxHashMap::default();
+        let mut exemplars = Replayed::new();
         for rec in rx.into_iter().flatten() {
-            replay(head, &mut by_id, rec);
+            replay(head, &mut by_id, rec, &mut exemplars);
         }
-        reader.join().expect("the WAL reader panicked")
+        let (wal, report) = reader.join().expect("the WAL reader panicked")?;
+        Ok((wal, report, exemplars))
     })
 }
 
-fn replay(head: &Head, by_id: &mut FxHashMap<u64, crate::SeriesRef>, rec: Record) {
+fn replay(head: &Head, by_id: &mut FxHashMap<u64, crate::SeriesRef>, rec: Record, exemplars: &mut Replayed) {
     match rec {
         Record::Series(list) => {
             for (id, labels) in list {
@@ -457,9 +476,16 @@ fn replay(head: &Head, by_id: &mut FxHashMap<u64, crate::SeriesRef>, rec: Record
                 }
             }
         }
-        // For remote-write senders only: the exemplar store is kept in memory, and the
-        // targets' next scrapes fill it again.
-        Record::Exemplars(_) => {}
+        // For the exemplar store, filled again from them once the daemon has sized it.
+        Record::Exemplars(list) => {
+            for e in list {
+                let Some(series) = by_id.get(&e.id) else { continue };
+                if exemplars.len() == REPLAYED_EXEMPLARS {
+                    exemplars.pop_front();
+                }
+                exemplars.push_back((head.labels(series), Exemplar { labels: e.labels, value: e.v, t: e.t }));
+            }
+        }
     }
 }
 

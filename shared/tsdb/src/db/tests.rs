@@ -88,6 +88,30 @@ fn compaction_keeps_every_sample_and_queries_span_blocks_and_head() {
     assert_eq!(reopened[7].samples, after[7].samples);
 }
 
+/// Exemplars logged with a batch come back from the WAL after a restart, with their
+/// series' labels, for the exemplar store; handed over once.
+#[test]
+fn logged_exemplars_are_replayed_for_the_exemplar_store() {
+    use cardinal_storage::SeriesStore;
+    use cardinal_storage::exemplars::Exemplar;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = Labels::from_pairs([("trace_id", "abc")]);
+    let exemplar = Exemplar { labels: trace, value: 0.5, t: 1_000 };
+    {
+        let db = Db::open(dir.path(), opts(false)).unwrap();
+        let (s, _) = SeriesStore::get_or_create(&db, &labels(1));
+        let mut batch = SeriesStore::batch(&db);
+        batch.append(&s, 1_000, 1.0).unwrap();
+        batch.log_exemplar(&s, &exemplar);
+        batch.commit();
+        db.wal().flush().unwrap();
+    }
+    let db = Db::open(dir.path(), opts(false)).unwrap();
+    assert_eq!(db.take_replayed_exemplars(), [(labels(1), exemplar)]);
+    assert!(db.take_replayed_exemplars().is_empty(), "handed over once");
+    assert_eq!(count(&db), 1);
+}
+
 /// Maintenance times each step under Prometheus's names: blocks written, the head's
 /// garbage collection, WAL truncations and fsyncs.
 #[test]
