@@ -1,10 +1,14 @@
 //! The database as the storage contract's [`SeriesStore`], the one federation scrapes and
 //! pushes write through: the head's, except that a sample older than the head's lower
 //! bound (the newest block's end) but inside the retention window goes to the late head
-//! rather than being refused. Handles are the head's series.
+//! rather than being refused. Handles are the head's series. Late samples are also
+//! logged in the head's WAL, under the head's series ids, for the remote-write senders
+//! that tail it (so a partition's backfill goes onward too); the head's replay leaves
+//! them out, as older than it takes, and the late head's own WAL keeps them.
 
 use super::Db;
 use crate::head::{self, MemSeries};
+use crate::wal::RefSample;
 use cardinal_model::{Labels, Timestamp};
 use cardinal_storage::{AppendError, SeriesAppender, SeriesLimitReached, SeriesRef, SeriesStore, TimeBounds};
 
@@ -17,6 +21,8 @@ struct Batch<'a> {
     /// The time bounds late samples must keep (the retention window's start).
     late_bounds: TimeBounds,
     late: Vec<(Labels, Timestamp, f64)>,
+    /// The same samples under the head's series ids, for the head's WAL.
+    late_logged: Vec<RefSample>,
 }
 
 impl SeriesAppender for Batch<'_> {
@@ -34,6 +40,7 @@ impl SeriesAppender for Batch<'_> {
         self.late_bounds.check(t)?;
         let s = series.get::<MemSeries>().ok_or(AppendError::Removed)?;
         self.late.push((self.db.head.labels(s), t, v));
+        self.late_logged.push(RefSample { id: s.id, t, v });
         Ok(())
     }
 
@@ -42,10 +49,11 @@ impl SeriesAppender for Batch<'_> {
     }
 
     fn commit(self: Box<Self>) {
-        let Batch { db, head, late, .. } = *self;
+        let Batch { db, head, late, late_logged, .. } = *self;
         head.commit();
         if let (Some(store), false) = (&db.late, late.is_empty()) {
             store.append(&late);
+            db.wal.log_samples(&late_logged);
         }
     }
 }
@@ -95,6 +103,7 @@ impl SeriesStore for Db {
             head_min: self.head.min_valid(),
             late_bounds: self.late_bounds(),
             late: Vec::new(),
+            late_logged: Vec::new(),
         })
     }
 

@@ -361,6 +361,31 @@ fn samples_older_than_the_blocks_are_kept_written_out_and_merged_each_once() {
     assert_eq!(stored as usize + count_head(&db), written, "the merged block holds each sample once");
 }
 
+/// Late samples are in the head's WAL too, under the head's series ids, for the
+/// remote-write senders that tail it; a restart still holds each sample once.
+#[test]
+fn late_samples_are_logged_for_the_senders_and_replayed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    let mut written = fill(&db, 1, 0, 4 * H);
+    db.maintain(4 * H).unwrap();
+    written += push(&db, &[3], H, H + 60_000, 0).unwrap();
+    cardinal_storage::SeriesStore::sync(&db).unwrap();
+    let id = db.head.get(&labels(3)).unwrap().id;
+    drop(db);
+    let mut logged = Vec::new();
+    let (wal, _) = Wal::open(&dir.path().join("wal"), DbOptions::default().wal_segment_size, |rec| {
+        if let Record::Samples(s) = rec {
+            logged.extend(s.into_iter().filter(|s| s.id == id).map(|s| s.t));
+        }
+    })
+    .unwrap();
+    drop(wal);
+    assert_eq!(logged, [H, H + 15_000, H + 30_000, H + 45_000]);
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    assert_eq!(ordered_count(&db), written);
+}
+
 fn count_head(db: &Db) -> usize {
     let mut out = Vec::new();
     db.head
