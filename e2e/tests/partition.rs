@@ -5,7 +5,8 @@
 //! older than its newest block: the master keeps it beside the blocks (late samples).
 //! Every point the collector's rollup wrote is on the master exactly once — none skipped,
 //! as federation's newest-point scrapes skip one now and then — before and after the
-//! master is killed and restarted, so `increase()` over the cut-off window is exact.
+//! master is killed and restarted, so `increase()` over the cut-off window is exact. The
+//! master remote-writes onward to a real VictoriaMetrics, which gets the backfill too.
 //!
 //! The cut lasts two and a half minutes here; `CARDINAL_E2E_LONG=1` cuts for the issue's 10.
 
@@ -14,6 +15,7 @@ use e2e::link::Link;
 use e2e::prometheus::raw_samples;
 use e2e::rates::{self, near};
 use e2e::small_mesh::{COUNTER, MESH, PAIRS, WAIT, now};
+use e2e::victoria_metrics::VictoriaMetrics;
 use e2e::{Daemon, Workload, wait_until};
 use std::time::Duration;
 
@@ -42,9 +44,14 @@ async fn a_master_cut_off_for_minutes_gets_every_point_once_the_link_is_back() {
     let long = std::env::var("CARDINAL_E2E_LONG").is_ok_and(|v| v == "1");
     let cut = Duration::from_secs(if long { 600 } else { 150 });
     let workload = Workload::start(MESH, "127.0.0.1:0").await.unwrap();
-    let config = "global: {scrape_interval: 4s, evaluation_interval: 4s}\nrule_files: [heartbeat.rules.yml]\n";
+    let Some(vm) = VictoriaMetrics::start().await else { return };
+    let config = format!(
+        "global: {{scrape_interval: 4s, evaluation_interval: 4s}}\nrule_files: [heartbeat.rules.yml]\n\
+         remote_write:\n  - url: {}\n    queue_config: {{batch_send_deadline: 1s, max_backoff: 1s}}\n",
+        vm.write_url()
+    );
     let flags = ["--web.enable-remote-write-receiver", "--storage.tsdb.min-block-duration=1m"];
-    let mut master = Daemon::start_with_files("master", config, &[("heartbeat.rules.yml", HEARTBEAT)], &flags).await;
+    let mut master = Daemon::start_with_files("master", &config, &[("heartbeat.rules.yml", HEARTBEAT)], &flags).await;
     let link = Link::to(master.addr).await;
     let files = e2e::small_mesh::rule_files();
     let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
@@ -67,10 +74,35 @@ async fn a_master_cut_off_for_minutes_gets_every_point_once_the_link_is_back() {
     );
 
     check_every_point(&master, &collector, from).await;
+    check_onward(&master, &vm, from).await;
     // Kept for good: the late samples' WAL replayed (and written out as blocks) at a restart.
     master.kill9();
     master.restart().await;
     check_every_point(&master, &collector, from).await;
+}
+
+/// Every point the master holds from `from` on, backfill included, reached the store
+/// behind it once: its remote_write sends late samples too. (Values compared to 1e-12:
+/// VictoriaMetrics keeps floats as decimals.)
+async fn check_onward(master: &Daemon, vm: &VictoriaMetrics, from: f64) {
+    let end = rates::newest(master, COUNTER).await;
+    let span = (end - from).ceil() as u64;
+    let stored = raw_samples(&master.url(""), &format!("{COUNTER}[{span}s]"), end, &["__name__", "collector"]).await;
+    let mut want: Vec<(i64, f64)> = stored.iter().map(|((_, t), bits)| (*t, f64::from_bits(*bits))).collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let (lo, hi) = (((end - span as f64) * 1000.0) as i64, (end * 1000.0) as i64);
+    let window = |mut points: Vec<(i64, f64)>| {
+        points.retain(|(t, _)| *t > lo && *t <= hi);
+        points.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        points
+    };
+    let selector = format!("{{__name__=\"{COUNTER}\"}}");
+    wait_until(WAIT, || async { window(vm.export(&selector).await).len() >= want.len() }).await;
+    let got = window(vm.export(&selector).await);
+    assert_eq!(got.len(), want.len(), "VictoriaMetrics holds each of the master's points once");
+    for (g, w) in got.iter().zip(&want) {
+        assert!(g.0 == w.0 && (g.1 - w.1).abs() <= 1e-12 * w.1.abs().max(1.0), "{g:?} against the master's {w:?}");
+    }
 }
 
 /// Every output point from `from` to the master's newest, on both sides, bit for bit, and
