@@ -23,7 +23,8 @@ pub struct WalReader {
 
 impl WalReader {
     /// Starts at the oldest data the WAL holds: the checkpoint's series, then the first
-    /// segment. Samples before `resume` are skipped (they were sent before a restart).
+    /// segment. Samples and exemplars before `resume` are skipped (they were sent before a
+    /// restart).
     pub fn open(wal: &Wal, resume: Position, mut f: impl FnMut(Record)) -> io::Result<WalReader> {
         let (checkpoint, segments) = wal.files()?;
         if let Some(path) = checkpoint {
@@ -51,7 +52,7 @@ impl WalReader {
                 |at, body| {
                     let before_resume = Position { segment: seg, offset: at } < resume;
                     match record::decode(body) {
-                        Ok(Record::Samples(_)) if before_resume => true,
+                        Ok(Record::Samples(_) | Record::Exemplars(_)) if before_resume => true,
                         Ok(rec) => f(rec),
                         Err(_) => true,
                     }
@@ -124,7 +125,44 @@ fn still_growing(path: &Path, offset: u64) -> io::Result<bool> {
 mod tests {
     use super::*;
     use cardinal_model::Labels;
-    use cardinal_wal::RefSample;
+    use cardinal_wal::{RefExemplar, RefSample};
+
+    /// A sender resuming after a restart reads the series defined before its position
+    /// and only the samples and exemplars after it: what it sent is not sent twice.
+    #[test]
+    fn a_resumed_reader_skips_what_was_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(dir.path(), 1 << 20, |_| {}).unwrap();
+        let labels = Labels::from_pairs([("__name__", "s")]);
+        let exemplar = |t| RefExemplar { id: 1, t, v: 1.0, labels: Labels::from_pairs([("trace_id", "x")]) };
+        wal.log_series(&[(1, &labels)]);
+        wal.log_samples(&[RefSample { id: 1, t: 1, v: 1.0 }]);
+        wal.log_exemplars(&[exemplar(1)]);
+        wal.flush().unwrap();
+        let mut first = WalReader::open(&wal, Position::default(), |_| {}).unwrap();
+        while first.poll(&wal, |_| true).unwrap() {}
+        wal.log_samples(&[RefSample { id: 1, t: 2, v: 2.0 }]);
+        wal.log_exemplars(&[exemplar(2)]);
+        wal.flush().unwrap();
+        let mut read = Vec::new();
+        let mut resumed = WalReader::open(&wal, first.pos, |r| read.push(r)).unwrap();
+        while resumed
+            .poll(&wal, |r| {
+                read.push(r);
+                true
+            })
+            .unwrap()
+        {}
+        let times: Vec<(&str, i64)> = read
+            .iter()
+            .flat_map(|r| match r {
+                Record::Series(_) => vec![("series", 0)],
+                Record::Samples(s) => s.iter().map(|s| ("sample", s.t)).collect(),
+                Record::Exemplars(e) => e.iter().map(|e| ("exemplar", e.t)).collect(),
+            })
+            .collect();
+        assert_eq!(times, [("series", 0), ("sample", 2), ("exemplar", 2)]);
+    }
 
     /// A reader left behind past the hold limit loses the segments that went, but goes on
     /// with the next one, knowing its series again from the checkpoint.
