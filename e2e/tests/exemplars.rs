@@ -51,6 +51,18 @@ async fn instant(base: &str, query: &str) -> Value {
     v["data"]["result"].clone()
 }
 
+/// Waits until both servers answer the target's two `http_requests_total` series with
+/// exemplars in `[start, end]`.
+async fn both_hold_the_target_exemplars(bases: [&str; 2], start: f64, end: f64) {
+    for base in bases {
+        wait_until(Duration::from_secs(60), || async {
+            let (_, v) = exemplars(base, "http_requests_total", start, end).await;
+            v["data"].as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    }
+}
+
 async fn exemplars(base: &str, query: &str, start: f64, end: f64) -> (u16, Value) {
     let r = reqwest::Client::new()
         .get(format!("{base}/api/v1/query_exemplars"))
@@ -81,13 +93,7 @@ async fn scraped_exemplars_are_answered_as_prometheus_answers_them() {
     let mut collector = Daemon::start("collector", &cfg, &[RECEIVER]).await;
     let ours = collector.url("");
     let (start, end) = (now - 60.0, now + 60.0);
-    for base in [&ours, &theirs] {
-        wait_until(Duration::from_secs(60), || async {
-            let (_, v) = exemplars(base, "http_requests_total", start, end).await;
-            v["data"].as_array().is_some_and(|d| d.len() == 2)
-        })
-        .await;
-    }
+    both_hold_the_target_exemplars([&ours, &theirs], start, end).await;
     for query in
         ["http_requests_total", "http_requests_total{path=\"/b\"}", "sum(rate(http_requests_total[5m])) / temperature"]
     {
@@ -147,13 +153,7 @@ async fn exemplars_pass_through_federation() {
     let master = Daemon::start("master", &federating, &[]).await;
     let ours = master.url("");
     let (start, end) = (now - 60.0, now + 60.0);
-    for base in [&ours, &theirs] {
-        wait_until(Duration::from_secs(60), || async {
-            let (_, v) = exemplars(base, "http_requests_total", start, end).await;
-            v["data"].as_array().is_some_and(|d| d.len() == 2)
-        })
-        .await;
-    }
+    both_hold_the_target_exemplars([&ours, &theirs], start, end).await;
     let (ours_v, theirs_v) = (
         exemplars(&ours, "http_requests_total", start, end).await,
         exemplars(&theirs, "http_requests_total", start, end).await,
@@ -221,13 +221,7 @@ async fn remote_write_sends_exemplars_as_prometheus_does() {
     .expect("prometheus, started once");
     let (ours_receiver, their_receiver) = (format!("http://{ours_receiver}"), format!("http://{their_receiver}"));
     let (start, end) = (now - 60.0, now + 60.0);
-    for base in [&ours_receiver, &their_receiver] {
-        wait_until(Duration::from_secs(60), || async {
-            let (_, v) = exemplars(base, "http_requests_total", start, end).await;
-            v["data"].as_array().is_some_and(|d| d.len() == 2)
-        })
-        .await;
-    }
+    both_hold_the_target_exemplars([&ours_receiver, &their_receiver], start, end).await;
     let (got, want) = (
         exemplars(&ours_receiver, "{__name__=~\".+\"}", start, end).await,
         exemplars(&their_receiver, "{__name__=~\".+\"}", start, end).await,

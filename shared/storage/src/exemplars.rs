@@ -92,7 +92,8 @@ impl ExemplarStore {
         }
         let mut log = db.batch();
         for (series, e) in batch {
-            if let Some(s) = db.get(&series).filter(|_| self.add(&series, e.clone())) {
+            let Some(s) = db.get(&series) else { continue };
+            if self.add(&series, e.clone()) {
                 log.log_exemplar(&s, &e);
             }
         }

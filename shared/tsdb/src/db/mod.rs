@@ -101,29 +101,12 @@ impl Default for Durations {
 }
 
 impl DbStats {
-    /// Runs `f`, noting how long it took in the duration `which` picks.
-    fn timed<T>(&self, which: fn(&mut Durations) -> &mut dyn Observe, f: impl FnOnce() -> T) -> T {
+    /// Runs `f`, handing how long it took (seconds) to `note` with the durations.
+    fn timed<T>(&self, note: impl FnOnce(&mut Durations, f64), f: impl FnOnce() -> T) -> T {
         let started = std::time::Instant::now();
         let out = f();
-        which(&mut self.durations.lock()).observe_secs(started.elapsed().as_secs_f64());
+        note(&mut self.durations.lock(), started.elapsed().as_secs_f64());
         out
-    }
-}
-
-/// A histogram or a summary, observed alike.
-pub trait Observe {
-    fn observe_secs(&mut self, secs: f64);
-}
-
-impl Observe for Histogram {
-    fn observe_secs(&mut self, secs: f64) {
-        self.observe(secs);
-    }
-}
-
-impl Observe for Summary {
-    fn observe_secs(&mut self, secs: f64) {
-        self.observe(secs);
     }
 }
 
@@ -289,8 +272,10 @@ impl Db {
             }
             let end = start + r;
             let blocks = self.dir.join("blocks");
-            let written =
-                self.stats.timed(|d| &mut d.compaction, || compact::head_to_block(&self.head, &blocks, start, end))?;
+            let written = self.stats.timed(
+                |d, secs| d.compaction.observe(secs),
+                || compact::head_to_block(&self.head, &blocks, start, end),
+            )?;
             if let Some(dir) = written {
                 let block = self.open_written(&dir)?;
                 tracing::info!(block = %dir.display(), series = block.num_series(), "head compacted");
@@ -327,7 +312,9 @@ impl Db {
             let Some(group) = compact::plan_merge(&spans, &ranges) else { return Ok(()) };
             let parts: Vec<Arc<Block>> = group.iter().map(|i| blocks[*i].clone()).collect();
             let blocks = self.dir.join("blocks");
-            let Some(dir) = self.stats.timed(|d| &mut d.compaction, || compact::merge(&blocks, &parts))? else {
+            let Some(dir) =
+                self.stats.timed(|d, secs| d.compaction.observe(secs), || compact::merge(&blocks, &parts))?
+            else {
                 return Ok(());
             };
             let merged = self.open_written(&dir)?;
@@ -381,11 +368,13 @@ impl Db {
     }
 
     fn truncate_wal(&self, mint: Timestamp) -> io::Result<()> {
-        self.stats.timed(|d| &mut d.wal_truncate, || self.wal.truncate(mint, || self.head.live_series())).map(|_| ())
+        self.stats
+            .timed(|d, secs| d.wal_truncate.observe(secs), || self.wal.truncate(mint, || self.head.live_series()))
+            .map(|_| ())
     }
 
     fn truncate_head(&self, mint: Timestamp) {
-        self.stats.timed(|d| &mut d.head_gc, || self.head.truncate(mint));
+        self.stats.timed(|d, secs| d.head_gc.observe(secs), || self.head.truncate(mint));
     }
 
     /// Bytes on disk: blocks and WALs.
@@ -396,7 +385,7 @@ impl Db {
 
     /// Fsyncs the WALs (the head's and the late head's): run on the fsync interval.
     pub fn fsync_wals(&self) -> io::Result<()> {
-        self.stats.timed(|d| &mut d.wal_fsync, || self.wal.sync())?;
+        self.stats.timed(|d, secs| d.wal_fsync.observe(secs), || self.wal.sync())?;
         self.late.as_ref().map_or(Ok(()), |l| l.fsync())
     }
 
